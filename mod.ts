@@ -1,0 +1,85 @@
+/**
+ * # cano for Deno
+ *
+ * Type-safe finite-state-machine workflows for Deno: states are a string union, each state has a
+ * task that returns the next state, and the engine runs until an exit state — with retries,
+ * per-attempt and total timeouts, cancellation by `AbortSignal`, resources with a lifecycle and
+ * typed, listener-safe events. No server needed.
+ *
+ * @example Quick start
+ * ```ts
+ * import { RetryMode, Workflow } from "@cano/cano";
+ * import assert from "node:assert/strict";
+ *
+ * type Step = "fetch" | "save" | "done";
+ * const workflow = new Workflow<Step, { rows: string[] }>()
+ *   .register("fetch", (ctx) => {
+ *     ctx.data.rows.push("row-1");
+ *     return "save";
+ *   })
+ *   .register("save", {
+ *     config: { retry: RetryMode.fixed(2, 10) },
+ *     run: () => "done",
+ *   })
+ *   .addExitState("done");
+ *
+ * const result = await workflow.orchestrate("fetch", { data: { rows: [] } });
+ * assert.equal(result.state, "done");
+ * assert.deepEqual(result.data.rows, ["row-1"]);
+ * ```
+ *
+ * @module
+ */
+
+export {
+  CancelledError,
+  CanoError,
+  type CanoErrorOptions,
+  categoryOf,
+  CheckpointStoreError,
+  CircuitOpenError,
+  CompensationFailedError,
+  ConfigurationError,
+  type ErrorCategory,
+  NonRetryableError,
+  OrphanedCompensationError,
+  RateLimitedError,
+  ResourceDuplicateKeyError,
+  ResourceNotFoundError,
+  RetryExhaustedError,
+  StateContextError,
+  StoreError,
+  TimeoutError,
+  WorkflowTimeoutError,
+  WorkflowVersionMismatchError,
+} from "./src/errors.ts";
+export {
+  ListenerErrorEvent,
+  SafeEventTarget,
+  type SafeEventTargetEventMap,
+  type TypedListener,
+} from "./src/events.ts";
+export * from "./src/workflow/events.ts";
+export { type ExponentialOptions, RetryMode, type RetryPolicy } from "./src/task/retry.ts";
+export {
+  type AttemptInfo,
+  type ResolvedTaskConfig,
+  resolveTaskConfig,
+  type ResourceMap,
+  runWithRetries,
+  type RunWithRetriesOptions,
+  type Task,
+  TaskConfig,
+  type TaskContext,
+  type TaskFn,
+} from "./src/task/task.ts";
+export {
+  type OrchestrateOptions,
+  type RegisterOptions,
+  type TaskHandler,
+  Workflow,
+  type WorkflowOptions,
+  type WorkflowResult,
+} from "./src/workflow/workflow.ts";
+export { HealthStatus, type Resource, Resources, type TeardownFailure } from "./src/resources.ts";
+export { MemoryStore } from "./src/memory_store.ts";

@@ -1,0 +1,268 @@
+import { abortable, deadline, delay } from "../async.ts";
+import {
+  ConfigurationError,
+  NonRetryableError,
+  RetryExhaustedError,
+  TimeoutError,
+} from "../errors.ts";
+import type { Resources } from "../resources.ts";
+import { checkDuration, RetryMode } from "./retry.ts";
+
+/** The resource map type of a workflow: resource key → resource value. */
+export type ResourceMap = Record<string, unknown>;
+
+/**
+ * What a task receives: where it is, the run data, the resources and its abort signal.
+ *
+ * @typeParam S The workflow's state union.
+ * @typeParam D The run data type.
+ * @typeParam R The resource map.
+ */
+export interface TaskContext<
+  S extends string = string,
+  D = unknown,
+  R extends ResourceMap = ResourceMap,
+> {
+  /** The state being executed. */
+  readonly state: S;
+  /** Run data: mutate it in place; it is the object passed to `orchestrate`. */
+  data: D;
+  /** The workflow's resources, typed by key. */
+  readonly resources: Resources<R>;
+  /** Aborts on cancellation, total timeout and attempt timeout, with the reason. */
+  readonly signal: AbortSignal;
+  /** 1-based attempt number within this dispatch. */
+  readonly attempt: number;
+  /** The workflow id, when one is set. */
+  readonly workflowId?: string | undefined;
+  /** Unique per `orchestrate`/`resumeFrom` call. */
+  readonly runId: string;
+}
+
+/**
+ * A task written as a function: it returns (or resolves to) the next state.
+ *
+ * @typeParam N The states it may return.
+ */
+export type TaskFn<
+  N extends string = string,
+  S extends string = string,
+  D = unknown,
+  R extends ResourceMap = ResourceMap,
+> = (ctx: TaskContext<S, D, R>) => N | Promise<N>;
+
+/**
+ * A task written as an object, with an optional name (default: the state) and configuration
+ * (default: {@link TaskConfig.default}).
+ *
+ * @typeParam N The states it may return.
+ */
+export interface Task<
+  N extends string = string,
+  S extends string = string,
+  D = unknown,
+  R extends ResourceMap = ResourceMap,
+> {
+  /** Used in events and checkpoint rows; defaults to the registered state. */
+  name?: string;
+  /** Retry and timeout policy; fields left out take {@link TaskConfig.default}'s values. */
+  config?: TaskConfig;
+  /** Runs the task and returns the next state. */
+  run(ctx: TaskContext<S, D, R>): N | Promise<N>;
+}
+
+/**
+ * How one dispatch of a task is attempted. Every field is optional: a missing `retry` means
+ * cano's default (exponential, 3 retries), a missing `attemptTimeout` means no limit.
+ */
+export interface TaskConfig {
+  /** The retry policy. */
+  retry?: RetryMode;
+  /** Milliseconds per attempt; on expiry the attempt's signal aborts and a `TimeoutError` is retried. */
+  attemptTimeout?: number;
+  /** Retry only the errors this returns `true` for; others fail at once. */
+  retryIf?: (error: unknown) => boolean;
+}
+
+/**
+ * Ready-made task configurations.
+ *
+ * @example Pick a configuration
+ * ```ts
+ * import { RetryMode, TaskConfig } from "@cano/cano";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(TaskConfig.default().retry?.maxAttempts(), 4);
+ * assert.equal(TaskConfig.minimal().retry?.maxAttempts(), 1);
+ * const custom: TaskConfig = { retry: RetryMode.fixed(2, 10), attemptTimeout: 500 };
+ * assert.equal(custom.attemptTimeout, 500);
+ * ```
+ */
+export const TaskConfig: {
+  /** Exponential backoff with 3 retries (100 ms, ×2, 30 s cap, jitter 0.1), no attempt timeout. */
+  default(): TaskConfig;
+  /** One attempt, no timeout. */
+  minimal(): TaskConfig;
+} = {
+  default: () => ({ retry: RetryMode.exponential(3) }),
+  minimal: () => ({ retry: RetryMode.none() }),
+};
+
+/** A {@link TaskConfig} with its defaults applied and checked once, at registration. */
+export interface ResolvedTaskConfig {
+  /** The retry policy. */
+  readonly retry: RetryMode;
+  /** Attempt limit in milliseconds, if any. */
+  readonly attemptTimeout: number | undefined;
+  /** The retry filter, if any. */
+  readonly retryIf: ((error: unknown) => boolean) | undefined;
+}
+
+const DEFAULT_RETRY = RetryMode.exponential(3);
+
+/**
+ * Applies defaults to a task configuration and rejects invalid values.
+ *
+ * @param config The configuration, or `undefined` for the default.
+ * @param fallback The policy for a missing `retry` field.
+ * @returns The resolved configuration.
+ *
+ * @example Resolve a partial configuration
+ * ```ts
+ * import { resolveTaskConfig } from "@cano/cano";
+ * import assert from "node:assert/strict";
+ *
+ * const config = resolveTaskConfig({ attemptTimeout: 100 });
+ * assert.equal(config.retry.maxAttempts(), 4);
+ * assert.throws(() => resolveTaskConfig({ attemptTimeout: -1 }), { category: "configuration" });
+ * ```
+ */
+export function resolveTaskConfig(
+  config: TaskConfig | undefined,
+  fallback: RetryMode = DEFAULT_RETRY,
+): ResolvedTaskConfig {
+  if (config === undefined) {
+    return { retry: fallback, attemptTimeout: undefined, retryIf: undefined };
+  }
+  if (typeof config !== "object" || config === null) {
+    throw new ConfigurationError(`Task config must be an object, received ${String(config)}`);
+  }
+  if (config.retry !== undefined && !(config.retry instanceof RetryMode)) {
+    throw new ConfigurationError(
+      "Task config retry must be a RetryMode (RetryMode.none/fixed/exponential)",
+    );
+  }
+  if (config.retryIf !== undefined && typeof config.retryIf !== "function") {
+    throw new ConfigurationError("Task config retryIf must be a function");
+  }
+  const timeout = config.attemptTimeout;
+  if (timeout !== undefined && (checkDuration("attemptTimeout", timeout) === 0)) {
+    throw new ConfigurationError("attemptTimeout must be greater than 0 ms, received 0");
+  }
+  return { retry: config.retry ?? fallback, attemptTimeout: timeout, retryIf: config.retryIf };
+}
+
+/** Options of {@link runWithRetries}. */
+export interface RunWithRetriesOptions {
+  /** Aborts the attempt in flight and any backoff sleep, rejecting with `signal.reason`. */
+  signal?: AbortSignal | undefined;
+  /** Called before each backoff sleep with the failed attempt (1-based), the delay and the error. */
+  onRetry?: ((attempt: number, delay: number, error: unknown) => void) | undefined;
+  /** Source of uniform numbers in [0, 1) for jitter; defaults to `Math.random`. */
+  random?: () => number;
+}
+
+/** What each attempt of {@link runWithRetries} receives. */
+export interface AttemptInfo {
+  /** 1-based attempt number. */
+  readonly attempt: number;
+  /** Aborts when the caller's signal aborts or the attempt times out. */
+  readonly signal: AbortSignal;
+}
+
+const NEVER_ABORTED: AbortSignal = new AbortController().signal;
+
+/**
+ * Runs `attempt` under a task configuration: per-attempt timeout through the attempt's signal,
+ * retries with backoff, `NonRetryableError` and `retryIf` failing at once, and
+ * `RetryExhaustedError` when more than one attempt was allowed and all failed.
+ *
+ * @param config The task configuration.
+ * @param attempt Runs one attempt.
+ * @param options The caller's signal and a retry hook.
+ * @returns What the successful attempt returned.
+ *
+ * @example Retry a flaky call
+ * ```ts
+ * import { RetryMode, runWithRetries } from "@cano/cano";
+ * import assert from "node:assert/strict";
+ *
+ * let calls = 0;
+ * const value = await runWithRetries({ retry: RetryMode.fixed(2, 1) }, () => {
+ *   calls += 1;
+ *   if (calls < 3) throw new Error("flaky");
+ *   return "ok";
+ * });
+ * assert.equal(value, "ok");
+ * assert.equal(calls, 3);
+ * ```
+ */
+export async function runWithRetries<T>(
+  config: TaskConfig,
+  attempt: (info: AttemptInfo) => T | Promise<T>,
+  options: RunWithRetriesOptions = {},
+): Promise<T> {
+  return await runResolved(resolveTaskConfig(config), attempt, options);
+}
+
+/** {@link runWithRetries} for a configuration already resolved at registration. */
+export async function runResolved<T>(
+  config: ResolvedTaskConfig,
+  attempt: (info: AttemptInfo) => T | Promise<T>,
+  options: RunWithRetriesOptions,
+): Promise<T> {
+  const { signal } = options;
+  const maxAttempts = config.retry.maxAttempts();
+  for (let n = 1;; n++) {
+    if (signal?.aborted) throw signal.reason;
+    try {
+      return await runAttempt(config.attemptTimeout, attempt, n, signal);
+    } catch (error) {
+      if (signal?.aborted) throw signal.reason; // cancelled, not failed: never retried
+      if (!isRetryable(config, error)) throw error;
+      if (n >= maxAttempts) throw maxAttempts > 1 ? new RetryExhaustedError(n, error) : error;
+      const wait = config.retry.delayForAttempt(n - 1, options.random) ?? 0;
+      options.onRetry?.(n, wait, error);
+      await delay(wait, signal);
+    }
+  }
+}
+
+function isRetryable(config: ResolvedTaskConfig, error: unknown): boolean {
+  if (error instanceof NonRetryableError) return false;
+  return config.retryIf === undefined || config.retryIf(error);
+}
+
+function runAttempt<T>(
+  timeout: number | undefined,
+  attempt: (info: AttemptInfo) => T | Promise<T>,
+  n: number,
+  signal: AbortSignal | undefined,
+): Promise<T> {
+  if (timeout === undefined) {
+    // Fast path: no timer, and no race unless someone can abort the run.
+    return abortable(invoke(attempt, { attempt: n, signal: signal ?? NEVER_ABORTED }), signal);
+  }
+  const limit = deadline(
+    timeout,
+    () => new TimeoutError(`Task attempt exceeded its attempt timeout of ${timeout} ms`),
+    signal,
+  );
+  return abortable(invoke(attempt, { attempt: n, signal: limit.signal }), limit.signal)
+    .finally(limit.clear);
+}
+
+/** Calls `fn`, turning a synchronous throw into a rejection. */
+export async function invoke<A, T>(fn: (arg: A) => T | Promise<T>, arg: A): Promise<T> {
+  return await fn(arg);
+}
