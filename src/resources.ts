@@ -81,8 +81,8 @@ const SEVERITY = { healthy: 0, degraded: 1, unhealthy: 2 } as const;
  * assert.equal(resources.get("store").get("answer"), 42);
  * ```
  */
-// `out`: resources with more specific keys can be passed where a looser map is expected.
-export class Resources<out R extends Record<string, unknown> = Record<string, unknown>> {
+
+export class Resources<R extends Record<string, unknown> = Record<string, unknown>> {
   #entries: Map<string, unknown>;
 
   /**
@@ -163,8 +163,8 @@ export class Resources<out R extends Record<string, unknown> = Record<string, un
    * assert.deepEqual(new Resources({ a: 1, b: 2 }).keys(), ["a", "b"]);
    * ```
    */
-  keys(): string[] {
-    return [...this.#entries.keys()];
+  keys(): (keyof R & string)[] {
+    return [...this.#entries.keys()] as (keyof R & string)[];
   }
 
   /** How many resources are registered. */
