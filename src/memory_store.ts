@@ -1,8 +1,13 @@
 import { StoreError } from "./errors.ts";
+import type { Resource } from "./resources.ts";
 
 /**
- * A typed in-memory key/value store, usable as a resource (its lifecycle hooks do nothing).
- * Values are stored by reference: `get` returns the very object that was `put`.
+ * A typed in-memory key/value store that tasks share through {@link Resources}. Its lifecycle
+ * hooks do nothing, so values survive across runs of the same workflow.
+ *
+ * Values are stored by reference, not copied: `get` returns the very object that was `put`, and
+ * mutating it mutates the stored value. Types are not checked at run time: `get<T>` trusts the
+ * caller, like a cast.
  *
  * @example Share values between tasks
  * ```ts
@@ -12,12 +17,48 @@ import { StoreError } from "./errors.ts";
  * const store = new MemoryStore();
  * store.put("user", { name: "Ada" });
  * store.append("events", "signed-up");
- * assert.equal(store.get<{ name: string }>("user").name, "Ada");
  * assert.deepEqual(store.get("events"), ["signed-up"]);
+ *
+ * // Stored by reference: changing the object changes the stored value.
+ * store.get<{ name: string }>("user").name = "Grace";
+ * assert.equal(store.get<{ name: string }>("user").name, "Grace");
  * ```
  */
-export class MemoryStore {
+export class MemoryStore implements Resource {
   #values = new Map<string, unknown>();
+
+  /**
+   * Does nothing: the store needs no connection. Present so the store is a {@link Resource}.
+   *
+   * @example Setup keeps the values
+   * ```ts
+   * import { MemoryStore } from "@cano/cano";
+   * import assert from "node:assert/strict";
+   *
+   * const store = new MemoryStore();
+   * store.put("n", 1);
+   * store.setup();
+   * assert.equal(store.get("n"), 1);
+   * ```
+   */
+  setup(): void {}
+
+  /**
+   * Does nothing: values are kept, so a scheduled workflow sees what its previous run stored.
+   * Call {@link MemoryStore.prototype.clear} to drop them.
+   *
+   * @example Teardown keeps the values
+   * ```ts
+   * import { MemoryStore } from "@cano/cano";
+   * import assert from "node:assert/strict";
+   *
+   * const store = new MemoryStore();
+   * store.put("n", 1);
+   * store.teardown();
+   * assert.equal(store.get("n"), 1);
+   * ```
+   */
+  teardown(): void {}
 
   /**
    * The value under `key`.
@@ -118,14 +159,16 @@ export class MemoryStore {
    * ```
    */
   append<T>(key: string, item: T): void {
-    const existing = this.#values.get(key);
-    if (existing === undefined && !this.#values.has(key)) {
+    if (!this.#values.has(key)) {
       this.#values.set(key, [item]);
-    } else if (Array.isArray(existing)) {
-      existing.push(item);
-    } else {
+      return;
+    }
+    const existing = this.#values.get(key);
+    // Checked before any change, so a mismatch leaves the stored value exactly as it was.
+    if (!Array.isArray(existing)) {
       throw new StoreError(`Cannot append to key '${key}': existing value is not an array`);
     }
+    existing.push(item);
   }
 
   /**
@@ -167,7 +210,22 @@ export class MemoryStore {
     return [...this.#values.keys()];
   }
 
-  /** How many keys hold a value. */
+  /**
+   * How many keys hold a value.
+   *
+   * @returns The number of keys.
+   *
+   * @example Count keys
+   * ```ts
+   * import { MemoryStore } from "@cano/cano";
+   * import assert from "node:assert/strict";
+   *
+   * const store = new MemoryStore();
+   * store.put("a", 1);
+   * store.put("a", 2);
+   * assert.equal(store.size, 1);
+   * ```
+   */
   get size(): number {
     return this.#values.size;
   }

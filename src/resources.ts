@@ -1,6 +1,19 @@
 import { messageOf, ResourceDuplicateKeyError, ResourceNotFoundError } from "./errors.ts";
 
-/** The health of a resource: healthy, or degraded / unhealthy with a reason. */
+/**
+ * The health of a resource: healthy, or degraded / unhealthy with a reason. Build values with the
+ * {@link HealthStatus} helpers of the same name.
+ *
+ * @example Narrow on the status
+ * ```ts
+ * import { HealthStatus } from "@cano/cano";
+ * import assert from "node:assert/strict";
+ *
+ * const status: HealthStatus = HealthStatus.degraded("replica lag 3 s");
+ * const text = status.status === "healthy" ? "ok" : `${status.status}: ${status.reason}`;
+ * assert.equal(text, "degraded: replica lag 3 s");
+ * ```
+ */
 export type HealthStatus =
   | { readonly status: "healthy" }
   | { readonly status: "degraded"; readonly reason: string }
@@ -16,16 +29,17 @@ export type HealthStatus =
  *
  * assert.equal(HealthStatus.isHealthy(HealthStatus.healthy()), true);
  * assert.equal(HealthStatus.isHealthy(HealthStatus.degraded("slow replica")), false);
+ * assert.deepEqual(HealthStatus.unhealthy("down"), { status: "unhealthy", reason: "down" });
  * ```
  */
 export const HealthStatus: {
   /** A healthy status. */
   healthy(): HealthStatus;
-  /** A degraded status with its reason. */
+  /** A degraded status: working, but with a problem worth a look. */
   degraded(reason: string): HealthStatus;
-  /** An unhealthy status with its reason. */
+  /** An unhealthy status: not working. */
   unhealthy(reason: string): HealthStatus;
-  /** Whether `status` is healthy. */
+  /** Whether `status` is healthy (degraded counts as not healthy). */
   isHealthy(status: HealthStatus): boolean;
 } = {
   healthy: () => ({ status: "healthy" }),
@@ -35,20 +49,66 @@ export const HealthStatus: {
 };
 
 /**
- * The lifecycle hooks a resource may have. Every hook is optional and any value can be a resource:
- * only these methods are looked for. `[Symbol.asyncDispose]` (or `[Symbol.dispose]`) is used as
- * teardown when `teardown` is absent.
+ * The lifecycle hooks a resource may have. Every hook is optional and any value can be a resource
+ * (a plain object, a database client, a number): only these methods are looked for.
+ * `[Symbol.asyncDispose]` (or else `[Symbol.dispose]`) is used as teardown when `teardown` is
+ * absent, so objects written for `await using` work unchanged.
+ *
+ * @example A resource with every hook
+ * ```ts
+ * import { HealthStatus, type Resource, Resources } from "@cano/cano";
+ * import assert from "node:assert/strict";
+ *
+ * class Pool implements Resource {
+ *   open = false;
+ *   setup(): void {
+ *     this.open = true;
+ *   }
+ *   teardown(): void {
+ *     this.open = false;
+ *   }
+ *   health(): HealthStatus {
+ *     return this.open ? HealthStatus.healthy() : HealthStatus.unhealthy("pool is closed");
+ *   }
+ * }
+ *
+ * const resources = new Resources({ pool: new Pool() });
+ * await resources.setupAll();
+ * assert.equal(resources.get("pool").open, true);
+ * await resources.teardownAll();
+ * assert.deepEqual(await resources.aggregateHealth(), HealthStatus.unhealthy("pool is closed"));
+ * ```
  */
 export interface Resource {
-  /** Called before each run (or once when the scheduler starts), in registration order. */
-  setup?(): void | Promise<void>;
-  /** Called after each run (or once when the scheduler stops), in reverse order. */
-  teardown?(): void | Promise<void>;
+  /** Called before each run (or once when the scheduler starts), in insertion order. */
+  setup?(): Promise<void> | void;
+  /** Called after each run (or once when the scheduler stops), in reverse insertion order. */
+  teardown?(): Promise<void> | void;
   /** Reports the resource's health; never called by the engine itself. */
-  health?(): HealthStatus | Promise<HealthStatus>;
+  health?(): Promise<HealthStatus> | HealthStatus;
 }
 
-/** A failed teardown, as returned by {@link Resources.teardownAll}. */
+/**
+ * A failed teardown, as returned by {@link Resources.prototype.teardownAll}.
+ *
+ * @example Inspect a failure
+ * ```ts
+ * import { Resources, type TeardownFailure } from "@cano/cano";
+ * import assert from "node:assert/strict";
+ *
+ * const resources = new Resources({ db: { teardown: () => Promise.reject(new Error("busy")) } });
+ * const originalError = console.error;
+ * console.error = () => {}; // teardown failures are also reported here
+ * let failures: TeardownFailure[];
+ * try {
+ *   failures = await resources.teardownAll();
+ * } finally {
+ *   console.error = originalError;
+ * }
+ * assert.equal(failures[0]?.key, "db");
+ * assert.equal((failures[0]?.error as Error).message, "busy");
+ * ```
+ */
 export interface TeardownFailure {
   /** The resource's key. */
   readonly key: string;
@@ -56,11 +116,17 @@ export interface TeardownFailure {
   readonly error: unknown;
 }
 
-const SEVERITY = { healthy: 0, degraded: 1, unhealthy: 2 } as const;
+/** Rank of each status for {@link Resources.prototype.aggregateHealth}: higher is worse. */
+const SEVERITY: Readonly<Record<HealthStatus["status"], number>> = {
+  healthy: 0,
+  degraded: 1,
+  unhealthy: 2,
+};
 
 /**
  * The resources of a workflow, typed by key: database clients, stores, configuration. They are
- * set up in insertion order before every run and torn down in reverse order after it.
+ * set up in insertion order before every run and torn down in reverse order after it, so a
+ * resource may rely on those inserted before it.
  *
  * @typeParam R Resource key → resource type.
  *
@@ -81,12 +147,14 @@ const SEVERITY = { healthy: 0, degraded: 1, unhealthy: 2 } as const;
  * assert.equal(resources.get("store").get("answer"), 42);
  * ```
  */
-
-export class Resources<R extends Record<string, unknown> = Record<string, unknown>> {
+// `out`: a workflow typed for fewer (or looser) resources must accept a more specific set, e.g.
+// `Resources<{ db: Db }>` where `Resources<Record<string, unknown>>` is expected.
+export class Resources<out R extends Record<string, unknown> = Record<string, unknown>> {
   #entries: Map<string, unknown>;
 
   /**
-   * Creates the resources from an object (insertion order = the object's key order).
+   * Creates the resources from an object. Insertion order is the object's key order (as
+   * `Object.keys` reports it), and it is the setup order.
    *
    * @param entries Resource key → resource.
    */
@@ -104,7 +172,9 @@ export class Resources<R extends Record<string, unknown> = Record<string, unknow
    * import { Resources } from "@cano/cano";
    * import assert from "node:assert/strict";
    *
-   * assert.equal(Resources.empty().size, 0);
+   * const resources = Resources.empty();
+   * assert.equal(resources.size, 0);
+   * assert.equal(resources.insert("n", 1).get("n"), 1);
    * ```
    */
   static empty(): Resources<Record<string, never>> {
@@ -112,22 +182,24 @@ export class Resources<R extends Record<string, unknown> = Record<string, unknow
   }
 
   /**
-   * The resource registered under `key`.
+   * The resource registered under `key`. Repeated calls return the very same value.
    *
    * @param key The key.
    * @returns The resource.
    * @throws {ResourceNotFoundError} When nothing is registered under `key`.
    *
-   * @example A missing key
+   * @example Typed lookup and a missing key
    * ```ts
-   * import { Resources } from "@cano/cano";
+   * import { ResourceNotFoundError, Resources } from "@cano/cano";
    * import assert from "node:assert/strict";
    *
    * const resources = new Resources<Record<string, number>>({ a: 1 });
-   * assert.throws(() => resources.get("b"), { category: "resource_not_found" });
+   * assert.equal(resources.get("a"), 1);
+   * assert.throws(() => resources.get("b"), ResourceNotFoundError);
    * ```
    */
   get<K extends keyof R & string>(key: K): R[K] {
+    // `has`, not `=== undefined`: `undefined` itself may be registered as a resource.
     if (!this.#entries.has(key)) throw new ResourceNotFoundError(key);
     return this.#entries.get(key) as R[K];
   }
@@ -143,7 +215,9 @@ export class Resources<R extends Record<string, unknown> = Record<string, unknow
    * import { Resources } from "@cano/cano";
    * import assert from "node:assert/strict";
    *
-   * assert.equal(new Resources({ a: 1 }).has("a"), true);
+   * const resources = new Resources({ a: 1 });
+   * assert.equal(resources.has("a"), true);
+   * assert.equal(resources.has("b"), false);
    * ```
    */
   has(key: string): boolean {
@@ -153,6 +227,7 @@ export class Resources<R extends Record<string, unknown> = Record<string, unknow
   /**
    * The keys in insertion order.
    *
+   * @typeParam K Leave it to the default, the key union of `R`.
    * @returns The keys.
    *
    * @example List keys
@@ -160,34 +235,49 @@ export class Resources<R extends Record<string, unknown> = Record<string, unknow
    * import { Resources } from "@cano/cano";
    * import assert from "node:assert/strict";
    *
-   * assert.deepEqual(new Resources({ a: 1, b: 2 }).keys(), ["a", "b"]);
+   * const keys: Array<"a" | "b"> = new Resources({ a: 1, b: 2 }).keys();
+   * assert.deepEqual(keys, ["a", "b"]);
    * ```
    */
-  keys(): (keyof R & string)[] {
-    return [...this.#entries.keys()] as (keyof R & string)[];
+  // The key union is a defaulted type parameter rather than the return type `(keyof R)[]`, which
+  // would make the class contravariant in `R` and break the `out` annotation above.
+  keys<K extends keyof R & string = keyof R & string>(): K[] {
+    return [...this.#entries.keys()] as K[];
   }
 
-  /** How many resources are registered. */
+  /**
+   * How many resources are registered.
+   *
+   * @returns The number of resources.
+   *
+   * @example Count resources
+   * ```ts
+   * import { Resources } from "@cano/cano";
+   * import assert from "node:assert/strict";
+   *
+   * assert.equal(new Resources({ a: 1, b: 2 }).size, 2);
+   * ```
+   */
   get size(): number {
     return this.#entries.size;
   }
 
   /**
-   * Adds a resource under a new key.
+   * Adds a resource under a new key, after the existing ones (so it is set up last).
    *
    * @param key The new key.
    * @param value The resource.
-   * @returns These resources, typed with the new key.
-   * @throws {ResourceDuplicateKeyError} When the key is taken.
+   * @returns These same resources (not a copy), typed with the new key.
+   * @throws {ResourceDuplicateKeyError} When the key is taken; nothing is changed.
    *
    * @example Add a resource
    * ```ts
-   * import { Resources } from "@cano/cano";
+   * import { ResourceDuplicateKeyError, Resources } from "@cano/cano";
    * import assert from "node:assert/strict";
    *
    * const resources = new Resources({ a: 1 }).insert("b", "two");
    * assert.equal(resources.get("b"), "two");
-   * assert.throws(() => resources.insert("a", 3), { category: "resource_duplicate_key" });
+   * assert.throws(() => resources.insert("a", 3), ResourceDuplicateKeyError);
    * ```
    */
   insert<K extends string, V>(key: K, value: V): Resources<R & Record<K, V>> {
@@ -197,10 +287,13 @@ export class Resources<R extends Record<string, unknown> = Record<string, unknow
   }
 
   /**
-   * Sets every resource up in insertion order. If one fails, those already set up are torn down in
-   * reverse order and the setup error is rethrown; later resources are never touched.
+   * Sets every resource up, one at a time in insertion order. If one fails, those already set up
+   * are torn down in reverse order (teardown failures are reported to `console.error`, not
+   * thrown) and the setup error is rethrown; the failing resource and those after it are never
+   * torn down, because they were never set up.
    *
    * @returns When every setup finished.
+   * @throws The first setup error, after the rollback.
    *
    * @example A failing setup rolls back
    * ```ts
@@ -210,7 +303,11 @@ export class Resources<R extends Record<string, unknown> = Record<string, unknow
    * const log: string[] = [];
    * const resources = new Resources({
    *   a: { setup: () => void log.push("setup a"), teardown: () => void log.push("teardown a") },
-   *   b: { setup: () => { throw new Error("b is down"); } },
+   *   b: {
+   *     setup: () => {
+   *       throw new Error("b is down");
+   *     },
+   *   },
    * });
    * await assert.rejects(resources.setupAll(), /b is down/);
    * assert.deepEqual(log, ["setup a", "teardown a"]);
@@ -220,9 +317,9 @@ export class Resources<R extends Record<string, unknown> = Record<string, unknow
     const done: Array<[string, unknown]> = [];
     for (const entry of this.#entries) {
       try {
-        await (entry[1] as Resource | null)?.setup?.();
+        await hookOf(entry[1], "setup")?.();
       } catch (error) {
-        await teardownEach(done.reverse());
+        await teardownEach(done.reverse(), "rolling back a failed setup");
         throw error;
       }
       done.push(entry);
@@ -230,42 +327,49 @@ export class Resources<R extends Record<string, unknown> = Record<string, unknow
   }
 
   /**
-   * Tears every resource down in reverse insertion order. Never throws: failures are reported to
-   * `console.error` and returned, and the remaining resources are still torn down.
+   * Tears every resource down, one at a time in reverse insertion order. Never throws: a failing
+   * teardown is reported to `console.error` and returned, and the remaining resources are still
+   * torn down.
    *
-   * @returns The teardowns that failed.
+   * @returns The teardowns that failed, in the order they ran; empty when all succeeded.
    *
-   * @example Teardown errors are reported, not thrown
+   * @example Tear down in reverse order
    * ```ts
    * import { Resources } from "@cano/cano";
    * import assert from "node:assert/strict";
    *
-   * const resources = new Resources({ a: { teardown: () => { throw new Error("stuck"); } } });
-   * const originalError = console.error;
-   * console.error = () => {};
-   * const failures = await resources.teardownAll();
-   * console.error = originalError;
-   * assert.equal(failures[0]?.key, "a");
+   * const log: string[] = [];
+   * const resources = new Resources({
+   *   a: { teardown: () => void log.push("a") },
+   *   b: { [Symbol.asyncDispose]: () => Promise.resolve(void log.push("b")) },
+   * });
+   * assert.deepEqual(await resources.teardownAll(), []);
+   * assert.deepEqual(log, ["b", "a"]);
    * ```
    */
   teardownAll(): Promise<TeardownFailure[]> {
-    return teardownEach([...this.#entries].reverse());
+    return teardownEach([...this.#entries].reverse(), "continuing with the remaining resources");
   }
 
   /**
-   * Asks every resource for its health, in insertion order. A resource without `health()` is
-   * healthy; one whose `health()` throws is unhealthy.
+   * Asks every resource for its health, one at a time in insertion order. A resource without
+   * `health()` is healthy; one whose `health()` throws is unhealthy, with the error's message as
+   * the reason.
    *
-   * @returns Key → status.
+   * @returns Key → status, in insertion order.
    *
    * @example Check health
    * ```ts
    * import { HealthStatus, Resources } from "@cano/cano";
    * import assert from "node:assert/strict";
    *
-   * const resources = new Resources({ db: { health: () => HealthStatus.degraded("slow") } });
+   * const resources = new Resources({
+   *   config: { retries: 3 },
+   *   db: { health: () => HealthStatus.degraded("slow") },
+   * });
    * const health = await resources.checkAllHealth();
-   * assert.deepEqual(health.get("db"), { status: "degraded", reason: "slow" });
+   * assert.deepEqual(health.get("config"), HealthStatus.healthy());
+   * assert.deepEqual(health.get("db"), HealthStatus.degraded("slow"));
    * ```
    */
   async checkAllHealth(): Promise<Map<string, HealthStatus>> {
@@ -277,8 +381,8 @@ export class Resources<R extends Record<string, unknown> = Record<string, unknow
   }
 
   /**
-   * The worst health of all resources (healthy < degraded < unhealthy; the first of equally bad
-   * statuses wins). Healthy when there are none.
+   * The worst health of all resources (healthy < degraded < unhealthy; of equally bad statuses
+   * the first in insertion order wins). Healthy when there are none.
    *
    * @returns The aggregate status.
    *
@@ -290,26 +394,34 @@ export class Resources<R extends Record<string, unknown> = Record<string, unknow
    * const resources = new Resources({
    *   a: { health: () => HealthStatus.degraded("a is slow") },
    *   b: { health: () => HealthStatus.unhealthy("b is down") },
+   *   c: { health: () => HealthStatus.unhealthy("c is down") },
    * });
-   * assert.deepEqual(await resources.aggregateHealth(), { status: "unhealthy", reason: "b is down" });
+   * assert.deepEqual(await resources.aggregateHealth(), HealthStatus.unhealthy("b is down"));
    * ```
    */
   async aggregateHealth(): Promise<HealthStatus> {
     let worst: HealthStatus = HealthStatus.healthy();
     for (const status of (await this.checkAllHealth()).values()) {
+      // Strictly greater, so the first of equally bad statuses is kept.
       if (SEVERITY[status.status] > SEVERITY[worst.status]) worst = status;
     }
     return worst;
   }
 }
 
-async function teardownEach(entries: Array<[string, unknown]>): Promise<TeardownFailure[]> {
+/** Runs the teardown of each entry in the given order, collecting (and reporting) failures. */
+async function teardownEach(
+  entries: Array<[string, unknown]>,
+  context: string,
+): Promise<TeardownFailure[]> {
   const failures: TeardownFailure[] = [];
   for (const [key, resource] of entries) {
     try {
       await teardownOf(resource)?.();
     } catch (error) {
-      console.error(`cano: teardown of resource "${key}" failed: ${messageOf(error)}`);
+      // Reported, not thrown: one stuck resource must not keep the others open, nor mask the
+      // run's own result.
+      console.error(`cano: teardown of resource "${key}" failed (${context}):`, error);
       failures.push({ key, error });
     }
   }
@@ -318,21 +430,29 @@ async function teardownEach(entries: Array<[string, unknown]>): Promise<Teardown
 
 /** The teardown hook of a value: `teardown`, else `Symbol.asyncDispose`, else `Symbol.dispose`. */
 function teardownOf(resource: unknown): (() => unknown) | undefined {
-  if (resource === null || (typeof resource !== "object" && typeof resource !== "function")) {
-    return undefined;
-  }
-  const candidate = resource as Resource & Partial<AsyncDisposable & Disposable>;
-  const hook: unknown = candidate.teardown ?? candidate[Symbol.asyncDispose] ??
-    candidate[Symbol.dispose];
-  return typeof hook === "function" ? () => hook.call(candidate) : undefined;
+  return hookOf(resource, "teardown") ?? hookOf(resource, Symbol.asyncDispose) ??
+    hookOf(resource, Symbol.dispose);
 }
 
+/** The health of one resource; a `health()` that throws makes it unhealthy. */
 async function healthOf(resource: unknown): Promise<HealthStatus> {
-  const health = (resource as Resource | null)?.health;
-  if (typeof health !== "function") return HealthStatus.healthy();
+  const health = hookOf(resource, "health");
+  if (health === undefined) return HealthStatus.healthy();
   try {
-    return await health.call(resource);
+    return await (health() as Promise<HealthStatus> | HealthStatus);
   } catch (error) {
     return HealthStatus.unhealthy(messageOf(error));
   }
+}
+
+/**
+ * The method `name` of a value, bound to it, or `undefined` when the value is `null`, a primitive,
+ * or has no such method. Any value may be registered as a resource, so nothing is assumed.
+ */
+function hookOf(resource: unknown, name: PropertyKey): (() => unknown) | undefined {
+  if (resource === null || (typeof resource !== "object" && typeof resource !== "function")) {
+    return undefined;
+  }
+  const hook: unknown = (resource as Record<PropertyKey, unknown>)[name];
+  return typeof hook === "function" ? () => hook.call(resource) : undefined;
 }
