@@ -76,6 +76,7 @@ export {
 export {
   type OrchestrateOptions,
   type RegisterOptions,
+  type ResumeOptions,
   type TaskHandler,
   Workflow,
   type WorkflowOptions,
@@ -83,3 +84,11 @@ export {
 } from "./src/workflow/workflow.ts";
 export { HealthStatus, type Resource, Resources, type TeardownFailure } from "./src/resources.ts";
 export { MemoryStore } from "./src/memory_store.ts";
+export {
+  type CheckpointRow,
+  type CheckpointStore,
+  MemoryCheckpointStore,
+  type RowKind,
+} from "./src/recovery/checkpoint.ts";
+export { type CompensatableResult, type CompensatableTask } from "./src/task/compensatable.ts";
+export { type StepOutcome, type SteppedTask } from "./src/task/stepped.ts";

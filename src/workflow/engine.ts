@@ -1,23 +1,19 @@
 // The FSM loop. One function drives a run from its initial state to an exit state; every state
 // kind is dispatched from `dispatch`, and every failure leaves through `fail`, which wraps the
-// error with its state context (and is where later features — compensation drains — hook in).
+// error with its state context and rolls back the saga stack.
 
 import {
   CancelledError,
   CanoError,
   CircuitOpenError,
+  CompensationFailedError,
   RetryExhaustedError,
   StateContextError,
   WorkflowTimeoutError,
 } from "../errors.ts";
-import type { SafeEventTarget } from "../events.ts";
-import type { Resources } from "../resources.ts";
-import {
-  type ResolvedTaskConfig,
-  type ResourceMap,
-  runResolved,
-  type TaskContext,
-} from "../task/task.ts";
+import type { StepOutcome } from "../task/stepped.ts";
+import { type ResourceMap, runResolved } from "../task/task.ts";
+import { drain } from "./compensation.ts";
 import {
   CancelledEvent,
   RetryEvent,
@@ -27,32 +23,21 @@ import {
   TaskFailureEvent,
   TaskStartEvent,
   TaskSuccessEvent,
-  type WorkflowEventMap,
   WorkflowTimeoutEvent,
 } from "./events.ts";
-
-/** How a registered state is handled. */
-export interface StateEntry {
-  /** `router` states write no checkpoint row; otherwise dispatched like `single`. */
-  readonly kind: "single" | "router";
-  /** The task id used in events. */
-  readonly name: string;
-  readonly config: ResolvedTaskConfig;
-  // deno-lint-ignore no-explicit-any
-  readonly run: (ctx: TaskContext<any, any, any>) => string | Promise<string>;
-  /** Declared next states, checked at run time when present. */
-  readonly next: ReadonlySet<string> | undefined;
-}
-
-/** Everything the engine needs from a validated workflow, captured once per validation. */
-export interface Definition<R extends ResourceMap> {
-  readonly entries: ReadonlyMap<string, StateEntry>;
-  readonly exits: ReadonlySet<string>;
-  readonly workflowId: string | undefined;
-  readonly totalTimeout: number | undefined;
-  readonly resources: Resources<R>;
-  readonly events: SafeEventTarget<WorkflowEventMap>;
-}
+import { appendRow, clearLog, journaling } from "./journal.ts";
+import {
+  type CompensatableEntry,
+  contextFor,
+  type Definition,
+  ids,
+  listens,
+  type Run,
+  type RunStart,
+  type SingleEntry,
+  type StateEntry,
+  type SteppedEntry,
+} from "./run.ts";
 
 /** The outcome of a run that reached an exit state. */
 export interface WorkflowResult<S extends string, D> {
@@ -62,57 +47,53 @@ export interface WorkflowResult<S extends string, D> {
   data: D;
   /** The workflow id, when one is set. */
   workflowId?: string | undefined;
-  /** Every state entered, in order, ending with `state`. */
+  /** Every state entered, in order, ending with `state` (for a resumed run, since the start). */
   path: S[];
 }
 
-/** The per-run state of the loop. */
-interface Run<R extends ResourceMap> {
-  readonly def: Definition<R>;
-  readonly runId: string;
-  readonly path: string[];
-  data: unknown;
-  /** The caller's signal: cancellation. */
-  readonly cancel: AbortSignal | undefined;
-  /** Aborts on cancellation or total timeout; `undefined` when neither can happen. */
-  readonly signal: AbortSignal | undefined;
-  /** Set when the total timeout tripped. */
-  timedOut: WorkflowTimeoutError | undefined;
+/** A fresh run: sequence 0, empty path and stack. */
+export function freshStart(workflowId: string | undefined): RunStart {
+  return { workflowId, sequence: 0, path: [], stack: [], cursors: new Map() };
 }
 
 /**
  * Runs the FSM from `initial` until an exit state. Resources must already be set up. Errors thrown
- * from inside a state are `StateContextError`s.
+ * from inside a state are `StateContextError`s (or `CompensationFailedError` after a dirty
+ * rollback).
  */
 export async function runFsm<S extends string, D, R extends ResourceMap>(
   def: Definition<R>,
   initial: S,
   data: D,
   cancel: AbortSignal | undefined,
+  start: RunStart,
+  runId: string = crypto.randomUUID(),
 ): Promise<WorkflowResult<S, D>> {
   const budget = startBudget(def.totalTimeout, cancel);
   const run: Run<R> = {
     def,
-    runId: crypto.randomUUID(),
-    path: [],
+    runId,
+    workflowId: start.workflowId,
+    path: [...start.path],
     data,
+    sequence: start.sequence,
+    stack: [...start.stack],
+    cursors: new Map(start.cursors),
     cancel,
     signal: budget.signal,
     timedOut: undefined,
   };
   budget.onTimeout = (error) => run.timedOut = error;
   if (listens(run, "runstart")) {
-    run.def.events.dispatchEvent(new RunStartEvent({ ...ids(run), initial }));
+    def.events.dispatchEvent(new RunStartEvent({ ...ids(run), initial }));
   }
   try {
     const state = await loop(run, initial);
-    if (listens(run, "runend")) {
-      run.def.events.dispatchEvent(new RunEndEvent({ ...ids(run), state }));
-    }
-    return { state, data: run.data as D, workflowId: def.workflowId, path: run.path as S[] };
+    if (listens(run, "runend")) def.events.dispatchEvent(new RunEndEvent({ ...ids(run), state }));
+    return { state, data: run.data as D, workflowId: run.workflowId, path: run.path as S[] };
   } catch (error) {
     if (listens(run, "runend")) {
-      run.def.events.dispatchEvent(new RunEndEvent({ ...ids(run), state: undefined, error }));
+      def.events.dispatchEvent(new RunEndEvent({ ...ids(run), state: undefined, error }));
     }
     throw error;
   } finally {
@@ -121,28 +102,41 @@ export async function runFsm<S extends string, D, R extends ResourceMap>(
 }
 
 async function loop<S extends string, R extends ResourceMap>(run: Run<R>, initial: S): Promise<S> {
-  const { entries, exits } = run.def;
+  const { entries, exits, events } = run.def;
   let state: string = initial;
   for (;;) {
     if (run.cancel?.aborted) {
       // Boundary check: the state is not entered, so it is not on the path either.
       if (listens(run, "cancelled")) {
-        run.def.events.dispatchEvent(new CancelledEvent({ ...ids(run), state }));
+        events.dispatchEvent(new CancelledEvent({ ...ids(run), state }));
       }
-      throw fail(run, state, cancelledError(run.cancel));
+      throw await fail(run, state, cancelledError(run.cancel));
     }
     run.path.push(state);
     if (listens(run, "stateenter")) {
-      run.def.events.dispatchEvent(new StateEnterEvent({ ...ids(run), state }));
+      events.dispatchEvent(new StateEnterEvent({ ...ids(run), state }));
     }
-    if (exits.has(state)) return state as S;
     const entry = entries.get(state);
+    if (journaling(run) && entry?.kind !== "router") {
+      try {
+        await appendRow(
+          run,
+          { kind: "state_entry", state, taskId: entry?.name ?? "", data: run.data },
+          "Append checkpoint",
+        );
+      } catch (error) {
+        throw await fail(run, state, error);
+      }
+    }
+    if (exits.has(state)) {
+      await clearLog(run);
+      return state as S;
+    }
     if (entry === undefined) {
-      throw fail(
-        run,
-        state,
-        new CanoError(`No task registered for state: ${state}`, { category: "workflow" }),
-      );
+      const error = new CanoError(`No task registered for state: ${state}`, {
+        category: "workflow",
+      });
+      throw await fail(run, state, error);
     }
     state = await dispatch(run, state, entry);
   }
@@ -157,72 +151,195 @@ function dispatch<R extends ResourceMap>(
   switch (entry.kind) {
     case "single":
     case "router":
-      return dispatchSingle(run, state, entry);
+      return dispatchTask(run, state, entry, runSingle);
+    case "compensatable":
+      return dispatchTask(run, state, entry, runCompensatable);
+    case "stepped":
+      return dispatchTask(run, state, entry, runStepped);
   }
 }
 
-async function dispatchSingle<R extends ResourceMap>(
+/**
+ * The frame shared by every task kind: `taskstart`, the kind's body, the declared-next check,
+ * then `tasksuccess`, or `taskfailure` and the run's failure.
+ */
+async function dispatchTask<R extends ResourceMap, E extends StateEntry>(
   run: Run<R>,
   state: string,
-  entry: StateEntry,
+  entry: E,
+  body: (run: Run<R>, state: string, entry: E) => Promise<string>,
 ): Promise<string> {
   const taskId = entry.name;
+  const { events } = run.def;
   if (listens(run, "taskstart")) {
-    run.def.events.dispatchEvent(new TaskStartEvent({ ...ids(run), state, taskId }));
+    events.dispatchEvent(new TaskStartEvent({ ...ids(run), state, taskId }));
   }
   let next: string;
   try {
-    next = await runResolved(
-      entry.config,
-      (info) => {
-        const ctx: TaskContext<string, unknown, R> = {
-          state,
-          data: run.data,
-          resources: run.def.resources,
-          signal: info.signal,
-          attempt: info.attempt,
-          workflowId: run.def.workflowId,
-          runId: run.runId,
-        };
-        return settleData(run, ctx, entry.run(ctx));
-      },
-      {
-        signal: run.signal,
-        onRetry: run.def.events.hasListener("retry")
-          ? (attempt, delay, error) =>
-            run.def.events.dispatchEvent(
-              new RetryEvent({ ...ids(run), state, taskId, attempt, delay, error }),
-            )
-          : undefined,
-      },
-    );
+    next = await body(run, state, entry);
     checkNext(state, entry, next);
   } catch (raw) {
     const error = classify(run, raw);
     if (listens(run, "taskfailure")) {
-      run.def.events.dispatchEvent(new TaskFailureEvent({ ...ids(run), state, taskId, error }));
+      events.dispatchEvent(new TaskFailureEvent({ ...ids(run), state, taskId, error }));
     }
-    throw fail(run, state, error);
+    throw await fail(run, state, error);
   }
   if (listens(run, "tasksuccess")) {
-    run.def.events.dispatchEvent(new TaskSuccessEvent({ ...ids(run), state, taskId }));
+    events.dispatchEvent(new TaskSuccessEvent({ ...ids(run), state, taskId }));
   }
   return next;
 }
 
-/** Picks up a task that replaced `ctx.data` instead of mutating it. */
-function settleData<R extends ResourceMap>(
+/** Runs `attempt` under the entry's retry policy, raced against the run's signal. */
+function attempts<T, R extends ResourceMap>(
   run: Run<R>,
-  ctx: TaskContext<string, unknown, R>,
-  result: string | Promise<string>,
-): string | Promise<string> {
-  if (typeof result === "string") {
+  state: string,
+  entry: StateEntry,
+  attempt: (signal: AbortSignal, n: number) => T | Promise<T>,
+  signal: AbortSignal | undefined = run.signal,
+): Promise<T> {
+  return runResolved(entry.config, (info) => attempt(info.signal, info.attempt), {
+    signal,
+    onRetry: listens(run, "retry")
+      ? (n, delay, error) =>
+        run.def.events.dispatchEvent(
+          new RetryEvent({ ...ids(run), state, taskId: entry.name, attempt: n, delay, error }),
+        )
+      : undefined,
+  });
+}
+
+function runSingle<R extends ResourceMap>(
+  run: Run<R>,
+  state: string,
+  entry: SingleEntry,
+): Promise<string> {
+  return attempts(run, state, entry, (signal, n) => {
+    const ctx = contextFor(run, state, signal, n);
+    return settleData(run, ctx, entry.run(ctx));
+  });
+}
+
+/**
+ * A saga step: never raced against cancellation or the total timeout (only its own attempt
+ * timeout applies), then recorded — durably first — so a later failure rolls it back.
+ */
+async function runCompensatable<R extends ResourceMap>(
+  run: Run<R>,
+  state: string,
+  entry: CompensatableEntry,
+): Promise<string> {
+  const result = await attempts(run, state, entry, (signal, n) => {
+    const ctx = contextFor(run, state, signal, n);
+    return settleData(run, ctx, entry.run(ctx));
+  }, undefined);
+  const { next, output } = checkCompensatableResult(state, result);
+  try {
+    JSON.stringify(output);
+  } catch (error) {
+    const failure = new CanoError(
+      `Serialize compensation output of "${entry.name}": ${String(error)}`,
+      { category: "task_execution", cause: error },
+    );
+    throw await compensateInline(run, state, entry, output, failure);
+  }
+  try {
+    await appendRow(
+      run,
+      { kind: "compensation_completion", state, taskId: entry.name, output },
+      "Append compensation checkpoint",
+    );
+  } finally {
+    // Pushed even when the append failed: the side effect happened and must be rolled back.
+    run.stack.push({ taskId: entry.name, state, output });
+  }
+  return next;
+}
+
+function checkCompensatableResult(
+  state: string,
+  result: unknown,
+): { next: string; output: unknown } {
+  if (typeof result !== "object" || result === null || !("next" in result)) {
+    throw new CanoError(
+      `Compensatable task for state "${state}" must return { next, output }, received ${
+        describe(result)
+      }`,
+      { category: "workflow" },
+    );
+  }
+  return result as { next: string; output: unknown };
+}
+
+/** cano's rule when a step's output cannot be recorded: undo it at once, then fail. */
+async function compensateInline<R extends ResourceMap>(
+  run: Run<R>,
+  state: string,
+  entry: CompensatableEntry,
+  output: unknown,
+  failure: Error,
+): Promise<Error> {
+  try {
+    await entry.compensate(contextFor(run, state, new AbortController().signal, 1), output);
+    return failure;
+  } catch (error) {
+    return new CompensationFailedError([failure, error]);
+  }
+}
+
+/** A stepped task: each step is its own retry unit, and each cursor is checkpointed. */
+async function runStepped<R extends ResourceMap>(
+  run: Run<R>,
+  state: string,
+  entry: SteppedEntry,
+): Promise<string> {
+  let cursor = run.cursors.get(state);
+  run.cursors.delete(state); // a cursor is consumed once: a later visit starts over
+  for (;;) {
+    const from = cursor;
+    const outcome: unknown = await attempts(run, state, entry, (signal, n) => {
+      const ctx = contextFor(run, state, signal, n);
+      return settleData(run, ctx, entry.step(ctx, from));
+    });
+    if (isOutcome(outcome, "done")) return outcome.done;
+    if (!isOutcome(outcome, "more")) {
+      throw new CanoError(
+        `Stepped task for state "${state}" must return { more: cursor } or { done: state }, received ${
+          describe(outcome)
+        }`,
+        { category: "workflow" },
+      );
+    }
+    cursor = outcome.more;
+    await appendRow(
+      run,
+      { kind: "step_cursor", state, taskId: entry.name, output: cursor, data: run.data },
+      "Append step cursor checkpoint",
+    );
+  }
+}
+
+function isOutcome<K extends "more" | "done">(
+  value: unknown,
+  key: K,
+): value is Extract<StepOutcome<unknown, string>, Record<K, unknown>> {
+  return typeof value === "object" && value !== null && key in value;
+}
+
+/** Picks up a task that replaced `ctx.data` instead of mutating it. */
+function settleData<R extends ResourceMap, T>(
+  run: Run<R>,
+  ctx: { data: unknown },
+  result: T | Promise<T>,
+): T | Promise<T> {
+  if (!(result instanceof Promise)) {
     run.data = ctx.data;
     return result;
   }
-  return Promise.resolve(result).then((next) => {
+  return result.then((value) => {
     run.data = ctx.data;
-    return next;
+    return value;
   });
 }
 
@@ -257,14 +374,10 @@ function classify<R extends ResourceMap>(run: Run<R>, raw: unknown): unknown {
     return cancelledError(run.cancel);
   }
   const timedOut = run.timedOut;
-  if (timedOut !== undefined) {
+  if (timedOut instanceof WorkflowTimeoutError) {
     if (listens(run, "workflowtimeout")) {
       run.def.events.dispatchEvent(
-        new WorkflowTimeoutEvent({
-          ...ids(run),
-          elapsed: timedOut.elapsed,
-          limit: timedOut.limit,
-        }),
+        new WorkflowTimeoutEvent({ ...ids(run), elapsed: timedOut.elapsed, limit: timedOut.limit }),
       );
     }
     return timedOut;
@@ -276,14 +389,15 @@ function cancelledError(signal: AbortSignal): CancelledError {
   return new CancelledError("Workflow was cancelled", { cause: signal.reason });
 }
 
-/** The one place a run's failure is wrapped with its state context. */
-function fail<R extends ResourceMap>(
-  run: Run<R>,
-  state: string,
-  error: unknown,
-): StateContextError {
-  if (error instanceof StateContextError) return error;
-  return new StateContextError(state, attemptsOf(error), [...run.path], error);
+/**
+ * The one place a run's failure is handled: the error is wrapped with its state context, then
+ * the saga stack is rolled back. Returns the error to throw.
+ */
+function fail<R extends ResourceMap>(run: Run<R>, state: string, error: unknown): Promise<unknown> {
+  const wrapped = error instanceof StateContextError
+    ? error
+    : new StateContextError(state, attemptsOf(error), [...run.path], error);
+  return drain(run, wrapped);
 }
 
 /** cano's `attempt` field: the exhausted count, 0 when no attempt completed, else 1. */
@@ -335,19 +449,13 @@ function startBudget(limit: number | undefined, cancel: AbortSignal | undefined)
   return budget;
 }
 
-function ids<R extends ResourceMap>(
-  run: Run<R>,
-): { runId: string; workflowId: string | undefined } {
-  return { runId: run.runId, workflowId: run.def.workflowId };
-}
-
-/** Checked before building an event, so unobserved runs allocate nothing for events. */
-function listens<R extends ResourceMap>(run: Run<R>, type: keyof WorkflowEventMap): boolean {
-  return run.def.events.hasListener(type);
-}
-
 function describe(value: unknown): string {
-  return value === undefined || value === null
-    ? String(value)
-    : `a ${typeof value} (${String(value)})`;
+  if (value === undefined || value === null) return String(value);
+  let text: string;
+  try {
+    text = JSON.stringify(value) ?? String(value);
+  } catch {
+    text = String(value);
+  }
+  return `a ${typeof value} (${text.slice(0, 100)})`;
 }

@@ -1,6 +1,6 @@
 // Renders a workflow's declared structure as a Mermaid stateDiagram-v2.
 
-import type { StateEntry } from "./engine.ts";
+import type { StateEntry } from "./run.ts";
 
 const PLAIN_ID = /^[A-Za-z_][A-Za-z0-9_]*$/;
 

@@ -1,4 +1,4 @@
-import { ConfigurationError } from "../errors.ts";
+import { CheckpointStoreError, ConfigurationError } from "../errors.ts";
 import { SafeEventTarget } from "../events.ts";
 import { Resources } from "../resources.ts";
 import { checkDuration } from "../task/retry.ts";
@@ -9,9 +9,14 @@ import {
   type TaskConfig,
   type TaskFn,
 } from "../task/task.ts";
-import { type Definition, runFsm, type StateEntry, type WorkflowResult } from "./engine.ts";
+import type { CheckpointStore } from "../recovery/checkpoint.ts";
+import type { CompensatableTask } from "../task/compensatable.ts";
+import type { SteppedTask } from "../task/stepped.ts";
+import { freshStart, runFsm, type WorkflowResult } from "./engine.ts";
 import type { WorkflowEventMap } from "./events.ts";
 import { toMermaid } from "./mermaid.ts";
+import { loadResumePoint } from "./resume.ts";
+import type { CompensatableEntry, Definition, SingleEntry, StateEntry } from "./run.ts";
 
 export type { WorkflowResult } from "./engine.ts";
 
@@ -39,6 +44,12 @@ export interface OrchestrateOptions<D> {
   /** The run data: tasks read and mutate it as `ctx.data`. Default: `{}`. */
   data?: D;
   /** Cancels the run: checked at every state boundary and raced against the task in flight. */
+  signal?: AbortSignal;
+}
+
+/** Options of {@link Workflow.resumeFrom}. */
+export interface ResumeOptions {
+  /** Cancels the resumed run (a pre-aborted signal resumes nothing: no task runs). */
   signal?: AbortSignal;
 }
 
@@ -89,7 +100,10 @@ export class Workflow<
   #entries = new Map<S, StateEntry>();
   #exits = new Set<S>();
   #workflowId: string | undefined;
+  #version = 0;
+  #store: CheckpointStore | undefined;
   #totalTimeout: number | undefined;
+  #compensationTimeout: number | undefined;
   #definition: Definition<R> | undefined;
 
   /**
@@ -157,6 +171,109 @@ export class Workflow<
     options: RegisterOptions<N> = {},
   ): this {
     return this.#put(state, "router", task, options);
+  }
+
+  /**
+   * Registers a saga step: `run` returns `{ next, output }`, and `compensate(ctx, output)` undoes
+   * it if the run later fails. The task's `name` keys the compensation stack and must be unique.
+   *
+   * @param state The state.
+   * @param task The compensatable task.
+   * @param options Declared next states.
+   * @returns This workflow.
+   *
+   * @example A payment that is refunded when shipping fails
+   * ```ts
+   * import { TaskConfig, Workflow } from "@cano/cano";
+   * import assert from "node:assert/strict";
+   *
+   * const refunds: string[] = [];
+   * const workflow = new Workflow<"charge" | "ship" | "done">()
+   *   .registerWithCompensation("charge", {
+   *     name: "charge",
+   *     run: () => ({ next: "ship", output: { chargeId: "ch_1" } }),
+   *     compensate: (_ctx, output) => void refunds.push(output.chargeId),
+   *   })
+   *   .register("ship", () => {
+   *     throw new Error("no courier");
+   *   }, { config: TaskConfig.minimal() })
+   *   .addExitState("done");
+   * await assert.rejects(workflow.orchestrate("charge"), /no courier/);
+   * assert.deepEqual(refunds, ["ch_1"]);
+   * ```
+   */
+  registerWithCompensation<const N extends S = S, O = unknown>(
+    state: S,
+    task: CompensatableTask<NoInfer<N>, S, D, R, O>,
+    options: Pick<RegisterOptions<N>, "next"> = {},
+  ): this {
+    checkState(state);
+    if (typeof task !== "object" || task === null) {
+      throw new ConfigurationError(`Compensatable task for state "${state}" must be an object`);
+    }
+    checkTaskName(state, task.name, true);
+    checkMethod(state, task, "run");
+    checkMethod(state, task, "compensate");
+    const entry: CompensatableEntry = {
+      kind: "compensatable",
+      name: task.name,
+      config: resolveTaskConfig(task.config),
+      next: checkNext(state, options.next),
+      run: (ctx) => task.run(ctx),
+      compensate: (ctx, output) => task.compensate(ctx, output as O),
+    };
+    this.#entries.set(state, entry);
+    return this.#changed();
+  }
+
+  /**
+   * Registers a stepped task: the engine calls `step(ctx, cursor)` until it returns
+   * `{ done: next }`, checkpointing every `{ more: cursor }` so a resumed run continues from the
+   * last cursor. Each step is retried on its own.
+   *
+   * @param state The state.
+   * @param task The stepped task.
+   * @param options Declared next states.
+   * @returns This workflow.
+   *
+   * @example Process a list in pages
+   * ```ts
+   * import { Workflow } from "@cano/cano";
+   * import assert from "node:assert/strict";
+   *
+   * const pages: number[] = [];
+   * const workflow = new Workflow<"crunch" | "done">()
+   *   .registerStepped("crunch", {
+   *     step: (_ctx, cursor: number | undefined) => {
+   *       const page = cursor ?? 0;
+   *       pages.push(page);
+   *       return page < 2 ? { more: page + 1 } : { done: "done" };
+   *     },
+   *   })
+   *   .addExitState("done");
+   * await workflow.orchestrate("crunch");
+   * assert.deepEqual(pages, [0, 1, 2]);
+   * ```
+   */
+  registerStepped<const N extends S = S, C = unknown>(
+    state: S,
+    task: SteppedTask<C, NoInfer<N>, S, D, R>,
+    options: Pick<RegisterOptions<N>, "next"> = {},
+  ): this {
+    checkState(state);
+    if (typeof task !== "object" || task === null) {
+      throw new ConfigurationError(`Stepped task for state "${state}" must be an object`);
+    }
+    checkTaskName(state, task.name, false);
+    checkMethod(state, task, "step");
+    this.#entries.set(state, {
+      kind: "stepped",
+      name: task.name ?? state,
+      config: resolveTaskConfig(task.config),
+      next: checkNext(state, options.next),
+      step: (ctx, cursor) => task.step(ctx, cursor as C | undefined),
+    });
+    return this.#changed();
   }
 
   /**
@@ -228,6 +345,92 @@ export class Workflow<
       );
     }
     this.#workflowId = id;
+    return this.#changed();
+  }
+
+  /**
+   * Attaches a checkpoint store: every non-router state entry (and every saga step and cursor) is
+   * appended to the run's log before its task runs, so `resumeFrom` can continue after a crash.
+   * Requires a workflow id for `orchestrate`.
+   *
+   * @param store The store, e.g. `MemoryCheckpointStore` or `KvCheckpointStore` from `./kv`.
+   * @returns This workflow.
+   *
+   * @example Checkpoint to memory
+   * ```ts
+   * import { MemoryCheckpointStore, Workflow } from "@cano/cano";
+   * import assert from "node:assert/strict";
+   *
+   * const store = new MemoryCheckpointStore();
+   * const workflow = new Workflow<"go" | "done">()
+   *   .register("go", () => "done")
+   *   .addExitState("done")
+   *   .withCheckpointStore(store)
+   *   .withWorkflowId("job-1");
+   * await workflow.orchestrate("go");
+   * assert.deepEqual(await store.loadRun("job-1"), [], "the log is cleared at the exit state");
+   * ```
+   */
+  withCheckpointStore(store: CheckpointStore): this {
+    const candidate = store as Partial<CheckpointStore> | null;
+    if (
+      typeof candidate?.append !== "function" || typeof candidate.loadRun !== "function" ||
+      typeof candidate.clear !== "function"
+    ) {
+      throw new ConfigurationError("Checkpoint store must have append, loadRun and clear methods");
+    }
+    this.#store = store;
+    return this.#changed();
+  }
+
+  /**
+   * Stamps every checkpoint row with `version`; `resumeFrom` refuses a log whose last row has
+   * another version. Bump it when states are renamed or removed, or outputs/cursors change shape.
+   *
+   * @param version A non-negative integer (default 0).
+   * @returns This workflow.
+   *
+   * @example Version 2 of a workflow
+   * ```ts
+   * import { Workflow } from "@cano/cano";
+   *
+   * new Workflow<"go" | "done">().register("go", () => "done").addExitState("done")
+   *   .withWorkflowVersion(2)
+   *   .validate();
+   * ```
+   */
+  withWorkflowVersion(version: number): this {
+    if (!Number.isSafeInteger(version) || version < 0) {
+      throw new ConfigurationError(
+        `Workflow version must be a non-negative integer, received ${version}`,
+      );
+    }
+    this.#version = version;
+    return this.#changed();
+  }
+
+  /**
+   * Bounds a saga rollback: compensations still pending when `ms` has passed are reported as
+   * orphaned. Without it, a rollback is bounded by min(total timeout / 2, 30 s) when a total
+   * timeout is set, and unbounded otherwise.
+   *
+   * @param ms Milliseconds, greater than 0.
+   * @returns This workflow.
+   *
+   * @example Ten seconds to roll back
+   * ```ts
+   * import { Workflow } from "@cano/cano";
+   *
+   * new Workflow<"go" | "done">().register("go", () => "done").addExitState("done")
+   *   .withCompensationTimeout(10_000)
+   *   .validate();
+   * ```
+   */
+  withCompensationTimeout(ms: number): this {
+    if (checkDuration("Compensation timeout", ms) === 0) {
+      throw new ConfigurationError("Compensation timeout must be greater than 0 ms, received 0");
+    }
+    this.#compensationTimeout = ms;
     return this.#changed();
   }
 
@@ -377,7 +580,66 @@ export class Workflow<
     const data = options.data ?? {} as D;
     await this.resources.setupAll();
     try {
-      return await runFsm(definition, initial, data, signal);
+      return await runFsm(definition, initial, data, signal, freshStart(definition.workflowId));
+    } finally {
+      await this.resources.teardownAll();
+    }
+  }
+
+  /**
+   * Continues a run from its checkpoint log after a crash (or a cancel): resources are set up,
+   * the log is loaded, the version of its last row is checked, and the run re-enters the state of
+   * the last row with the run data of the last snapshot, the saga stack and the step cursor
+   * restored. The state it resumes in runs again (at least once), states before it never do.
+   *
+   * @param workflowId The id of the run to resume.
+   * @param options An abort signal.
+   * @returns The same result as `orchestrate`; its `path` includes the states before the crash.
+   *
+   * @example Resume after a failure
+   * ```ts
+   * import { MemoryCheckpointStore, TaskConfig, Workflow } from "@cano/cano";
+   * import assert from "node:assert/strict";
+   *
+   * let attempts = 0;
+   * const workflow = new Workflow<"fetch" | "store" | "done", { rows?: number }>()
+   *   .register("fetch", (ctx) => {
+   *     ctx.data.rows = 3;
+   *     return "store";
+   *   })
+   *   .register("store", () => {
+   *     if (++attempts === 1) throw new Error("disk full");
+   *     return "done";
+   *   }, { config: TaskConfig.minimal() })
+   *   .addExitState("done")
+   *   .withCheckpointStore(new MemoryCheckpointStore())
+   *   .withWorkflowId("import-7");
+   * await assert.rejects(workflow.orchestrate("fetch", { data: {} }));
+   * const result = await workflow.resumeFrom("import-7");
+   * assert.equal(result.state, "done");
+   * assert.equal(result.data.rows, 3);
+   * assert.deepEqual(result.path, ["fetch", "store", "done"]);
+   * ```
+   */
+  async resumeFrom(workflowId: string, options: ResumeOptions = {}): Promise<WorkflowResult<S, D>> {
+    const store = this.#store;
+    if (store === undefined) {
+      throw new ConfigurationError(
+        "resumeFrom requires a checkpoint store (call withCheckpointStore)",
+      );
+    }
+    const definition = this.#validated();
+    if (typeof workflowId !== "string" || workflowId.length === 0) {
+      throw new CheckpointStoreError(
+        `Workflow id must be a non-empty string, received ${String(workflowId)}`,
+      );
+    }
+    const signal = checkSignal(options.signal);
+    await this.resources.setupAll();
+    try {
+      const runId = crypto.randomUUID();
+      const point = await loadResumePoint(definition, store, workflowId, runId);
+      return await runFsm(definition, point.state as S, point.data as D, signal, point, runId);
     } finally {
       await this.resources.teardownAll();
     }
@@ -385,7 +647,7 @@ export class Workflow<
 
   #put<N extends string>(
     state: S,
-    kind: StateEntry["kind"],
+    kind: SingleEntry["kind"],
     task: TaskHandler<N, S, D, R>,
     options: RegisterOptions<N>,
   ): this {
@@ -399,6 +661,25 @@ export class Workflow<
       next: checkNext(state, options.next),
     });
     return this.#changed();
+  }
+
+  /** Compensators by task name; two different tasks may not share a name (it keys the stack). */
+  #compensators(): Map<string, CompensatableEntry> {
+    const byName = new Map<string, CompensatableEntry>();
+    const owner = new Map<string, S>();
+    for (const [state, entry] of this.#entries) {
+      if (entry.kind !== "compensatable") continue;
+      const previous = owner.get(entry.name);
+      if (previous !== undefined) {
+        throw new ConfigurationError(
+          `States "${previous}" and "${state}" register compensatable tasks named "${entry.name}"; ` +
+            "the name keys the compensation stack and must be unique",
+        );
+      }
+      owner.set(entry.name, state);
+      byName.set(entry.name, entry);
+    }
+    return byName;
   }
 
   #changed(): this {
@@ -428,8 +709,12 @@ export class Workflow<
     this.#definition = {
       entries: new Map(this.#entries),
       exits: new Set(this.#exits),
+      compensators: this.#compensators(),
       workflowId: this.#workflowId,
+      version: this.#version,
+      store: this.#store,
       totalTimeout: this.#totalTimeout,
+      compensationTimeout: this.#compensationTimeout,
       resources: this.resources,
       events: this,
     };
@@ -454,6 +739,19 @@ function checkNext(state: string, next: readonly string[] | undefined): Set<stri
   return new Set(next);
 }
 
+function checkTaskName(state: string, name: unknown, required: boolean): void {
+  if (name === undefined && !required) return;
+  if (typeof name !== "string" || name.length === 0) {
+    throw new ConfigurationError(`Task name for state "${state}" must be a non-empty string`);
+  }
+}
+
+function checkMethod(state: string, task: object, method: string): void {
+  if (typeof (task as Record<string, unknown>)[method] !== "function") {
+    throw new ConfigurationError(`Task for state "${state}" must have a ${method}() method`);
+  }
+}
+
 function checkSignal(signal: unknown): AbortSignal | undefined {
   if (signal === undefined || signal instanceof AbortSignal) return signal;
   throw new ConfigurationError(`Option signal must be an AbortSignal, received ${String(signal)}`);
@@ -462,14 +760,12 @@ function checkSignal(signal: unknown): AbortSignal | undefined {
 function normaliseTask<N extends string, S extends string, D, R extends ResourceMap>(
   state: S,
   task: TaskHandler<N, S, D, R>,
-): Pick<StateEntry, "run" | "name"> & { config: TaskConfig | undefined } {
+): { run: SingleEntry["run"]; name: string; config: TaskConfig | undefined } {
   if (typeof task === "function") {
-    return { run: task as StateEntry["run"], name: state, config: undefined };
+    return { run: task as SingleEntry["run"], name: state, config: undefined };
   }
   if (typeof task === "object" && task !== null && typeof task.run === "function") {
-    if (task.name !== undefined && (typeof task.name !== "string" || task.name.length === 0)) {
-      throw new ConfigurationError(`Task name for state "${state}" must be a non-empty string`);
-    }
+    checkTaskName(state, task.name, false);
     return {
       run: (ctx) => task.run(ctx),
       name: task.name ?? state,

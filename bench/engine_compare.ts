@@ -1,0 +1,133 @@
+// `deno task bench:engine`: times every variant of the two-state loop (see variants.ts), prints
+// ns/transition and the ratio to the floor, and checks the budgets: ≤ 20× the floor with no
+// listener, ≤ 30× with one listener. Timings never fail the process: the exit code is 0 unless a
+// variant did not run the expected number of transitions.
+//
+// Options: --runs=N (timed runs per variant, default 5), --warmup=N (default 2),
+// --transitions=N (default 100000).
+
+import { parseArgs } from "node:util";
+import { allVariants, TRANSITIONS, type Variant } from "./variants.ts";
+
+/** The timing of one variant. */
+export interface Measurement {
+  /** The variant measured. */
+  readonly variant: Variant;
+  /** Every timed run, in milliseconds. */
+  readonly runs: number[];
+  /** The median run, in milliseconds. */
+  readonly median: number;
+}
+
+/**
+ * The median of some numbers.
+ *
+ * @param values At least one number.
+ * @returns The median.
+ */
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  const upper = sorted[mid] ?? NaN;
+  return sorted.length % 2 === 1 ? upper : ((sorted[mid - 1] ?? NaN) + upper) / 2;
+}
+
+/**
+ * Warms every variant up, then times `runs` rounds; each round runs every variant once, so slow
+ * drift (thermal, GC heap growth) spreads over all variants instead of favouring one.
+ *
+ * @param variants The variants.
+ * @param runs Timed runs per variant.
+ * @param warmup Untimed runs per variant first.
+ * @returns One measurement per variant, in order.
+ */
+export async function measure(
+  variants: readonly Variant[],
+  runs: number,
+  warmup: number,
+): Promise<Measurement[]> {
+  for (const variant of variants) {
+    for (let i = 0; i < warmup; i++) await variant.run();
+  }
+  const times = variants.map((): number[] => []);
+  for (let round = 0; round < runs; round++) {
+    for (const [i, variant] of variants.entries()) {
+      const start = performance.now();
+      await variant.run();
+      times[i]?.push(performance.now() - start);
+    }
+  }
+  return variants.map((variant, i) => {
+    const ms = times[i] ?? [];
+    return { variant, runs: ms, median: median(ms) };
+  });
+}
+
+/**
+ * Formats the measurements as a Markdown table, the first one being the floor.
+ *
+ * @param results The measurements, floor first.
+ * @param transitions Transitions per run.
+ * @returns The table and whether every budget held.
+ */
+export function report(
+  results: readonly Measurement[],
+  transitions: number,
+): { table: string; ok: boolean } {
+  const floor = results[0]?.median ?? NaN;
+  const header = ["variant", "total ms (median)", "ns/transition", "× floor", "budget", "result"];
+  // Numeric columns are right-aligned.
+  const right = [false, true, true, true, true, false];
+  const rows: string[][] = [];
+  let ok = true;
+  for (const [i, { variant, median }] of results.entries()) {
+    const ratio = median / floor;
+    const pass = variant.budget === undefined || ratio <= variant.budget;
+    ok &&= pass;
+    rows.push([
+      variant.name,
+      median.toFixed(1),
+      ((median * 1e6) / transitions).toFixed(0),
+      i === 0 ? "1.0×" : `${ratio.toFixed(1)}×`,
+      variant.budget === undefined ? "—" : `≤ ${variant.budget}×`,
+      variant.budget === undefined ? "—" : pass ? "PASS" : "FAIL",
+    ]);
+  }
+  const widths = header.map((_, c) => Math.max(...[header, ...rows].map((r) => r[c]?.length ?? 0)));
+  const cells = (row: string[]): string[] =>
+    row.map((cell, c) => right[c] ? cell.padStart(widths[c] ?? 0) : cell.padEnd(widths[c] ?? 0));
+  const rule = widths.map((w, c) => right[c] ? `${"-".repeat(w - 1)}:` : "-".repeat(w));
+  const lines = [cells(header), rule, ...rows.map(cells)].map((row) => `| ${row.join(" | ")} |`);
+  return { table: lines.join("\n"), ok };
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      runs: { type: "string", default: "5" },
+      warmup: { type: "string", default: "2" },
+      transitions: { type: "string", default: String(TRANSITIONS) },
+    },
+  });
+  const runs = Math.max(1, Number(values.runs));
+  const warmup = Math.max(0, Number(values.warmup));
+  const transitions = Number(values.transitions);
+  if (!Number.isInteger(transitions) || transitions < 2 || transitions % 2 !== 0) {
+    throw new Error(`--transitions must be an even integer ≥ 2, received ${values.transitions}`);
+  }
+  console.log(
+    `cano engine loop: ${transitions} no-op transitions per run, median of ${runs} runs after ` +
+      `${warmup} warm-up runs (deno ${Deno.version.deno}, v8 ${Deno.version.v8}, ` +
+      `${navigator.hardwareConcurrency} CPUs, ${Deno.build.target})\n`,
+  );
+  const started = performance.now();
+  const results = await measure(allVariants(transitions), runs, warmup);
+  const { table, ok } = report(results, transitions);
+  console.log(table);
+  console.log(
+    `\n${
+      ok ? "PASS: every budget holds" : "FAIL: over budget (see above); timings never fail the exit"
+    } — took ${((performance.now() - started) / 1000).toFixed(1)} s`,
+  );
+}

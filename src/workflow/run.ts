@@ -1,0 +1,130 @@
+// The shapes shared by the engine's parts: what a validated workflow hands the engine
+// (`Definition`), how each state is handled (`StateEntry`), and the per-run state (`Run`).
+
+import type { SafeEventTarget } from "../events.ts";
+import type { CheckpointStore } from "../recovery/checkpoint.ts";
+import type { Resources } from "../resources.ts";
+import type { StepOutcome } from "../task/stepped.ts";
+import type { ResolvedTaskConfig, ResourceMap, TaskContext } from "../task/task.ts";
+import type { WorkflowEventMap } from "./events.ts";
+
+// deno-lint-ignore no-explicit-any
+type AnyContext = TaskContext<any, any, any>;
+
+interface EntryBase {
+  /** The task id used in events, checkpoint rows and the compensation stack. */
+  readonly name: string;
+  readonly config: ResolvedTaskConfig;
+  /** Declared next states, checked at run time when present. */
+  readonly next: ReadonlySet<string> | undefined;
+}
+
+/** A plain task (`single`) or a router (dispatched the same way, but never checkpointed). */
+export interface SingleEntry extends EntryBase {
+  readonly kind: "single" | "router";
+  readonly run: (ctx: AnyContext) => string | Promise<string>;
+}
+
+/** A saga step. */
+export interface CompensatableEntry extends EntryBase {
+  readonly kind: "compensatable";
+  readonly run: (ctx: AnyContext) => unknown;
+  readonly compensate: (ctx: AnyContext, output: unknown) => unknown;
+}
+
+/** A stepped task driven by the engine. */
+export interface SteppedEntry extends EntryBase {
+  readonly kind: "stepped";
+  readonly step: (
+    ctx: AnyContext,
+    cursor: unknown,
+  ) => StepOutcome<unknown, string> | Promise<StepOutcome<unknown, string>>;
+}
+
+/** How a registered state is handled: one entry kind per processing model. */
+export type StateEntry = SingleEntry | CompensatableEntry | SteppedEntry;
+
+/** Everything the engine needs from a validated workflow, captured once per validation. */
+export interface Definition<R extends ResourceMap> {
+  readonly entries: ReadonlyMap<string, StateEntry>;
+  readonly exits: ReadonlySet<string>;
+  /** Compensatable entries by task name: rollback finds compensators by the stack key. */
+  readonly compensators: ReadonlyMap<string, CompensatableEntry>;
+  readonly workflowId: string | undefined;
+  readonly version: number;
+  readonly store: CheckpointStore | undefined;
+  readonly totalTimeout: number | undefined;
+  readonly compensationTimeout: number | undefined;
+  readonly resources: Resources<R>;
+  readonly events: SafeEventTarget<WorkflowEventMap>;
+}
+
+/** One completed saga step awaiting possible rollback. */
+export interface StackEntry {
+  readonly taskId: string;
+  readonly state: string;
+  readonly output: unknown;
+}
+
+/** Where a run starts: fresh (`orchestrate`) or from a checkpoint log (`resumeFrom`). */
+export interface RunStart {
+  readonly workflowId: string | undefined;
+  /** The next sequence number to write. */
+  readonly sequence: number;
+  /** States entered before this call (resume only). */
+  readonly path: readonly string[];
+  readonly stack: readonly StackEntry[];
+  /** Cursor per stepped state, consumed by its first dispatch. */
+  readonly cursors: ReadonlyMap<string, unknown>;
+}
+
+/** The per-run state of the loop. */
+export interface Run<R extends ResourceMap> {
+  readonly def: Definition<R>;
+  readonly runId: string;
+  readonly workflowId: string | undefined;
+  readonly path: string[];
+  data: unknown;
+  sequence: number;
+  readonly stack: StackEntry[];
+  readonly cursors: Map<string, unknown>;
+  /** The caller's signal: cancellation. */
+  readonly cancel: AbortSignal | undefined;
+  /** Aborts on cancellation or total timeout; `undefined` when neither can happen. */
+  readonly signal: AbortSignal | undefined;
+  /** Set when the total timeout tripped. */
+  timedOut: Error | undefined;
+}
+
+/** The run and workflow ids every event carries. */
+export function ids<R extends ResourceMap>(
+  run: Run<R>,
+): { runId: string; workflowId: string | undefined } {
+  return { runId: run.runId, workflowId: run.workflowId };
+}
+
+/** Checked before building an event, so unobserved runs allocate nothing for events. */
+export function listens<R extends ResourceMap>(
+  run: Run<R>,
+  type: keyof WorkflowEventMap,
+): boolean {
+  return run.def.events.hasListener(type);
+}
+
+/** A task context for `state`. */
+export function contextFor<R extends ResourceMap>(
+  run: Run<R>,
+  state: string,
+  signal: AbortSignal,
+  attempt: number,
+): TaskContext<string, unknown, R> {
+  return {
+    state,
+    data: run.data,
+    resources: run.def.resources,
+    signal,
+    attempt,
+    workflowId: run.workflowId,
+    runId: run.runId,
+  };
+}
