@@ -34,9 +34,12 @@ export interface CheckpointRow {
  * Durable storage for checkpoint logs, one log per workflow id.
  *
  * Contract: `append` is durable when it resolves and **rejects a duplicate sequence** for the same
- * id with a `CheckpointStoreError` (never overwrites: a collision means two runs share an id);
- * `loadRun` returns every row ascending by sequence (empty for an unknown id); `clear` removes one
- * id's rows and nothing else (an unknown id is a no-op). Concurrent calls must be safe.
+ * id with a `CheckpointStoreError` (never overwrites: a collision means two runs share an id). It
+ * should also reject a **gap** — a sequence above 0 whose predecessor is absent — because the
+ * engine writes logs densely from 0: that is what stops a process that resumed a run from
+ * appending to a log another process has meanwhile finished and cleared. `loadRun` returns every
+ * row ascending by sequence (empty for an unknown id); `clear` removes one id's rows and nothing
+ * else (an unknown id is a no-op). Concurrent calls must be safe.
  */
 export interface CheckpointStore {
   /** Appends a row; rejects a duplicate `(workflowId, sequence)`. */
@@ -163,8 +166,22 @@ export function conflictError(workflowId: string, sequence: number): CheckpointS
 }
 
 /**
+ * The error for an append whose predecessor row is missing.
+ *
+ * @param workflowId The workflow id.
+ * @param sequence The sequence that would leave a gap.
+ * @returns The error.
+ */
+export function gapError(workflowId: string, sequence: number): CheckpointStoreError {
+  return new CheckpointStoreError(
+    `Checkpoint gap: workflow "${workflowId}" has no row ${sequence - 1}, so row ${sequence} ` +
+      "cannot be appended; the run was finished or cleared by another process",
+  );
+}
+
+/**
  * An in-memory {@link CheckpointStore} with the full contract (duplicate rejection, ordered loads,
- * per-id clear). Rows are stored as JSON, exactly as a durable store would keep them, so a row
+ * gap rejection, per-id clear). Rows are stored as JSON, exactly as a durable store would keep them, so a row
  * that could not survive a restart fails here too. For tests and single-process use.
  *
  * @example Append and load
@@ -203,6 +220,7 @@ export class MemoryCheckpointStore implements CheckpointStore {
         this.#runs.set(workflowId, rows);
       }
       if (rows.has(row.sequence)) throw conflictError(workflowId, row.sequence);
+      if (row.sequence > 0 && !rows.has(row.sequence - 1)) throw gapError(workflowId, row.sequence);
       rows.set(row.sequence, text);
       return Promise.resolve();
     } catch (error) {

@@ -26,6 +26,7 @@ import {
   WorkflowTimeoutEvent,
 } from "./events.ts";
 import { appendRow, clearLog, journaling } from "./journal.ts";
+import { jsonCopy } from "./json.ts";
 import {
   type CompensatableEntry,
   contextFor,
@@ -197,7 +198,7 @@ function attempts<T, R extends ResourceMap>(
   state: string,
   entry: StateEntry,
   attempt: (signal: AbortSignal, n: number) => T | Promise<T>,
-  signal: AbortSignal | undefined = run.signal,
+  signal: AbortSignal | undefined,
 ): Promise<T> {
   return runResolved(entry.config, (info) => attempt(info.signal, info.attempt), {
     signal,
@@ -218,7 +219,7 @@ function runSingle<R extends ResourceMap>(
   return attempts(run, state, entry, (signal, n) => {
     const ctx = contextFor(run, state, signal, n);
     return settleData(run, ctx, entry.run(ctx));
-  });
+  }, run.signal);
 }
 
 /**
@@ -234,15 +235,17 @@ async function runCompensatable<R extends ResourceMap>(
     const ctx = contextFor(run, state, signal, n);
     return settleData(run, ctx, entry.run(ctx));
   }, undefined);
-  const { next, output } = checkCompensatableResult(state, result);
+  const { next, output: raw } = checkCompensatableResult(state, result);
+  let output: unknown;
   try {
-    JSON.stringify(output);
+    // The stack holds what a resumed process would read back from the log: a JSON copy.
+    output = jsonCopy(raw);
   } catch (error) {
     const failure = new CanoError(
       `Serialize compensation output of "${entry.name}": ${String(error)}`,
       { category: "task_execution", cause: error },
     );
-    throw await compensateInline(run, state, entry, output, failure);
+    throw await compensateInline(run, state, entry, raw, failure);
   }
   try {
     await appendRow(
@@ -301,7 +304,7 @@ async function runStepped<R extends ResourceMap>(
     const outcome: unknown = await attempts(run, state, entry, (signal, n) => {
       const ctx = contextFor(run, state, signal, n);
       return settleData(run, ctx, entry.step(ctx, from));
-    });
+    }, run.signal);
     if (isOutcome(outcome, "done")) return outcome.done;
     if (!isOutcome(outcome, "more")) {
       throw new CanoError(
@@ -394,10 +397,20 @@ function cancelledError(signal: AbortSignal): CancelledError {
  * the saga stack is rolled back. Returns the error to throw.
  */
 function fail<R extends ResourceMap>(run: Run<R>, state: string, error: unknown): Promise<unknown> {
-  const wrapped = error instanceof StateContextError
-    ? error
-    : new StateContextError(state, attemptsOf(error), [...run.path], error);
-  return drain(run, wrapped);
+  return drain(run, withContext(run, state, error));
+}
+
+/**
+ * Wraps an error with its state context, once. A `CompensationFailedError` (from an inline
+ * compensation) keeps its shape: only its original error is wrapped, as in cano.
+ */
+function withContext<R extends ResourceMap>(run: Run<R>, state: string, error: unknown): unknown {
+  if (error instanceof StateContextError) return error;
+  if (error instanceof CompensationFailedError) {
+    const [original, ...rest] = error.errors;
+    return new CompensationFailedError([withContext(run, state, original), ...rest]);
+  }
+  return new StateContextError(state, attemptsOf(error), [...run.path], error);
 }
 
 /** cano's `attempt` field: the exhausted count, 0 when no attempt completed, else 1. */

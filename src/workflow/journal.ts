@@ -4,6 +4,7 @@
 import { CheckpointStoreError, messageOf } from "../errors.ts";
 import type { CheckpointRow, RowKind } from "../recovery/checkpoint.ts";
 import type { ResourceMap } from "../task/task.ts";
+import { jsonCopy } from "./json.ts";
 import { CheckpointClearFailedEvent, CheckpointEvent } from "./events.ts";
 import { ids, listens, type Run } from "./run.ts";
 
@@ -45,8 +46,18 @@ export async function appendRow<R extends ResourceMap>(
     kind: draft.kind,
     workflowVersion: run.def.version,
   };
-  if (draft.output !== undefined) row.output = draft.output;
-  if (draft.data !== undefined) row.data = draft.data;
+  try {
+    // Snapshots, not references: later mutations of the run data must not reach the log.
+    if (draft.output !== undefined) row.output = jsonCopy(draft.output);
+    if (draft.data !== undefined) row.data = jsonCopy(draft.data);
+  } catch (error) {
+    throw new CheckpointStoreError(
+      `${what}: the run data or output of state "${draft.state}" is not JSON-serialisable: ${
+        messageOf(error)
+      }`,
+      { cause: error },
+    );
+  }
   try {
     await store.append(workflowId, row);
   } catch (error) {
