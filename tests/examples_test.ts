@@ -4,9 +4,9 @@ import assert from "node:assert/strict";
 
 const root = new URL("../", import.meta.url);
 
-async function runExample(name: string): Promise<string> {
+async function runExample(name: string, permissions: string[] = []): Promise<string> {
   const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--quiet", `examples/${name}.ts`],
+    args: ["run", "--quiet", ...permissions, `examples/${name}.ts`],
     cwd: root,
     stdout: "piped",
     stderr: "piped",
@@ -45,4 +45,30 @@ Deno.test("examples/resources.ts sets up and tears down resources around the run
   assert.match(out, /db: connected\n(.*\n)*db: disconnected/);
   assert.match(out, /db rows after the run: \["Ada"\]; connected: false/);
   assert.match(out, /health: \{"status":"healthy"\}/);
+});
+
+Deno.test("examples/recovery.ts resumes a crashed run from its KV checkpoint log", async () => {
+  const out = await runExample("recovery", ["--allow-read", "--allow-write"]);
+  assert.match(out, /process: attempt 1 — crash!/);
+  assert.match(out, /#1 state_entry process data=\{"input":\[1,2,3,4\]\}/);
+  assert.match(out, /↺ resuming {4}workflow_id=demo-run-42 from_sequence=1/);
+  assert.match(out, /finished in "done" via start → process → finalize → done; total 10/);
+  assert.equal(out.match(/start: loading input/g)?.length, 1, "start is not run again");
+  assert.match(out, /rows left after success: 0/);
+});
+
+Deno.test("examples/saga.ts refunds and releases in reverse order", async () => {
+  const out = await runExample("saga");
+  assert.match(
+    out,
+    /undo charge: refunding 42 EUR on ch_3Kx\n.*\n {2}undo reserve: releasing rsv-1001/,
+  );
+  assert.match(out, /order failed \[task_execution\]: .*no courier available/);
+});
+
+Deno.test("examples/stepped.ts continues from the last cursor after a crash", async () => {
+  const out = await runExample("stepped");
+  assert.equal(out.match(/offset 0\)/g)?.length, 1, "the first page is not imported twice");
+  assert.match(out, /── resume ──\n {2}imported row-6, row-7, row-8 \(offset 6\)/);
+  assert.match(out, /done: 10 rows imported, none twice/);
 });
