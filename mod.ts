@@ -77,6 +77,7 @@ export {
   type OrchestrateOptions,
   type RegisterOptions,
   type ResumeOptions,
+  type SplitTask,
   type TaskHandler,
   Workflow,
   type WorkflowOptions,
@@ -92,3 +93,9 @@ export {
 } from "./src/recovery/checkpoint.ts";
 export { type CompensatableResult, type CompensatableTask } from "./src/task/compensatable.ts";
 export { type StepOutcome, type SteppedTask } from "./src/task/stepped.ts";
+export {
+  type BranchResult,
+  type JoinConfig,
+  type JoinStrategy,
+  type SplitOutcome,
+} from "./src/workflow/join.ts";

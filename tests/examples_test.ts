@@ -72,3 +72,13 @@ Deno.test("examples/stepped.ts continues from the last cursor after a crash", as
   assert.match(out, /── resume ──\n {2}imported row-6, row-7, row-8 \(offset 6\)/);
   assert.match(out, /done: 10 rows imported, none twice/);
 });
+
+Deno.test("examples/split_join.ts joins price quotes with three strategies", async () => {
+  const out = await runExample("split_join");
+  assert.match(
+    out,
+    /strategy "any":\n(.*aborted.*\n)+ {2}best price 12\.5 \(0:ok 1:cancelled 2:cancelled\)/,
+  );
+  assert.match(out, /strategy \{"quorum":2\}:\n {2}best price 11\.9 \(0:ok 1:ok 2:error\)/);
+  assert.match(out, /best price 11\.9 \(0:ok 1:ok 2:cancelled\)/);
+});

@@ -6,6 +6,7 @@ import {
   TimeoutError,
 } from "../errors.ts";
 import type { Resources } from "../resources.ts";
+import type { SplitOutcome } from "../workflow/join.ts";
 import { checkDuration, RetryMode } from "./retry.ts";
 
 /** The resource map type of a workflow: resource key → resource value. */
@@ -37,6 +38,8 @@ export interface TaskContext<
   readonly workflowId?: string | undefined;
   /** Unique per `orchestrate`/`resumeFrom` call. */
   readonly runId: string;
+  /** In the state right after a split: every branch's outcome. `undefined` elsewhere. */
+  readonly split?: SplitOutcome | undefined;
 }
 
 /**

@@ -36,9 +36,12 @@ import {
   type Run,
   type RunStart,
   type SingleEntry,
+  type SplitEntry,
   type StateEntry,
   type SteppedEntry,
 } from "./run.ts";
+import type { SplitOutcome } from "./join.ts";
+import { runSplit } from "./split.ts";
 
 /** The outcome of a run that reached an exit state. */
 export interface WorkflowResult<S extends string, D> {
@@ -83,6 +86,8 @@ export async function runFsm<S extends string, D, R extends ResourceMap>(
     cancel,
     signal: budget.signal,
     timedOut: undefined,
+    pendingSplit: start.split,
+    currentSplit: undefined,
   };
   budget.onTimeout = (error) => run.timedOut = error;
   if (listens(run, "runstart")) {
@@ -114,15 +119,21 @@ async function loop<S extends string, R extends ResourceMap>(run: Run<R>, initia
       throw await fail(run, state, cancelledError(run.cancel));
     }
     run.path.push(state);
+    // A split's outcome is for the state entered right after it, and only that one.
+    run.currentSplit = run.pendingSplit;
+    run.pendingSplit = undefined;
     if (listens(run, "stateenter")) {
       events.dispatchEvent(new StateEnterEvent({ ...ids(run), state }));
     }
     const entry = entries.get(state);
     if (journaling(run) && entry?.kind !== "router") {
       try {
+        const split = run.currentSplit === undefined
+          ? undefined
+          : { split: storableSplit(run.currentSplit) };
         await appendRow(
           run,
-          { kind: "state_entry", state, taskId: entry?.name ?? "", data: run.data },
+          { kind: "state_entry", state, taskId: entry?.name ?? "", data: run.data, output: split },
           "Append checkpoint",
         );
       } catch (error) {
@@ -157,7 +168,42 @@ function dispatch<R extends ResourceMap>(
       return dispatchTask(run, state, entry, runCompensatable);
     case "stepped":
       return dispatchTask(run, state, entry, runStepped);
+    case "split":
+      return dispatchSplit(run, state, entry);
   }
+}
+
+/** Splits report per branch (`name[index]`), so they have no task frame of their own. */
+async function dispatchSplit<R extends ResourceMap>(
+  run: Run<R>,
+  state: string,
+  entry: SplitEntry,
+): Promise<string> {
+  try {
+    return await runSplit(run, state, entry);
+  } catch (raw) {
+    throw await fail(run, state, classify(run, raw));
+  }
+}
+
+/** A split outcome as the log keeps it: branch errors reduced to their name and message. */
+function storableSplit(outcome: SplitOutcome): SplitOutcome {
+  return {
+    ...outcome,
+    results: outcome.results.map((result) =>
+      result.status === "error" ? { ...result, error: describeError(result.error) } : result
+    ),
+  };
+}
+
+function describeError(error: unknown): { name: string; message: string; category?: string } {
+  const { name, message, category } = (error ?? {}) as {
+    name?: unknown;
+    message?: unknown;
+    category?: unknown;
+  };
+  const described = { name: String(name ?? "Error"), message: String(message ?? error) };
+  return category === undefined ? described : { ...described, category: String(category) };
 }
 
 /**

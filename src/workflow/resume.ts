@@ -10,6 +10,7 @@ import {
 import type { CheckpointRow, CheckpointStore } from "../recovery/checkpoint.ts";
 import type { ResourceMap } from "../task/task.ts";
 import { ResumeEvent, UnknownResumeStateEvent } from "./events.ts";
+import type { SplitOutcome } from "./join.ts";
 import type { Definition, RunStart, StackEntry } from "./run.ts";
 
 /** Where a resumed run starts, with the data to start it with. */
@@ -87,7 +88,9 @@ function rehydrate<R extends ResourceMap>(
     if (row.kind === "state_entry" && row.state === last.state) cutoff = row.sequence;
   }
   const path: string[] = [];
+  let split: SplitOutcome | undefined;
   for (const row of rows) {
+    if (row.kind === "state_entry" && row.sequence === cutoff) split = splitOf(row.output);
     if (row.data !== undefined) data = row.data;
     switch (row.kind) {
       case "compensation_completion":
@@ -114,8 +117,15 @@ function rehydrate<R extends ResourceMap>(
     path,
     stack,
     cursors,
+    split,
     data: data ?? {},
   };
+}
+
+/** The split outcome a join state's entry row carries, if any. */
+function splitOf(output: unknown): SplitOutcome | undefined {
+  if (typeof output !== "object" || output === null || !("split" in output)) return undefined;
+  return (output as { split: SplitOutcome }).split;
 }
 
 function reportUnknown<R extends ResourceMap>(

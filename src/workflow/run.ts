@@ -7,6 +7,7 @@ import type { Resources } from "../resources.ts";
 import type { StepOutcome } from "../task/stepped.ts";
 import type { ResolvedTaskConfig, ResourceMap, TaskContext } from "../task/task.ts";
 import type { WorkflowEventMap } from "./events.ts";
+import type { JoinConfig, SplitOutcome } from "./join.ts";
 
 // deno-lint-ignore no-explicit-any
 type AnyContext = TaskContext<any, any, any>;
@@ -41,8 +42,23 @@ export interface SteppedEntry extends EntryBase {
   ) => StepOutcome<unknown, string> | Promise<StepOutcome<unknown, string>>;
 }
 
+/** One branch of a split state. */
+export interface SplitBranch {
+  /** Branch events use `name[index]`. */
+  readonly name: string;
+  readonly config: ResolvedTaskConfig;
+  readonly run: (ctx: AnyContext) => unknown;
+}
+
+/** A split state: parallel branches joined by a strategy. */
+export interface SplitEntry extends EntryBase {
+  readonly kind: "split";
+  readonly branches: readonly SplitBranch[];
+  readonly join: JoinConfig;
+}
+
 /** How a registered state is handled: one entry kind per processing model. */
-export type StateEntry = SingleEntry | CompensatableEntry | SteppedEntry;
+export type StateEntry = SingleEntry | CompensatableEntry | SteppedEntry | SplitEntry;
 
 /** Everything the engine needs from a validated workflow, captured once per validation. */
 export interface Definition<R extends ResourceMap> {
@@ -76,6 +92,8 @@ export interface RunStart {
   readonly stack: readonly StackEntry[];
   /** Cursor per stepped state, consumed by its first dispatch. */
   readonly cursors: ReadonlyMap<string, unknown>;
+  /** The split outcome the first state receives (resume into a join state). */
+  readonly split?: SplitOutcome | undefined;
 }
 
 /** The per-run state of the loop. */
@@ -94,6 +112,10 @@ export interface Run<R extends ResourceMap> {
   readonly signal: AbortSignal | undefined;
   /** Set when the total timeout tripped. */
   timedOut: Error | undefined;
+  /** The outcome of the split just finished, for the state entered next. */
+  pendingSplit: SplitOutcome | undefined;
+  /** What the current state's contexts carry as `split`. */
+  currentSplit: SplitOutcome | undefined;
 }
 
 /** The run and workflow ids every event carries. */
@@ -126,5 +148,6 @@ export function contextFor<R extends ResourceMap>(
     attempt,
     workflowId: run.workflowId,
     runId: run.runId,
+    split: run.currentSplit,
   };
 }

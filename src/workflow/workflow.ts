@@ -7,6 +7,7 @@ import {
   type ResourceMap,
   type Task,
   type TaskConfig,
+  type TaskContext,
   type TaskFn,
 } from "../task/task.ts";
 import type { CheckpointStore } from "../recovery/checkpoint.ts";
@@ -15,6 +16,7 @@ import type { SteppedTask } from "../task/stepped.ts";
 import { freshStart, runFsm, type WorkflowResult } from "./engine.ts";
 import type { WorkflowEventMap } from "./events.ts";
 import { toMermaid } from "./mermaid.ts";
+import { checkJoinConfig, type JoinConfig } from "./join.ts";
 import { loadResumePoint } from "./resume.ts";
 import type { CompensatableEntry, Definition, SingleEntry, StateEntry } from "./run.ts";
 
@@ -53,10 +55,22 @@ export interface ResumeOptions {
   signal?: AbortSignal;
 }
 
+/** A branch of a split: a function or an object with `run`, returning any value. */
+export type SplitTask<S extends string, D, R extends ResourceMap> =
+  | ((ctx: TaskContext<S, D, R>) => unknown)
+  | { name?: string; config?: TaskConfig; run(ctx: TaskContext<S, D, R>): unknown };
+
 /** A task given to `register`: a function or an object with `run`. */
 export type TaskHandler<N extends string, S extends string, D, R extends ResourceMap> =
   | TaskFn<N, S, D, R>
   | Task<N, S, D, R>;
+
+// Assigned by a static block of Workflow (see runWithExternalResources).
+let orchestrateWithoutLifecycle: <S extends string, D, R extends ResourceMap>(
+  workflow: Workflow<S, D, R>,
+  initial: S,
+  options: OrchestrateOptions<D>,
+) => Promise<WorkflowResult<S, D>>;
 
 /**
  * A workflow: a finite state machine whose states are a string union `S`. Register one handler
@@ -272,6 +286,67 @@ export class Workflow<
       config: resolveTaskConfig(task.config),
       next: checkNext(state, options.next),
       step: (ctx, cursor) => task.step(ctx, cursor as C | undefined),
+    });
+    return this.#changed();
+  }
+
+  /**
+   * Registers a split state: `tasks` run in parallel (each with its own retry policy, attempt
+   * timeout and abort signal), and the join strategy decides the outcome. On success the run
+   * moves to `join.next`, whose tasks receive every branch's outcome as `ctx.split`; losers of
+   * `"any"`, `partialResults` and `"partialTimeout"` (and everyone, on cancel) are aborted through
+   * their signal. A branch's return value is kept in `ctx.split` (it must be JSON-serialisable when
+   * a checkpoint store is attached).
+   *
+   * @param state The state.
+   * @param tasks The branches: functions or `{ name?, config?, run }` objects.
+   * @param join The strategy, the next state, and optional `timeout`, `bulkhead` and `failFast`.
+   * @returns This workflow.
+   *
+   * @example Fan out, then read every branch's outcome
+   * ```ts
+   * import { TaskConfig, Workflow } from "@cano/cano";
+   * import assert from "node:assert/strict";
+   *
+   * const quote = (price: number) => ({ config: TaskConfig.minimal(), run: () => price });
+   * const workflow = new Workflow<"quotes" | "pick" | "done", { best?: number }>()
+   *   .registerSplit("quotes", [quote(12), quote(9), quote(15)], { strategy: "all", next: "pick" })
+   *   .register("pick", (ctx) => {
+   *     const prices = ctx.split!.results.flatMap((r) => r.status === "ok" ? [r.value as number] : []);
+   *     ctx.data.best = Math.min(...prices);
+   *     return "done";
+   *   })
+   *   .addExitState("done");
+   * assert.equal((await workflow.orchestrate("quotes")).data.best, 9);
+   * ```
+   */
+  registerSplit(state: S, tasks: readonly SplitTask<S, D, R>[], join: JoinConfig<S>): this {
+    checkState(state);
+    if (!Array.isArray(tasks)) {
+      throw new ConfigurationError(`Split state "${state}" needs an array of tasks`);
+    }
+    checkJoinConfig(state, join, tasks.length);
+    checkState(join.next);
+    const branches = tasks.map((task, index) => {
+      const label = `${state}[${index}]`;
+      const { run, name, config } = normaliseTask(
+        label,
+        task as unknown as TaskHandler<string, string, D, R>,
+      );
+      return {
+        // Branch ids are name[index]: the task's own name, else the split state's.
+        name: name === label ? state : name,
+        config: resolveTaskConfig(config),
+        run,
+      };
+    });
+    this.#entries.set(state, {
+      kind: "split",
+      name: "",
+      config: resolveTaskConfig(undefined),
+      next: new Set([join.next]),
+      branches,
+      join: { ...join },
     });
     return this.#changed();
   }
@@ -574,16 +649,29 @@ export class Workflow<
     initial: S,
     options: OrchestrateOptions<D> = {},
   ): Promise<WorkflowResult<S, D>> {
+    const run = this.#prepare(initial, options);
+    await this.resources.setupAll();
+    try {
+      return await run();
+    } finally {
+      await this.resources.teardownAll();
+    }
+  }
+
+  /** Validates a run's inputs synchronously and returns the run, ready to start. */
+  #prepare(initial: S, options: OrchestrateOptions<D>): () => Promise<WorkflowResult<S, D>> {
     const definition = this.#validated();
     this.validateInitialState(initial);
     const signal = checkSignal(options.signal);
     const data = options.data ?? {} as D;
-    await this.resources.setupAll();
-    try {
-      return await runFsm(definition, initial, data, signal, freshStart(definition.workflowId));
-    } finally {
-      await this.resources.teardownAll();
-    }
+    return () => runFsm(definition, initial, data, signal, freshStart(definition.workflowId));
+  }
+
+  static {
+    // The scheduler sets resources up once for many runs, so it needs a run without the per-run
+    // lifecycle; exposed to it through a module-private function rather than a public method.
+    orchestrateWithoutLifecycle = (workflow, initial, options) =>
+      Promise.resolve().then(() => workflow.#prepare(initial, options)());
   }
 
   /**
@@ -720,6 +808,18 @@ export class Workflow<
     };
     return this.#definition;
   }
+}
+
+/**
+ * Runs a workflow like `orchestrate`, but without setting its resources up or tearing them down:
+ * the caller (the scheduler) owns their lifecycle. Not part of the public API.
+ */
+export function runWithExternalResources<S extends string, D, R extends ResourceMap>(
+  workflow: Workflow<S, D, R>,
+  initial: S,
+  options: OrchestrateOptions<D> = {},
+): Promise<WorkflowResult<S, D>> {
+  return orchestrateWithoutLifecycle(workflow, initial, options);
 }
 
 function checkState(state: unknown): void {
