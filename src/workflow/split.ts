@@ -4,7 +4,7 @@
 
 import { childController } from "../async.ts";
 import { CancelledError, CanoError } from "../errors.ts";
-import { type ResourceMap, runResolved } from "../task/task.ts";
+import { type ResourceMap, runResolved, type TaskContext } from "../task/task.ts";
 import { RetryEvent, TaskFailureEvent, TaskStartEvent, TaskSuccessEvent } from "./events.ts";
 import {
   type BranchResult,
@@ -13,7 +13,8 @@ import {
   joinNotMet,
   type SplitOutcome,
 } from "./join.ts";
-import { contextFor, ids, listens, type Run, type SplitEntry } from "./run.ts";
+import type { Resources } from "../resources.ts";
+import { contextFor, ids, listens, type Run, type SplitBranch, type SplitEntry } from "./run.ts";
 
 type Verdict = "settled" | "timeout";
 
@@ -27,10 +28,25 @@ export async function runSplit<R extends ResourceMap>(
   const total = branches.length;
   const results: Array<BranchResult | undefined> = new Array(total);
   const counts = { successes: 0, failures: 0 };
-  const links = branches.map(() => childController(run.signal));
-  const gate = join.bulkhead === undefined ? undefined : new Gate(join.bulkhead);
+  const links = branches.map(() => new BranchContext(run, state));
   const verdict = Promise.withResolvers<Verdict>();
   let open = true; // set to false once decided: late branch outcomes are ignored
+  const gate = new Gate(join.bulkhead ?? total, (index) => {
+    if (open) launch(run, state, branches[index]!, index, links[index]!, settle);
+    else gate.release();
+  });
+  const settle = (index: number, ok: boolean, outcome: unknown): void => {
+    gate.release();
+    if (!open) return;
+    if (ok) {
+      results[index] = { index, status: "ok", value: outcome };
+      counts.successes += 1;
+    } else {
+      results[index] = { index, status: "error", error: outcome };
+      counts.failures += 1;
+    }
+    if (canStopEarly(join, counts.successes, counts.failures, total)) verdict.resolve("settled");
+  };
   const timer = join.timeout === undefined
     ? undefined
     : setTimeout(() => verdict.resolve("timeout"), join.timeout);
@@ -40,27 +56,12 @@ export async function runSplit<R extends ResourceMap>(
   if (total === 0) verdict.resolve("settled");
 
   branches.forEach((branch, index) => {
-    const taskId = `${branch.name}[${index}]`;
     if (listens(run, "taskstart")) {
+      const taskId = `${branch.name}[${index}]`;
       run.def.events.dispatchEvent(new TaskStartEvent({ ...ids(run), state, taskId }));
     }
-    const signal = links[index]!.controller.signal;
-    runBranch(run, state, branch, taskId, signal, gate).then(
-      (value) => {
-        if (!open) return;
-        results[index] = { index, status: "ok", value };
-        counts.successes += 1;
-      },
-      (error) => {
-        if (!open) return;
-        results[index] = { index, status: "error", error };
-        counts.failures += 1;
-      },
-    ).finally(() => {
-      if (open && canStopEarly(join, counts.successes, counts.failures, total)) {
-        verdict.resolve("settled");
-      }
-    });
+    // With a bulkhead, branches beyond the limit wait for a permit before they start.
+    gate.enter(index);
   });
 
   let why: Verdict;
@@ -75,13 +76,13 @@ export async function runSplit<R extends ResourceMap>(
     open = false;
     clearTimeout(timer);
     run.signal?.removeEventListener("abort", onOuterAbort);
-    for (const link of links) link.dispose();
   }
   abortUnfinished(
     links,
     results,
     new CancelledError("Split branch aborted: the join no longer needs it"),
   );
+  for (const link of links) link.dispose();
   const outcome = summarise(results, counts);
   reportBranches(run, state, branches, outcome);
   if (why === "timeout" && join.strategy !== "partialTimeout") {
@@ -99,42 +100,104 @@ export async function runSplit<R extends ResourceMap>(
   return join.next;
 }
 
-async function runBranch<R extends ResourceMap>(
+/**
+ * Starts one branch and reports its outcome through `settle`. A branch with one attempt and no
+ * attempt timeout is called directly (the common fan-out case stays close to `Promise.all`);
+ * anything else goes through the retry loop with the branch's own signal.
+ */
+function launch<R extends ResourceMap>(
   run: Run<R>,
   state: string,
-  branch: SplitEntry["branches"][number],
-  taskId: string,
-  signal: AbortSignal,
-  gate: Gate | undefined,
-): Promise<unknown> {
-  await gate?.acquire(signal);
-  try {
-    return await runResolved(
-      branch.config,
-      (info) => branch.run(contextFor(run, state, info.signal, info.attempt)),
-      {
-        signal,
-        onRetry: listens(run, "retry")
-          ? (attempt, delay, error) =>
-            run.def.events.dispatchEvent(
-              new RetryEvent({ ...ids(run), state, taskId, attempt, delay, error }),
-            )
-          : undefined,
-      },
-    );
-  } finally {
-    gate?.release();
+  branch: SplitBranch,
+  index: number,
+  link: BranchContext,
+  settle: (index: number, ok: boolean, outcome: unknown) => void,
+): void {
+  const { config } = branch;
+  if (config.attemptTimeout === undefined && config.retry.maxAttempts() === 1) {
+    let result: unknown;
+    try {
+      result = branch.run(link);
+    } catch (error) {
+      return settle(index, false, error);
+    }
+    if (result instanceof Promise) {
+      result.then((value) => settle(index, true, value), (error) => settle(index, false, error));
+    } else {
+      settle(index, true, result);
+    }
+    return;
+  }
+  const taskId = `${branch.name}[${index}]`;
+  runResolved(config, (info) => branch.run(contextFor(run, state, info.signal, info.attempt)), {
+    signal: link.signal,
+    onRetry: listens(run, "retry")
+      ? (attempt, delay, error) =>
+        run.def.events.dispatchEvent(
+          new RetryEvent({ ...ids(run), state, taskId, attempt, delay, error }),
+        )
+      : undefined,
+  }).then((value) => settle(index, true, value), (error) => settle(index, false, error));
+}
+
+/**
+ * The context of a branch's single attempt, and the branch's abort link. The signal is created
+ * only if the branch looks at it (then linked to the run's signal); aborting a branch that never
+ * looked only records the reason. Most fan-out branches thus cost one object, not a controller.
+ */
+class BranchContext implements TaskContext<string, unknown, ResourceMap> {
+  readonly state: string;
+  data: unknown;
+  readonly resources: Resources<ResourceMap>;
+  readonly attempt = 1;
+  readonly workflowId: string | undefined;
+  readonly runId: string;
+  readonly split: SplitOutcome | undefined;
+  #parent: AbortSignal | undefined;
+  #link: ReturnType<typeof childController> | undefined;
+  #reason: unknown;
+  #aborted = false;
+
+  constructor(run: Run<ResourceMap>, state: string) {
+    this.state = state;
+    this.data = run.data;
+    this.resources = run.def.resources;
+    this.workflowId = run.workflowId;
+    this.runId = run.runId;
+    this.split = run.currentSplit;
+    this.#parent = run.signal;
+  }
+
+  get signal(): AbortSignal {
+    if (this.#link === undefined) {
+      this.#link = childController(this.#parent);
+      if (this.#aborted) this.#link.controller.abort(this.#reason);
+    }
+    return this.#link.controller.signal;
+  }
+
+  abort(reason: unknown): void {
+    if (this.#link !== undefined) {
+      if (!this.#link.controller.signal.aborted) this.#link.controller.abort(reason);
+    } else if (!this.#aborted) {
+      this.#aborted = true;
+      this.#reason = reason;
+    }
+  }
+
+  dispose(): void {
+    this.#link?.dispose();
   }
 }
 
 /** Aborts the branches still running; finished ones keep their signal untouched. */
 function abortUnfinished(
-  links: ReturnType<typeof childController>[],
+  links: BranchContext[],
   results: Array<BranchResult | undefined>,
   reason: unknown,
 ): void {
-  links.forEach(({ controller }, index) => {
-    if (results[index] === undefined && !controller.signal.aborted) controller.abort(reason);
+  links.forEach((link, index) => {
+    if (results[index] === undefined) link.abort(reason);
   });
 }
 
@@ -161,11 +224,14 @@ function reportBranches<R extends ResourceMap>(
   branches: SplitEntry["branches"],
   outcome: SplitOutcome,
 ): void {
+  const successes = listens(run, "tasksuccess");
+  const failures = listens(run, "taskfailure");
+  if (!successes && !failures) return;
   for (const result of outcome.results) {
     const taskId = `${branches[result.index]!.name}[${result.index}]`;
-    if (result.status === "ok" && listens(run, "tasksuccess")) {
+    if (result.status === "ok" && successes) {
       run.def.events.dispatchEvent(new TaskSuccessEvent({ ...ids(run), state, taskId }));
-    } else if (result.status === "error" && listens(run, "taskfailure")) {
+    } else if (result.status === "error" && failures) {
       run.def.events.dispatchEvent(
         new TaskFailureEvent({ ...ids(run), state, taskId, error: result.error }),
       );
@@ -192,38 +258,34 @@ function reportOuterAbort<R extends ResourceMap>(
   });
 }
 
-/** A counting semaphore whose waits can be aborted. */
+/** A counting semaphore over branch indices: at most `size` started and not yet settled. */
 class Gate {
   #free: number;
-  #waiting: Array<() => void> = [];
+  #start: (index: number) => void;
+  #waiting: number[] = [];
+  #head = 0;
 
-  constructor(size: number) {
+  constructor(size: number, start: (index: number) => void) {
     this.#free = size;
+    this.#start = start;
   }
 
-  acquire(signal: AbortSignal): Promise<void> {
-    if (signal.aborted) return Promise.reject(signal.reason);
+  /** Starts branch `index` now if a permit is free, else when one is released. */
+  enter(index: number): void {
     if (this.#free > 0) {
       this.#free -= 1;
-      return Promise.resolve();
+      this.#start(index);
+    } else {
+      this.#waiting.push(index);
     }
-    return new Promise((resolve, reject) => {
-      const grant = (): void => {
-        signal.removeEventListener("abort", onAbort);
-        resolve();
-      };
-      const onAbort = (): void => {
-        this.#waiting = this.#waiting.filter((waiter) => waiter !== grant);
-        reject(signal.reason);
-      };
-      this.#waiting.push(grant);
-      signal.addEventListener("abort", onAbort, { once: true });
-    });
   }
 
+  /** Returns a permit: the next waiting branch starts with it. */
   release(): void {
-    const next = this.#waiting.shift();
-    if (next === undefined) this.#free += 1;
-    else next(); // the permit passes straight to the next waiter
+    if (this.#head < this.#waiting.length) {
+      this.#start(this.#waiting[this.#head++]!); // an index rather than shift(): O(1)
+    } else {
+      this.#free += 1;
+    }
   }
 }
