@@ -99,3 +99,39 @@ export {
   type JoinStrategy,
   type SplitOutcome,
 } from "./src/workflow/join.ts";
+export {
+  pending,
+  type PollErrorPolicy,
+  type PollOutcome,
+  pollTask,
+  type PollTaskOptions,
+  ready,
+} from "./src/task/poll.ts";
+export { timerTask, type TimerTaskOptions, type TimerWait } from "./src/task/timer.ts";
+export { type BatchItemResult, batchTask, type BatchTaskOptions } from "./src/task/batch.ts";
+export {
+  CircuitBreaker,
+  type CircuitBreakerEventMap,
+  type CircuitPermit,
+  type CircuitPolicy,
+  type CircuitState,
+  CircuitTransitionEvent,
+  type CircuitTransitionEventInit,
+} from "./src/resilience/circuit_breaker.ts";
+export {
+  type AcquireOptions,
+  type Limiter,
+  type Meter,
+  type MeterStatus,
+  RateLimiter,
+  type RateLimiterPolicy,
+  type Reservation,
+  type ReservationState,
+} from "./src/resilience/rate_limiter.ts";
+export { WindowedRateLimiter, type WindowPolicy } from "./src/resilience/windowed_rate_limiter.ts";
+export {
+  type MultiAcquireOptions,
+  MultiRateLimiter,
+  type MultiWaitOptions,
+  type RateLimitTier,
+} from "./src/resilience/multi_rate_limiter.ts";

@@ -1,8 +1,67 @@
 /**
- * The scheduler entrypoint (work in progress).
+ * # cano scheduler
+ *
+ * Runs workflows on an interval, on a cron schedule (read by [croner](https://croner.56k.guru),
+ * time zones and daylight-saving changes included) or on demand, with a backoff policy per flow
+ * that delays a failing flow and trips it after too many failures in a row.
+ *
+ * Build a {@link Scheduler}, register flows, then `start()` it: every workflow is validated and
+ * its resources are set up once, and a {@link RunningScheduler} comes back to trigger, reset and
+ * cancel flows, read their {@link FlowInfo}, listen to `flowstatus` / `flowstart` / `flowend`
+ * events and stop. A flow never overlaps itself; a cancelled run is not a failure; `stop()`
+ * aborts runs in flight (sagas roll back) and tears resources down in reverse registration order.
+ *
+ * All flows share one timer (a min-heap of due times behind a single `setTimeout`), and only the
+ * global `setTimeout` and `Date.now()` are used, so fake clocks drive the scheduler in tests.
+ *
+ * @example Interval, cron and manual flows
+ * ```ts
+ * import { Scheduler } from "@cano/cano/scheduler";
+ * import { Workflow } from "@cano/cano";
+ * import assert from "node:assert/strict";
+ *
+ * const log: string[] = [];
+ * const workflow = new Workflow<"start" | "done">()
+ *   .register("start", () => "done")
+ *   .addExitState("done");
+ *
+ * const scheduler = new Scheduler()
+ *   .every("sync", workflow, "start", 60_000)
+ *   .cron("nightly", workflow, "start", "0 0 3 * * *", { timezone: "Europe/Berlin" })
+ *   .manual("adhoc", workflow, "start")
+ *   .setBackoff("sync", { initial: 1_000, multiplier: 2, maxDelay: 300_000, streakLimit: 5 });
+ *
+ * await using running = await scheduler.start();
+ * running.addEventListener("flowend", (e) => log.push(`${e.id}: ${e.outcome}`));
+ * const adhocDone = new Promise((resolve) =>
+ *   running.addEventListener("flowend", (e) => e.id === "adhoc" && resolve(e))
+ * );
+ * await running.trigger("adhoc");
+ * await adhocDone;
+ * assert.ok(log.includes("adhoc: completed"));
+ * assert.deepEqual(running.list().map((flow) => flow.id), ["sync", "nightly", "adhoc"]);
+ * await running.stop({ timeout: 5_000 });
+ * ```
  *
  * @module
  */
 
-/** Placeholder until the scheduler lands. */
-export const SCHEDULER_PENDING = true;
+export {
+  type CronOptions,
+  type EveryOptions,
+  type FlowOptions,
+  Scheduler,
+  type StartOptions,
+} from "./src/scheduler/scheduler.ts";
+export { RunningScheduler, type StopOptions } from "./src/scheduler/running.ts";
+export { BackoffPolicy, type ResolvedBackoffPolicy } from "./src/scheduler/backoff.ts";
+export type { FlowInfo, FlowSchedule, FlowStatus } from "./src/scheduler/flow_info.ts";
+export {
+  FlowEndEvent,
+  type FlowEndInit,
+  type FlowRunOutcome,
+  type FlowRunSource,
+  FlowStartEvent,
+  FlowStatusEvent,
+  type RunningSchedulerEventMap,
+} from "./src/scheduler/events.ts";

@@ -1,11 +1,14 @@
 import { abortable, deadline, delay } from "../async.ts";
 import {
+  CircuitOpenError,
   ConfigurationError,
   NonRetryableError,
   RetryExhaustedError,
   TimeoutError,
 } from "../errors.ts";
 import type { Resources } from "../resources.ts";
+import type { CircuitBreaker, CircuitPermit } from "../resilience/circuit_breaker.ts";
+import type { Limiter } from "../resilience/rate_limiter.ts";
 import type { SplitOutcome } from "../workflow/join.ts";
 import { checkDuration, RetryMode } from "./retry.ts";
 
@@ -85,6 +88,16 @@ export interface TaskConfig {
   attemptTimeout?: number;
   /** Retry only the errors this returns `true` for; others fail at once. */
   retryIf?: (error: unknown) => boolean;
+  /**
+   * Checked before each attempt: an open breaker fails the dispatch at once with
+   * `CircuitOpenError` (no retry consumed); every attempt's outcome is recorded on it, a timeout
+   * counting as a failure.
+   */
+  circuitBreaker?: CircuitBreaker;
+  /** Acquired (cost 1) before each attempt, abortable by the run's signal (beyond cano). */
+  rateLimiter?: Limiter;
+  /** Whether waiting for the rate limiter counts toward `attemptTimeout`. Default `false`. */
+  rateLimitCountsTowardTimeout?: boolean;
 }
 
 /**
@@ -119,6 +132,12 @@ export interface ResolvedTaskConfig {
   readonly attemptTimeout: number | undefined;
   /** The retry filter, if any. */
   readonly retryIf: ((error: unknown) => boolean) | undefined;
+  /** The circuit breaker, if any. */
+  readonly circuitBreaker?: CircuitBreaker | undefined;
+  /** The rate limiter, if any. */
+  readonly rateLimiter?: Limiter | undefined;
+  /** Whether rate-limit waits count toward the attempt timeout. */
+  readonly rateLimitCountsTowardTimeout?: boolean | undefined;
 }
 
 const DEFAULT_RETRY = RetryMode.exponential(3);
@@ -162,7 +181,28 @@ export function resolveTaskConfig(
   if (timeout !== undefined && (checkDuration("attemptTimeout", timeout) === 0)) {
     throw new ConfigurationError("attemptTimeout must be greater than 0 ms, received 0");
   }
-  return { retry: config.retry ?? fallback, attemptTimeout: timeout, retryIf: config.retryIf };
+  if (
+    config.circuitBreaker !== undefined &&
+    typeof (config.circuitBreaker as Partial<CircuitBreaker>).tryAcquire !== "function"
+  ) {
+    throw new ConfigurationError("Task config circuitBreaker must be a CircuitBreaker");
+  }
+  if (
+    config.rateLimiter !== undefined &&
+    typeof (config.rateLimiter as Partial<Limiter>).acquire !== "function"
+  ) {
+    throw new ConfigurationError(
+      "Task config rateLimiter must have an acquire(cost, options) method",
+    );
+  }
+  return {
+    retry: config.retry ?? fallback,
+    attemptTimeout: timeout,
+    retryIf: config.retryIf,
+    circuitBreaker: config.circuitBreaker,
+    rateLimiter: config.rateLimiter,
+    rateLimitCountsTowardTimeout: config.rateLimitCountsTowardTimeout === true,
+  };
 }
 
 /** Options of {@link runWithRetries}. */
@@ -173,6 +213,8 @@ export interface RunWithRetriesOptions {
   onRetry?: ((attempt: number, delay: number, error: unknown) => void) | undefined;
   /** Source of uniform numbers in [0, 1) for jitter; defaults to `Math.random`. */
   random?: () => number;
+  /** Called when the circuit breaker rejects an attempt (before the `CircuitOpenError`). */
+  onCircuitOpen?: (() => void) | undefined;
 }
 
 /** What each attempt of {@link runWithRetries} receives. */
@@ -228,10 +270,17 @@ export async function runResolved<T>(
   const maxAttempts = config.retry.maxAttempts();
   for (let n = 1;; n++) {
     if (signal?.aborted) throw signal.reason;
+    const permit = acquirePermit(config, options);
     try {
-      return await runAttempt(config.attemptTimeout, attempt, n, signal);
+      const value = config.rateLimiter === undefined
+        ? await runAttempt(config.attemptTimeout, attempt, n, signal)
+        : await runLimitedAttempt(config, config.rateLimiter, attempt, n, signal);
+      permit?.recordSuccess();
+      return value;
     } catch (error) {
+      permit?.recordFailure(); // a timeout, a cancel or a rate-limit failure all count
       if (signal?.aborted) throw signal.reason; // cancelled, not failed: never retried
+      if (error instanceof NonRetryable) throw error.error;
       if (!isRetryable(config, error)) throw error;
       if (n >= maxAttempts) throw maxAttempts > 1 ? new RetryExhaustedError(n, error) : error;
       const wait = config.retry.delayForAttempt(n - 1, options.random) ?? 0;
@@ -239,6 +288,60 @@ export async function runResolved<T>(
       await delay(wait, signal);
     }
   }
+}
+
+/** The breaker's permit for one attempt; a rejection ends the dispatch without a retry. */
+function acquirePermit(
+  config: ResolvedTaskConfig,
+  options: RunWithRetriesOptions,
+): CircuitPermit | undefined {
+  if (config.circuitBreaker === undefined) return undefined;
+  try {
+    return config.circuitBreaker.tryAcquire();
+  } catch (error) {
+    // Raw, never wrapped in RetryExhaustedError, even when earlier attempts failed (cano §2.5).
+    if (error instanceof CircuitOpenError) options.onCircuitOpen?.();
+    throw error;
+  }
+}
+
+/**
+ * An attempt behind a rate limiter. The wait is abortable by the run's signal and, unless the
+ * config says otherwise, does not eat into the attempt timeout. A limiter that refuses outright
+ * (e.g. a cost above its capacity) fails the dispatch without retries.
+ */
+async function runLimitedAttempt<T>(
+  config: ResolvedTaskConfig,
+  limiter: Limiter,
+  attempt: (info: AttemptInfo) => T | Promise<T>,
+  n: number,
+  signal: AbortSignal | undefined,
+): Promise<T> {
+  const acquire = async (waitSignal: AbortSignal | undefined): Promise<void> => {
+    try {
+      await limiter.acquire(1, waitSignal === undefined ? {} : { signal: waitSignal });
+    } catch (error) {
+      throw waitSignal?.aborted ? error : new NonRetryable(error);
+    }
+  };
+  if (!config.rateLimitCountsTowardTimeout || config.attemptTimeout === undefined) {
+    await acquire(signal);
+    return await runAttempt(config.attemptTimeout, attempt, n, signal);
+  }
+  return await runAttempt(
+    config.attemptTimeout,
+    async (info) => {
+      await acquire(info.signal);
+      return await attempt(info);
+    },
+    n,
+    signal,
+  );
+}
+
+/** Carries an error that must end the retry loop as-is (unwrapped before it leaves). */
+class NonRetryable {
+  constructor(readonly error: unknown) {}
 }
 
 function isRetryable(config: ResolvedTaskConfig, error: unknown): boolean {

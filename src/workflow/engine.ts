@@ -16,6 +16,7 @@ import { type ResourceMap, runResolved } from "../task/task.ts";
 import { drain } from "./compensation.ts";
 import {
   CancelledEvent,
+  CircuitOpenEvent,
   RetryEvent,
   RunEndEvent,
   RunStartEvent,
@@ -248,6 +249,12 @@ function attempts<T, R extends ResourceMap>(
 ): Promise<T> {
   return runResolved(entry.config, (info) => attempt(info.signal, info.attempt), {
     signal,
+    onCircuitOpen: listens(run, "circuitopen")
+      ? () =>
+        run.def.events.dispatchEvent(
+          new CircuitOpenEvent({ ...ids(run), state, taskId: entry.name }),
+        )
+      : undefined,
     onRetry: listens(run, "retry")
       ? (n, delay, error) =>
         run.def.events.dispatchEvent(

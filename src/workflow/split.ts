@@ -5,7 +5,13 @@
 import { childController } from "../async.ts";
 import { CancelledError, CanoError } from "../errors.ts";
 import { type ResourceMap, runResolved, type TaskContext } from "../task/task.ts";
-import { RetryEvent, TaskFailureEvent, TaskStartEvent, TaskSuccessEvent } from "./events.ts";
+import {
+  CircuitOpenEvent,
+  RetryEvent,
+  TaskFailureEvent,
+  TaskStartEvent,
+  TaskSuccessEvent,
+} from "./events.ts";
 import {
   type BranchResult,
   canStopEarly,
@@ -102,7 +108,7 @@ export async function runSplit<R extends ResourceMap>(
 
 /**
  * Starts one branch and reports its outcome through `settle`. A branch with one attempt and no
- * attempt timeout is called directly (the common fan-out case stays close to `Promise.all`);
+ * attempt timeout, breaker or rate limiter is called directly (the common fan-out case stays close to `Promise.all`);
  * anything else goes through the retry loop with the branch's own signal.
  */
 function launch<R extends ResourceMap>(
@@ -114,7 +120,9 @@ function launch<R extends ResourceMap>(
   settle: (index: number, ok: boolean, outcome: unknown) => void,
 ): void {
   const { config } = branch;
-  if (config.attemptTimeout === undefined && config.retry.maxAttempts() === 1) {
+  const plain = config.attemptTimeout === undefined && config.retry.maxAttempts() === 1 &&
+    config.circuitBreaker === undefined && config.rateLimiter === undefined;
+  if (plain) {
     let result: unknown;
     try {
       result = branch.run(link);
@@ -131,6 +139,9 @@ function launch<R extends ResourceMap>(
   const taskId = `${branch.name}[${index}]`;
   runResolved(config, (info) => branch.run(contextFor(run, state, info.signal, info.attempt)), {
     signal: link.signal,
+    onCircuitOpen: listens(run, "circuitopen")
+      ? () => run.def.events.dispatchEvent(new CircuitOpenEvent({ ...ids(run), state, taskId }))
+      : undefined,
     onRetry: listens(run, "retry")
       ? (attempt, delay, error) =>
         run.def.events.dispatchEvent(

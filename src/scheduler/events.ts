@@ -1,0 +1,186 @@
+import type { FlowInfo, FlowStatus } from "./flow_info.ts";
+
+/**
+ * What started a run: the flow's interval, a cron tick, or `RunningScheduler.trigger`.
+ *
+ * @example Count manual runs
+ * ```ts
+ * import type { FlowRunSource } from "@cano/cano/scheduler";
+ * import assert from "node:assert/strict";
+ *
+ * const sources: FlowRunSource[] = ["interval", "trigger", "interval"];
+ * assert.equal(sources.filter((s) => s === "trigger").length, 1);
+ * ```
+ */
+export type FlowRunSource = "interval" | "cron" | "trigger";
+
+/**
+ * How a run ended: it reached an exit state, it failed (the flow backs off or trips), or it was
+ * cancelled (by `cancelFlow` or `stop`; not a failure).
+ *
+ * @example Alert on failures only
+ * ```ts
+ * import type { FlowRunOutcome } from "@cano/cano/scheduler";
+ * import assert from "node:assert/strict";
+ *
+ * const alert = (outcome: FlowRunOutcome): boolean => outcome === "failed";
+ * assert.equal(alert("cancelled"), false);
+ * ```
+ */
+export type FlowRunOutcome = "completed" | "failed" | "cancelled";
+
+/**
+ * Dispatched (as `"flowstatus"`) whenever a flow's status changes.
+ *
+ * @example Log status changes
+ * ```ts
+ * import { Scheduler } from "@cano/cano/scheduler";
+ * import { Workflow } from "@cano/cano";
+ * import assert from "node:assert/strict";
+ *
+ * const workflow = new Workflow<"go" | "done">().register("go", () => "done").addExitState("done");
+ * await using running = await new Scheduler().manual("job", workflow, "go").start();
+ * const changes: string[] = [];
+ * running.addEventListener("flowstatus", (e) => changes.push(`${e.previous}→${e.status}`));
+ * const ended = new Promise((resolve) => running.addEventListener("flowend", resolve));
+ * await running.trigger("job");
+ * await ended;
+ * assert.deepEqual(changes, ["idle→running", "running→completed"]);
+ * ```
+ */
+export class FlowStatusEvent extends Event {
+  /** The flow's id. */
+  readonly id: string;
+  /** The new status. */
+  readonly status: FlowStatus;
+  /** The status before the change. */
+  readonly previous: FlowStatus;
+  /** A snapshot of the flow after the change. */
+  readonly info: FlowInfo;
+
+  /**
+   * Creates the event.
+   *
+   * @param info The flow after the change.
+   * @param previous The status before the change.
+   */
+  constructor(info: FlowInfo, previous: FlowStatus) {
+    super("flowstatus");
+    this.id = info.id;
+    this.status = info.status;
+    this.previous = previous;
+    this.info = info;
+  }
+}
+
+/**
+ * Dispatched (as `"flowstart"`) when a run of a flow starts, after its `"flowstatus"` event.
+ *
+ * @example See what started a run
+ * ```ts
+ * import { FlowStartEvent } from "@cano/cano/scheduler";
+ * import assert from "node:assert/strict";
+ *
+ * const event = new FlowStartEvent("sync", "trigger", 3);
+ * assert.equal(event.type, "flowstart");
+ * assert.equal(event.source, "trigger");
+ * ```
+ */
+export class FlowStartEvent extends Event {
+  /** The flow's id. */
+  readonly id: string;
+  /** What started the run. */
+  readonly source: FlowRunSource;
+  /** The flow's run count, this run included. */
+  readonly runCount: number;
+
+  /**
+   * Creates the event.
+   *
+   * @param id The flow's id.
+   * @param source What started the run.
+   * @param runCount The run count, this run included.
+   */
+  constructor(id: string, source: FlowRunSource, runCount: number) {
+    super("flowstart");
+    this.id = id;
+    this.source = source;
+    this.runCount = runCount;
+  }
+}
+
+/** Fields of a {@link FlowEndEvent}. */
+export interface FlowEndInit {
+  /** How the run ended. */
+  readonly outcome: FlowRunOutcome;
+  /** Run time in ms. */
+  readonly duration: number;
+  /** The exit state reached, when the run completed. */
+  readonly state?: string;
+  /** What the run threw, when it failed or was cancelled. */
+  readonly error?: unknown;
+}
+
+/**
+ * Dispatched (as `"flowend"`) when a run of a flow ends, before the `"flowstatus"` event of the
+ * status it leaves the flow in. The flow's status is already updated when it fires.
+ *
+ * @example Collect failures
+ * ```ts
+ * import { FlowEndEvent } from "@cano/cano/scheduler";
+ * import assert from "node:assert/strict";
+ *
+ * const event = new FlowEndEvent("sync", { outcome: "failed", duration: 12, error: new Error("down") });
+ * assert.equal(event.outcome, "failed");
+ * assert.equal((event.error as Error).message, "down");
+ * ```
+ */
+export class FlowEndEvent extends Event {
+  /** The flow's id. */
+  readonly id: string;
+  /** How the run ended. */
+  readonly outcome: FlowRunOutcome;
+  /** Run time in ms. */
+  readonly duration: number;
+  /** The exit state reached, when the run completed. */
+  readonly state: string | undefined;
+  /** What the run threw, when it failed or was cancelled. */
+  readonly error: unknown;
+
+  /**
+   * Creates the event.
+   *
+   * @param id The flow's id.
+   * @param init The outcome, duration, and exit state or error.
+   */
+  constructor(id: string, init: FlowEndInit) {
+    super("flowend");
+    this.id = id;
+    this.outcome = init.outcome;
+    this.duration = init.duration;
+    this.state = init.state;
+    this.error = init.error;
+  }
+}
+
+/**
+ * The events of a `RunningScheduler`, by type, for its typed `addEventListener`.
+ *
+ * @example Listen to every run end
+ * ```ts
+ * import type { RunningSchedulerEventMap } from "@cano/cano/scheduler";
+ *
+ * const onEnd = (e: RunningSchedulerEventMap["flowend"]): void => {
+ *   if (e.outcome === "failed") console.log(`${e.id} failed`);
+ * };
+ * onEnd;
+ * ```
+ */
+export interface RunningSchedulerEventMap {
+  /** A flow's status changed. */
+  flowstatus: FlowStatusEvent;
+  /** A run started. */
+  flowstart: FlowStartEvent;
+  /** A run ended. */
+  flowend: FlowEndEvent;
+}

@@ -1,0 +1,573 @@
+import { CancelledError, CanoError, ConfigurationError } from "../errors.ts";
+import { SafeEventTarget } from "../events.ts";
+import type { Resources } from "../resources.ts";
+import type { WorkflowResult } from "../workflow/workflow.ts";
+import {
+  FlowEndEvent,
+  type FlowRunSource,
+  FlowStartEvent,
+  FlowStatusEvent,
+  type RunningSchedulerEventMap,
+} from "./events.ts";
+import { type FlowSpec, FlowState } from "./flow.ts";
+import type { FlowInfo, FlowStatus } from "./flow_info.ts";
+import { runScheduled } from "./run_flow.ts";
+import { TimerQueue } from "./timer_queue.ts";
+
+/** Options of {@link RunningScheduler.stop}. */
+export interface StopOptions {
+  /**
+   * How long to wait for runs in flight to end after they were aborted, in ms. Default 30 000;
+   * `Infinity` waits for ever. Resources are torn down when the wait ends either way.
+   */
+  timeout?: number;
+}
+
+/** The longest `setTimeout` delay; a longer stop timeout would fire at once. */
+const MAX_TIMEOUT = 2_147_483_647;
+
+// Assigned by a static block of RunningScheduler: only Scheduler.start creates one.
+let create: (
+  flows: readonly FlowSpec[],
+  resources: readonly Resources[],
+  signal: AbortSignal | undefined,
+) => RunningScheduler;
+
+/**
+ * Creates the live handle once the builder has validated the flows and set their resources up.
+ * Not part of the public API.
+ */
+export function startRunning(
+  flows: readonly FlowSpec[],
+  resources: readonly Resources[],
+  signal: AbortSignal | undefined,
+): RunningScheduler {
+  return create(flows, resources, signal);
+}
+
+/**
+ * The live handle of a started `Scheduler`: trigger, reset and cancel flows, read their status,
+ * and stop. It is an event target of `flowstatus`, `flowstart` and `flowend` events
+ * ({@link RunningSchedulerEventMap}); listeners that throw cannot hurt the scheduler.
+ *
+ * All flows share one timer: a min-heap of due times with a single pending `setTimeout`. `stop()`
+ * clears it, so no sleeping flow delays shutdown, then aborts the runs in flight (their sagas roll
+ * back), waits for them up to a timeout, and tears the resources down in reverse registration
+ * order. `await using` stops it on scope exit, and so does aborting the `signal` given to
+ * `start`.
+ *
+ * @example Trigger a manual flow and watch it end
+ * ```ts
+ * import { Scheduler } from "@cano/cano/scheduler";
+ * import { Workflow } from "@cano/cano";
+ * import assert from "node:assert/strict";
+ *
+ * const workflow = new Workflow<"report" | "done">()
+ *   .register("report", () => "done")
+ *   .addExitState("done");
+ * const running = await new Scheduler().manual("report", workflow, "report").start();
+ * const ended = new Promise<string>((resolve) =>
+ *   running.addEventListener("flowend", (e) => resolve(e.outcome))
+ * );
+ * await running.trigger("report");
+ * assert.equal(await ended, "completed");
+ * assert.equal(running.status("report")?.runCount, 1);
+ * await running.stop();
+ * ```
+ */
+export class RunningScheduler extends SafeEventTarget<RunningSchedulerEventMap>
+  implements AsyncDisposable {
+  readonly #flows = new Map<string, FlowState>();
+  readonly #order: FlowState[];
+  readonly #resources: readonly Resources[];
+  readonly #queue = new TimerQueue((error) =>
+    console.error(`cano: a scheduler timer callback threw: ${String(error)}`)
+  );
+  readonly #startedAt = Date.now();
+  readonly #inFlight = new Set<FlowState>();
+  #phase: "running" | "stopping" | "stopped" = "running";
+  #drained: (() => void) | undefined;
+  #shutdown: Promise<CanoError | undefined> | undefined;
+  readonly #done: Promise<CanoError | undefined>;
+  #resolveDone!: (error: CanoError | undefined) => void;
+  readonly #signal: AbortSignal | undefined;
+  readonly #onAbort = (): void => {
+    // The outcome stays observable through wait(); nobody awaits this call.
+    this.stop().catch(() => {});
+  };
+
+  private constructor(
+    flows: readonly FlowSpec[],
+    resources: readonly Resources[],
+    signal: AbortSignal | undefined,
+  ) {
+    super();
+    this.#order = flows.map((spec) => new FlowState(spec));
+    for (const flow of this.#order) this.#flows.set(flow.id, flow);
+    this.#resources = resources;
+    this.#done = new Promise((resolve) => this.#resolveDone = resolve);
+    for (const flow of this.#order) this.#plan(flow);
+    this.#signal = signal;
+    if (signal?.aborted) this.#onAbort();
+    else signal?.addEventListener("abort", this.#onAbort, { once: true });
+  }
+
+  static {
+    create = (flows, resources, signal) => new RunningScheduler(flows, resources, signal);
+  }
+
+  /**
+   * Starts a run of `id` now, whatever its schedule, bypassing a backoff window (the operator
+   * knows best). Resolves once the run has started; it runs in the background.
+   *
+   * @param id The flow's id.
+   * @returns A promise that resolves when the run has started.
+   * @throws {CanoError} (category `"workflow"`) when the scheduler was stopped, `id` is unknown,
+   * the flow is already running, or it is tripped (call {@link RunningScheduler.resetFlow} first).
+   *
+   * @example Run a flow on demand, even while it backs off
+   * ```ts
+   * import { Scheduler } from "@cano/cano/scheduler";
+   * import { TaskConfig, Workflow } from "@cano/cano";
+   * import assert from "node:assert/strict";
+   *
+   * let calls = 0;
+   * const workflow = new Workflow<"go" | "done">()
+   *   .register("go", () => ++calls > 1 ? "done" : Promise.reject(new Error("flaky")), {
+   *     config: TaskConfig.minimal(),
+   *   })
+   *   .addExitState("done");
+   * await using running = await new Scheduler()
+   *   .manual("job", workflow, "go", { backoff: { initial: 60_000, jitter: 0 } })
+   *   .start();
+   * const end = () => new Promise((resolve) => running.addEventListener("flowend", resolve, { once: true }));
+   * let ended = end();
+   * await running.trigger("job");
+   * await ended;
+   * assert.equal(running.status("job")?.status, "backoff");
+   * ended = end();
+   * await running.trigger("job"); // bypasses the 60 s window
+   * await ended;
+   * assert.equal(running.status("job")?.status, "completed");
+   * ```
+   */
+  // deno-lint-ignore require-await
+  async trigger(id: string): Promise<void> {
+    const flow = this.#lookup(id, "trigger");
+    const refusal = this.#dispatch(flow, "trigger");
+    if (refusal === "running") {
+      throw new CanoError(`Flow '${id}' is already running`, { category: "workflow" });
+    }
+    if (refusal === "tripped") {
+      throw new CanoError(`Flow '${id}' is tripped — call resetFlow before triggering`, {
+        category: "workflow",
+      });
+    }
+  }
+
+  /**
+   * Clears a flow's failure streak, backoff window and trip, and makes it idle (unless a run is
+   * in flight: if that run then fails, the streak restarts at 1). Its schedule resumes from the
+   * last run: an interval flow whose interval has already passed runs at once.
+   *
+   * @param id The flow's id.
+   * @returns A promise that resolves once the flow is reset.
+   * @throws {CanoError} (category `"workflow"`) when the scheduler was stopped or `id` is unknown.
+   *
+   * @example Un-trip a flow
+   * ```ts
+   * import { Scheduler } from "@cano/cano/scheduler";
+   * import { TaskConfig, Workflow } from "@cano/cano";
+   * import assert from "node:assert/strict";
+   *
+   * const workflow = new Workflow<"go" | "done">()
+   *   .register("go", () => {
+   *     throw new Error("down");
+   *   }, { config: TaskConfig.minimal() })
+   *   .addExitState("done");
+   * await using running = await new Scheduler()
+   *   .manual("job", workflow, "go", { backoff: { streakLimit: 1 } })
+   *   .start();
+   * const ended = new Promise((resolve) => running.addEventListener("flowend", resolve));
+   * await running.trigger("job");
+   * await ended;
+   * assert.equal(running.status("job")?.status, "tripped");
+   * await running.resetFlow("job");
+   * assert.equal(running.status("job")?.status, "idle");
+   * assert.equal(running.status("job")?.failureStreak, 0);
+   * ```
+   */
+  // deno-lint-ignore require-await
+  async resetFlow(id: string): Promise<void> {
+    const flow = this.#lookup(id, "resetFlow");
+    const previous = flow.status;
+    flow.reset();
+    if (flow.status !== "running") this.#plan(flow);
+    this.#emitStatus(flow, previous);
+  }
+
+  /**
+   * Cancels the run of `id` in flight through its abort signal (a saga rolls back) and resolves
+   * once it has ended. A cancelled run is not a failure: the flow goes back to idle. Does nothing
+   * when the flow is not running.
+   *
+   * @param id The flow's id.
+   * @returns A promise that resolves once the run has ended.
+   * @throws {CanoError} (category `"workflow"`) when the scheduler was stopped or `id` is unknown.
+   *
+   * @example Cancel a long run
+   * ```ts
+   * import { Scheduler } from "@cano/cano/scheduler";
+   * import { Workflow } from "@cano/cano";
+   * import assert from "node:assert/strict";
+   *
+   * const workflow = new Workflow<"wait" | "done">()
+   *   .register("wait", ({ signal }) =>
+   *     new Promise<"done">((_resolve, reject) =>
+   *       signal.addEventListener("abort", () => reject(signal.reason))
+   *     ))
+   *   .addExitState("done");
+   * await using running = await new Scheduler().manual("slow", workflow, "wait").start();
+   * await running.trigger("slow");
+   * await running.cancelFlow("slow");
+   * assert.equal(running.status("slow")?.status, "idle");
+   * assert.equal(running.status("slow")?.failureStreak, 0);
+   * ```
+   */
+  async cancelFlow(id: string): Promise<void> {
+    const flow = this.#lookup(id, "cancelFlow");
+    if (flow.controller === undefined) return;
+    flow.controller.abort(new CancelledError(`Flow '${id}' was cancelled by cancelFlow()`));
+    await flow.run;
+  }
+
+  /**
+   * A snapshot of one flow.
+   *
+   * @param id The flow's id.
+   * @returns The flow's info, or `undefined` for an unknown id.
+   *
+   * @example Read a flow's status
+   * ```ts
+   * import { Scheduler } from "@cano/cano/scheduler";
+   * import { Workflow } from "@cano/cano";
+   * import assert from "node:assert/strict";
+   *
+   * const workflow = new Workflow<"go" | "done">().register("go", () => "done").addExitState("done");
+   * await using running = await new Scheduler().manual("job", workflow, "go").start();
+   * assert.equal(running.status("job")?.status, "idle");
+   * assert.equal(running.status("nope"), undefined);
+   * ```
+   */
+  status(id: string): FlowInfo | undefined {
+    return this.#flows.get(id)?.info();
+  }
+
+  /**
+   * Snapshots of every flow, in registration order.
+   *
+   * @returns The flows' info.
+   *
+   * @example List the flows
+   * ```ts
+   * import { Scheduler } from "@cano/cano/scheduler";
+   * import { Workflow } from "@cano/cano";
+   * import assert from "node:assert/strict";
+   *
+   * const workflow = new Workflow<"go" | "done">().register("go", () => "done").addExitState("done");
+   * await using running = await new Scheduler()
+   *   .manual("a", workflow, "go")
+   *   .cron("b", workflow, "go", "0 3 * * *")
+   *   .start();
+   * assert.deepEqual(running.list().map((f) => [f.id, f.schedule.kind]), [["a", "manual"], ["b", "cron"]]);
+   * ```
+   */
+  list(): FlowInfo[] {
+    return this.#order.map((flow) => flow.info());
+  }
+
+  /**
+   * Whether any flow has a run in flight.
+   *
+   * @returns `true` while at least one run is in flight.
+   *
+   * @example Nothing runs before the first trigger
+   * ```ts
+   * import { Scheduler } from "@cano/cano/scheduler";
+   * import { Workflow } from "@cano/cano";
+   * import assert from "node:assert/strict";
+   *
+   * const workflow = new Workflow<"go" | "done">().register("go", () => "done").addExitState("done");
+   * await using running = await new Scheduler().manual("job", workflow, "go").start();
+   * assert.equal(running.hasRunningFlows(), false);
+   * ```
+   */
+  hasRunningFlows(): boolean {
+    return this.#inFlight.size > 0;
+  }
+
+  /**
+   * Stops the scheduler: no further run starts, every sleeping flow is released at once, the runs
+   * in flight are aborted (their sagas roll back) and awaited up to `timeout`, then every
+   * workflow's resources are torn down, in reverse registration order. Idempotent: later calls
+   * return the first call's outcome. Afterwards `trigger`, `resetFlow` and `cancelFlow` refuse
+   * with "Scheduler not running".
+   *
+   * @param options The timeout (default 30 000 ms).
+   * @returns A promise that resolves once the scheduler has stopped.
+   * @throws {CanoError} (category `"workflow"`) when runs were still in flight at the timeout
+   * (resources are torn down anyway).
+   * @throws {ConfigurationError} When the timeout is negative or not a number.
+   *
+   * @example Stop promptly, even with an hourly flow asleep
+   * ```ts
+   * import { Scheduler } from "@cano/cano/scheduler";
+   * import { Workflow } from "@cano/cano";
+   * import assert from "node:assert/strict";
+   *
+   * const workflow = new Workflow<"go" | "done">().register("go", () => "done").addExitState("done");
+   * const running = await new Scheduler().every("hourly", workflow, "go", 3_600_000).start();
+   * const started = Date.now();
+   * await running.stop({ timeout: 5_000 });
+   * assert.ok(Date.now() - started < 1_000);
+   * await running.stop(); // idempotent
+   * ```
+   */
+  // deno-lint-ignore require-await
+  async stop(options: StopOptions = {}): Promise<void> {
+    const timeout = checkTimeout(options);
+    this.#shutdown ??= this.#stopNow(timeout);
+    return this.#shutdown.then(raise);
+  }
+
+  /**
+   * Waits until the scheduler has stopped (by `stop`, disposal or the start signal) without
+   * stopping it.
+   *
+   * @returns A promise with the same outcome as {@link RunningScheduler.stop}.
+   *
+   * @example Wait for a stop requested elsewhere
+   * ```ts
+   * import { Scheduler } from "@cano/cano/scheduler";
+   * import { Workflow } from "@cano/cano";
+   *
+   * const workflow = new Workflow<"go" | "done">().register("go", () => "done").addExitState("done");
+   * const controller = new AbortController();
+   * const running = await new Scheduler()
+   *   .manual("job", workflow, "go")
+   *   .start({ signal: controller.signal });
+   * setTimeout(() => controller.abort(), 10);
+   * await running.wait();
+   * ```
+   */
+  wait(): Promise<void> {
+    return this.#done.then(raise);
+  }
+
+  /**
+   * Stops the scheduler with the default timeout, for `await using`.
+   *
+   * @returns A promise that resolves once the scheduler has stopped.
+   *
+   * @example Scope a scheduler
+   * ```ts
+   * import { Scheduler } from "@cano/cano/scheduler";
+   * import { Workflow } from "@cano/cano";
+   *
+   * const workflow = new Workflow<"go" | "done">().register("go", () => "done").addExitState("done");
+   * {
+   *   await using running = await new Scheduler().every("tick", workflow, "go", 1_000).start();
+   *   running.list();
+   * } // stopped here
+   * ```
+   */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.stop();
+  }
+
+  #lookup(id: string, method: string): FlowState {
+    if (this.#phase !== "running") {
+      throw new CanoError(
+        `Scheduler not running — it was stopped, so ${method}('${id}') is refused`,
+        { category: "workflow" },
+      );
+    }
+    const flow = this.#flows.get(id);
+    if (flow === undefined) {
+      throw new CanoError(`No workflow registered with id '${id}'`, { category: "workflow" });
+    }
+    return flow;
+  }
+
+  /** Arms the flow's timer for its next scheduled dispatch, if it has one. */
+  #plan(flow: FlowState): void {
+    if (flow.timer !== undefined) {
+      this.#queue.cancel(flow.timer);
+      flow.timer = undefined;
+    }
+    if (this.#phase !== "running" || flow.status === "running" || flow.status === "tripped") {
+      return;
+    }
+    const schedule = flow.spec.schedule;
+    const eligible = flow.nextEligible;
+    let due: number;
+    if (schedule.kind === "every") {
+      // A fixed delay after the end of the last run, and never inside the backoff window.
+      due = flow.lastEnd !== undefined
+        ? flow.lastEnd + schedule.interval
+        : this.#startedAt + (schedule.immediate ? 0 : schedule.interval);
+      if (eligible !== undefined && eligible > due) due = eligible;
+    } else if (schedule.kind === "cron") {
+      // Ticks inside the backoff window are skipped, not deferred: look for the first tick at
+      // or after the window's end (croner returns ticks strictly after the given second).
+      const now = Date.now();
+      const from = eligible !== undefined && eligible - 1 > now ? eligible - 1 : now;
+      const next = schedule.cron.nextRun(new Date(from));
+      if (next === null) return; // no future tick: the flow is done
+      due = next.getTime();
+    } else {
+      return;
+    }
+    flow.timer = this.#queue.schedule(due, () => this.#onTimer(flow));
+  }
+
+  #onTimer(flow: FlowState): void {
+    flow.timer = undefined;
+    if (this.#phase !== "running") return;
+    if (flow.nextEligible !== undefined && Date.now() < flow.nextEligible) {
+      this.#plan(flow);
+      return;
+    }
+    // A running or tripped flow is refused; its outcome or reset plans the next dispatch.
+    this.#dispatch(flow, flow.spec.schedule.kind === "cron" ? "cron" : "interval");
+  }
+
+  /** Reserves the flow and starts a run, or says why not. */
+  #dispatch(flow: FlowState, source: FlowRunSource): "running" | "tripped" | undefined {
+    const previous = flow.status;
+    const startedAt = Date.now();
+    const refusal = flow.reserve(startedAt);
+    if (refusal !== undefined) return refusal;
+    if (flow.timer !== undefined) {
+      this.#queue.cancel(flow.timer);
+      flow.timer = undefined;
+    }
+    const controller = new AbortController();
+    flow.controller = controller;
+    this.#inFlight.add(flow);
+    this.#emitStatus(flow, previous);
+    if (this.hasListener("flowstart")) {
+      this.dispatchEvent(new FlowStartEvent(flow.id, source, flow.runCount));
+    }
+    flow.run = this.#execute(flow, controller.signal, startedAt).catch((error) => {
+      console.error(`cano: scheduler bookkeeping for flow '${flow.id}' failed: ${String(error)}`);
+    });
+    return undefined;
+  }
+
+  async #execute(flow: FlowState, signal: AbortSignal, startedAt: number): Promise<void> {
+    let result: WorkflowResult<string, unknown> | undefined;
+    let error: unknown;
+    let failed = false;
+    try {
+      const { workflow, initial, data } = flow.spec;
+      const runData = data?.();
+      result = await runScheduled(
+        workflow,
+        initial,
+        runData === undefined ? { signal } : { data: runData, signal },
+      );
+    } catch (thrown) {
+      // Anything escaping the run, including non-Error values, is an outcome: the flow must
+      // never stay stranded in "running".
+      error = thrown;
+      failed = true;
+    }
+    const now = Date.now();
+    const outcome = flow.settle(now, error, failed);
+    this.#inFlight.delete(flow);
+    try {
+      this.#plan(flow);
+    } finally {
+      if (this.hasListener("flowend")) {
+        this.dispatchEvent(
+          new FlowEndEvent(
+            flow.id,
+            failed
+              ? { outcome, duration: now - startedAt, error }
+              : { outcome, duration: now - startedAt, state: result!.state },
+          ),
+        );
+      }
+      this.#emitStatus(flow, "running");
+      if (this.#inFlight.size === 0) this.#drained?.();
+    }
+  }
+
+  #emitStatus(flow: FlowState, previous: FlowStatus): void {
+    if (previous !== flow.status && this.hasListener("flowstatus")) {
+      this.dispatchEvent(new FlowStatusEvent(flow.info(), previous));
+    }
+  }
+
+  async #stopNow(timeout: number): Promise<CanoError | undefined> {
+    this.#phase = "stopping";
+    this.#signal?.removeEventListener("abort", this.#onAbort);
+    this.#queue.clear();
+    for (const flow of this.#order) flow.timer = undefined;
+    const reason = new CancelledError("Scheduler is stopping");
+    for (const flow of [...this.#inFlight]) flow.controller?.abort(reason);
+    let error: CanoError | undefined;
+    if (this.#inFlight.size > 0 && !(await this.#drain(timeout))) {
+      const ids = [...this.#inFlight].map((flow) => `'${flow.id}'`).join(", ");
+      error = new CanoError(
+        `Timeout waiting for workflows to complete: ${ids} still running after ${timeout} ms`,
+        { category: "workflow" },
+      );
+    }
+    for (const resources of [...this.#resources].reverse()) await resources.teardownAll();
+    this.#phase = "stopped";
+    this.#resolveDone(error);
+    return error;
+  }
+
+  /** Resolves `true` once no run is in flight, or `false` after `timeout` ms. */
+  #drain(timeout: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      this.#drained = () => {
+        this.#drained = undefined;
+        if (timer !== undefined) clearTimeout(timer);
+        resolve(true);
+      };
+      if (timeout !== Infinity) {
+        timer = setTimeout(() => {
+          this.#drained = undefined;
+          resolve(false);
+        }, timeout);
+      }
+    });
+  }
+}
+
+function checkTimeout(options: StopOptions): number {
+  if (typeof options !== "object" || options === null) {
+    throw new ConfigurationError(`Stop options must be an object, received ${String(options)}`);
+  }
+  const timeout = options.timeout ?? 30_000;
+  if (
+    typeof timeout !== "number" || Number.isNaN(timeout) || timeout < 0 ||
+    (timeout > MAX_TIMEOUT && timeout !== Infinity)
+  ) {
+    throw new ConfigurationError(
+      `Stop timeout must be a number of ms between 0 and ${MAX_TIMEOUT}, or Infinity, received ${
+        String(timeout)
+      }`,
+    );
+  }
+  return timeout;
+}
+
+function raise(error: CanoError | undefined): void {
+  if (error !== undefined) throw error;
+}

@@ -1,0 +1,474 @@
+import { Cron } from "croner";
+import { CancelledError, ConfigurationError, messageOf } from "../errors.ts";
+import type { Resources } from "../resources.ts";
+import type { ResourceMap } from "../task/task.ts";
+import { Workflow } from "../workflow/workflow.ts";
+import { type BackoffPolicy, resolveBackoff } from "./backoff.ts";
+import type { FlowSpec, ParsedSchedule } from "./flow.ts";
+import type { FlowSchedule } from "./flow_info.ts";
+import { type RunningScheduler, startRunning } from "./running.ts";
+
+/** Options of every flow registration. */
+export interface FlowOptions<D> {
+  /** Makes the run data of each run (the engine's default, `{}`, when absent). */
+  data?: () => D;
+  /** The flow's backoff policy (same as {@link Scheduler.setBackoff}). Default: cano's. */
+  backoff?: BackoffPolicy;
+}
+
+/** Options of {@link Scheduler.every}. */
+export interface EveryOptions<D> extends FlowOptions<D> {
+  /** Run once as soon as the scheduler starts (cano's behaviour). Default `true`. */
+  immediate?: boolean;
+}
+
+/** Options of {@link Scheduler.cron}. */
+export interface CronOptions<D> extends FlowOptions<D> {
+  /** The IANA time zone the expression is read in, e.g. `"Europe/Berlin"`. Default `"UTC"`. */
+  timezone?: string;
+}
+
+/** Options of {@link Scheduler.start}. */
+export interface StartOptions {
+  /** Aborting it stops the scheduler (as `stop()` with the default timeout). */
+  signal?: AbortSignal;
+}
+
+/**
+ * Registers workflows to run on an interval, on a cron schedule or on demand, then starts them
+ * all with {@link Scheduler.start}. Flows may use different workflow types. Registration checks
+ * its input at once (a `ConfigurationError` for a duplicate id, a bad interval, an invalid or
+ * never-matching cron expression); workflows themselves are validated when the scheduler starts.
+ *
+ * @example Three flows, one builder
+ * ```ts
+ * import { Scheduler } from "@cano/cano/scheduler";
+ * import { Workflow } from "@cano/cano";
+ * import assert from "node:assert/strict";
+ *
+ * const sync = new Workflow<"pull" | "done">().register("pull", () => "done").addExitState("done");
+ * const report = new Workflow<"render" | "sent">().register("render", () => "sent").addExitState("sent");
+ * const scheduler = new Scheduler()
+ *   .every("sync", sync, "pull", 60_000)
+ *   .cron("nightly", report, "render", "0 0 3 * * *", { timezone: "Europe/Berlin" })
+ *   .manual("adhoc", report, "render")
+ *   .setBackoff("sync", { initial: 1_000, multiplier: 2, maxDelay: 300_000, streakLimit: 5 });
+ * assert.equal(scheduler.size, 3);
+ * assert.ok(scheduler.has("nightly"));
+ * ```
+ */
+export class Scheduler {
+  readonly #flows = new Map<string, FlowSpec>();
+  #state: "building" | "starting" | "started" = "building";
+
+  /**
+   * How many flows are registered.
+   *
+   * @example Count flows
+   * ```ts
+   * import { Scheduler } from "@cano/cano/scheduler";
+   * import assert from "node:assert/strict";
+   *
+   * assert.equal(new Scheduler().size, 0);
+   * ```
+   */
+  get size(): number {
+    return this.#flows.size;
+  }
+
+  /**
+   * Whether a flow is registered under `id`.
+   *
+   * @param id The flow's id.
+   * @returns `true` when registered.
+   *
+   * @example Look a flow up
+   * ```ts
+   * import { Scheduler } from "@cano/cano/scheduler";
+   * import { Workflow } from "@cano/cano";
+   * import assert from "node:assert/strict";
+   *
+   * const workflow = new Workflow<"go" | "done">().register("go", () => "done").addExitState("done");
+   * const scheduler = new Scheduler().manual("adhoc", workflow, "go");
+   * assert.equal(scheduler.has("adhoc"), true);
+   * assert.equal(scheduler.has("other"), false);
+   * ```
+   */
+  has(id: string): boolean {
+    return this.#flows.has(id);
+  }
+
+  /**
+   * Runs `workflow` from `initial` once when the scheduler starts, then again `intervalMs` after
+   * the end of each run (a fixed delay, not a fixed rate), and never inside a backoff window. A
+   * tick is skipped while a run of the flow is in flight.
+   *
+   * @param id A unique, non-empty flow id.
+   * @param workflow The workflow.
+   * @param initial The state each run starts in.
+   * @param intervalMs The delay between runs, in ms (positive and finite).
+   * @param options Run data factory, backoff policy, and `immediate: false` to wait one interval
+   * before the first run.
+   * @returns This scheduler.
+   * @throws {ConfigurationError} On a duplicate id or a bad interval.
+   *
+   * @example Every 50 ms
+   * ```ts
+   * import { Scheduler } from "@cano/cano/scheduler";
+   * import { Workflow } from "@cano/cano";
+   * import assert from "node:assert/strict";
+   *
+   * let runs = 0;
+   * const workflow = new Workflow<"tick" | "done">()
+   *   .register("tick", () => (runs++, "done"))
+   *   .addExitState("done");
+   * const running = await new Scheduler().every("ticker", workflow, "tick", 50).start();
+   * await new Promise((resolve) => setTimeout(resolve, 120));
+   * await running.stop();
+   * assert.ok(runs >= 2, `ran ${runs} times`);
+   * ```
+   */
+  every<S extends string, D, R extends ResourceMap>(
+    id: string,
+    workflow: Workflow<S, D, R>,
+    initial: NoInfer<S>,
+    intervalMs: number,
+    options: EveryOptions<D> = {},
+  ): this {
+    this.#checkNew(id, workflow, initial, options);
+    if (typeof intervalMs !== "number" || !Number.isFinite(intervalMs) || intervalMs <= 0) {
+      throw new ConfigurationError(
+        `Interval of flow '${id}' must be a positive, finite number of ms, received ${
+          String(intervalMs)
+        }`,
+      );
+    }
+    if (options.immediate !== undefined && typeof options.immediate !== "boolean") {
+      throw new ConfigurationError(
+        `Option immediate of flow '${id}' must be a boolean, received ${String(options.immediate)}`,
+      );
+    }
+    return this.#add(id, workflow, initial, options, {
+      kind: "every",
+      interval: intervalMs,
+      immediate: options.immediate ?? true,
+    }, { kind: "every", interval: intervalMs });
+  }
+
+  /**
+   * Runs `workflow` from `initial` at every tick of a cron expression. Five fields
+   * (`min hour day month weekday`) or six with seconds first (`sec min hour day month weekday`),
+   * plus croner's extensions (`L`, `W`, `#`, names, `@daily` …). The expression is read in
+   * `timezone` (default UTC), daylight-saving changes included: a fixed-time job that falls into
+   * a skipped hour runs right after it, and runs once when an hour repeats. Ticks that fall inside
+   * a backoff window or while a run is in flight are skipped, not deferred.
+   *
+   * @param id A unique, non-empty flow id.
+   * @param workflow The workflow.
+   * @param initial The state each run starts in.
+   * @param expression The cron expression, parsed once, here.
+   * @param options The time zone, run data factory and backoff policy.
+   * @returns This scheduler.
+   * @throws {ConfigurationError} On a duplicate id, an invalid expression or time zone, or an
+   * expression that never matches (such as February 30).
+   *
+   * @example Every day at 03:00 in Berlin
+   * ```ts
+   * import { Scheduler } from "@cano/cano/scheduler";
+   * import { ConfigurationError, Workflow } from "@cano/cano";
+   * import assert from "node:assert/strict";
+   *
+   * const workflow = new Workflow<"go" | "done">().register("go", () => "done").addExitState("done");
+   * const scheduler = new Scheduler()
+   *   .cron("nightly", workflow, "go", "0 3 * * *", { timezone: "Europe/Berlin" });
+   * assert.throws(() => scheduler.cron("bad", workflow, "go", "0 3 * *"), ConfigurationError);
+   * assert.throws(() => scheduler.cron("never", workflow, "go", "0 0 30 2 *"), /never matches/);
+   * ```
+   */
+  cron<S extends string, D, R extends ResourceMap>(
+    id: string,
+    workflow: Workflow<S, D, R>,
+    initial: NoInfer<S>,
+    expression: string,
+    options: CronOptions<D> = {},
+  ): this {
+    this.#checkNew(id, workflow, initial, options);
+    if (typeof expression !== "string" || expression.trim() === "") {
+      throw new ConfigurationError(
+        `Cron expression of flow '${id}' must be a non-empty string, received ${
+          String(expression)
+        }`,
+      );
+    }
+    const timezone = options.timezone ?? "UTC";
+    checkTimezone(id, timezone);
+    let cron: Cron;
+    try {
+      cron = new Cron(expression, { timezone, mode: "5-or-6-parts", paused: true });
+    } catch (error) {
+      throw new ConfigurationError(
+        `Invalid cron expression '${expression}' for flow '${id}': ${messageOf(error)}`,
+        { cause: error },
+      );
+    }
+    let next: Date | null;
+    try {
+      next = cron.nextRun(new Date(Date.now()));
+    } catch (error) {
+      throw new ConfigurationError(
+        `Invalid cron expression '${expression}' for flow '${id}': ${messageOf(error)}`,
+        { cause: error },
+      );
+    }
+    if (next === null) {
+      throw new ConfigurationError(
+        `Cron expression '${expression}' for flow '${id}' never matches`,
+      );
+    }
+    return this.#add(
+      id,
+      workflow,
+      initial,
+      options,
+      { kind: "cron", expression, timezone, cron },
+      { kind: "cron", expression, timezone },
+    );
+  }
+
+  /**
+   * Registers `workflow` to run only when `RunningScheduler.trigger(id)` is called.
+   *
+   * @param id A unique, non-empty flow id.
+   * @param workflow The workflow.
+   * @param initial The state each run starts in.
+   * @param options Run data factory and backoff policy.
+   * @returns This scheduler.
+   * @throws {ConfigurationError} On a duplicate id.
+   *
+   * @example A manual flow with its own run data
+   * ```ts
+   * import { Scheduler } from "@cano/cano/scheduler";
+   * import { Workflow } from "@cano/cano";
+   * import assert from "node:assert/strict";
+   *
+   * const seen: string[] = [];
+   * const workflow = new Workflow<"go" | "done", { who: string }>()
+   *   .register("go", (ctx) => (seen.push(ctx.data.who), "done"))
+   *   .addExitState("done");
+   * await using running = await new Scheduler()
+   *   .manual("greet", workflow, "go", { data: () => ({ who: "ops" }) })
+   *   .start();
+   * const ended = new Promise((resolve) => running.addEventListener("flowend", resolve));
+   * await running.trigger("greet");
+   * await ended;
+   * assert.deepEqual(seen, ["ops"]);
+   * ```
+   */
+  manual<S extends string, D, R extends ResourceMap>(
+    id: string,
+    workflow: Workflow<S, D, R>,
+    initial: NoInfer<S>,
+    options: FlowOptions<D> = {},
+  ): this {
+    this.#checkNew(id, workflow, initial, options);
+    return this.#add(id, workflow, initial, options, { kind: "manual" }, { kind: "manual" });
+  }
+
+  /**
+   * Replaces the backoff policy of a registered flow (missing fields take the defaults: 1 s, ×2,
+   * 300 s cap, jitter 0.1, never trip).
+   *
+   * @param id The flow's id.
+   * @param policy The policy.
+   * @returns This scheduler.
+   * @throws {ConfigurationError} On an unknown id or a field out of range.
+   *
+   * @example Trip after three failures in a row
+   * ```ts
+   * import { Scheduler } from "@cano/cano/scheduler";
+   * import { ConfigurationError, Workflow } from "@cano/cano";
+   * import assert from "node:assert/strict";
+   *
+   * const workflow = new Workflow<"go" | "done">().register("go", () => "done").addExitState("done");
+   * const scheduler = new Scheduler()
+   *   .every("sync", workflow, "go", 60_000)
+   *   .setBackoff("sync", { initial: 5_000, streakLimit: 3 });
+   * assert.throws(() => scheduler.setBackoff("missing", {}), ConfigurationError);
+   * ```
+   */
+  setBackoff(id: string, policy: BackoffPolicy): this {
+    this.#checkBuilding(id);
+    const flow = this.#flows.get(id);
+    if (flow === undefined) {
+      throw new ConfigurationError(`No flow registered with id '${id}'`);
+    }
+    flow.policy = resolveBackoff(policy);
+    return this;
+  }
+
+  /**
+   * Starts every flow: validates each workflow and its initial state (nothing is set up when one
+   * is invalid), sets each workflow's resources up once, in registration order (a failure tears
+   * down those already set up, in reverse, and rejects), then arms the schedules. Interval flows
+   * run at once; cron flows wait for their first tick. A scheduler starts once.
+   *
+   * @param options A signal that stops the scheduler when aborted.
+   * @returns The live handle.
+   * @throws {ConfigurationError} When a workflow or initial state is invalid, or on a second start.
+   * @throws {CancelledError} When the signal aborts before the scheduler is up.
+   *
+   * @example Start, then stop with a signal
+   * ```ts
+   * import { Scheduler } from "@cano/cano/scheduler";
+   * import { Workflow } from "@cano/cano";
+   * import assert from "node:assert/strict";
+   *
+   * const workflow = new Workflow<"go" | "done">().register("go", () => "done").addExitState("done");
+   * const scheduler = new Scheduler().manual("job", workflow, "go");
+   * const controller = new AbortController();
+   * const running = await scheduler.start({ signal: controller.signal });
+   * await assert.rejects(scheduler.start(), /already been started/);
+   * controller.abort();
+   * await running.wait();
+   * ```
+   */
+  async start(options: StartOptions = {}): Promise<RunningScheduler> {
+    if (this.#state !== "building") {
+      throw new ConfigurationError(
+        "Scheduler has already been started; build a new Scheduler to start again",
+      );
+    }
+    const signal = checkSignal(options);
+    this.#state = "starting";
+    try {
+      throwIfAborted(signal);
+      const flows = [...this.#flows.values()];
+      for (const flow of flows) {
+        try {
+          flow.workflow.validate();
+          flow.workflow.validateInitialState(flow.initial);
+        } catch (error) {
+          throw new ConfigurationError(`Flow '${flow.id}' cannot start: ${messageOf(error)}`, {
+            cause: error,
+          });
+        }
+      }
+      // A workflow registered under several ids (or resources shared by several workflows) is
+      // set up once.
+      const lifecycles = [...new Set(flows.map((flow) => flow.workflow.resources as Resources))];
+      const ready: Resources[] = [];
+      try {
+        for (const resources of lifecycles) {
+          await resources.setupAll();
+          ready.push(resources);
+          throwIfAborted(signal);
+        }
+      } catch (error) {
+        for (const resources of ready.reverse()) await resources.teardownAll();
+        throw error;
+      }
+      const running = startRunning(flows, lifecycles, signal);
+      this.#state = "started";
+      return running;
+    } catch (error) {
+      this.#state = "building";
+      throw error;
+    }
+  }
+
+  #checkBuilding(id: string): void {
+    if (this.#state !== "building") {
+      throw new ConfigurationError(
+        `Cannot change flow '${id}': the scheduler has already been started`,
+      );
+    }
+  }
+
+  #checkNew(id: string, workflow: unknown, initial: unknown, options: FlowOptions<unknown>): void {
+    if (typeof id !== "string" || id.length === 0) {
+      throw new ConfigurationError(`Flow id must be a non-empty string, received ${String(id)}`);
+    }
+    this.#checkBuilding(id);
+    if (this.#flows.has(id)) throw new ConfigurationError(`Flow '${id}' already exists`);
+    if (!(workflow instanceof Workflow)) {
+      throw new ConfigurationError(
+        `Flow '${id}' needs a Workflow, received ${describe(workflow)}`,
+      );
+    }
+    if (typeof initial !== "string" || initial.length === 0) {
+      throw new ConfigurationError(
+        `Initial state of flow '${id}' must be a non-empty string, received ${String(initial)}`,
+      );
+    }
+    if (typeof options !== "object" || options === null) {
+      throw new ConfigurationError(
+        `Options of flow '${id}' must be an object, received ${String(options)}`,
+      );
+    }
+    if (options.data !== undefined && typeof options.data !== "function") {
+      throw new ConfigurationError(
+        `Option data of flow '${id}' must be a function returning the run data, received ${
+          describe(options.data)
+        }`,
+      );
+    }
+  }
+
+  #add<S extends string, D, R extends ResourceMap>(
+    id: string,
+    workflow: Workflow<S, D, R>,
+    initial: S,
+    options: FlowOptions<D>,
+    schedule: ParsedSchedule,
+    publicSchedule: FlowSchedule,
+  ): this {
+    const policy = resolveBackoff(options.backoff);
+    this.#flows.set(id, {
+      id,
+      workflow: workflow as unknown as FlowSpec["workflow"],
+      initial,
+      schedule,
+      public: Object.freeze(publicSchedule),
+      policy,
+      data: options.data,
+    });
+    return this;
+  }
+}
+
+function checkTimezone(id: string, timezone: unknown): void {
+  if (typeof timezone !== "string" || timezone.length === 0) {
+    throw new ConfigurationError(
+      `Time zone of flow '${id}' must be a non-empty string, received ${String(timezone)}`,
+    );
+  }
+  try {
+    new Intl.DateTimeFormat("en-US", { timeZone: timezone });
+  } catch (error) {
+    throw new ConfigurationError(
+      `Invalid time zone '${timezone}' for flow '${id}': ${messageOf(error)}`,
+      { cause: error },
+    );
+  }
+}
+
+function checkSignal(options: StartOptions): AbortSignal | undefined {
+  if (typeof options !== "object" || options === null) {
+    throw new ConfigurationError(`Start options must be an object, received ${String(options)}`);
+  }
+  const signal = options.signal;
+  if (signal === undefined || signal instanceof AbortSignal) return signal;
+  throw new ConfigurationError(`Option signal must be an AbortSignal, received ${String(signal)}`);
+}
+
+function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) {
+    throw new CancelledError("Scheduler start was aborted", { cause: signal.reason });
+  }
+}
+
+function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (typeof value === "object") return value.constructor?.name ?? "an object";
+  return typeof value;
+}

@@ -1,0 +1,202 @@
+import { delay } from "../async.ts";
+import { ConfigurationError } from "../errors.ts";
+import {
+  resolveTaskConfig,
+  type ResourceMap,
+  type Task,
+  TaskConfig,
+  type TaskContext,
+} from "./task.ts";
+
+/**
+ * How long a {@link timerTask} sleeps: a duration in milliseconds, or an absolute `Date` (a past
+ * date means no sleep).
+ */
+export type TimerWait = number | Date;
+
+/**
+ * Options of {@link timerTask}.
+ *
+ * @typeParam N The states `afterWait` may return.
+ * @typeParam S The workflow's state union.
+ * @typeParam D The run data type.
+ * @typeParam R The resource map.
+ */
+export interface TimerTaskOptions<
+  N extends string = string,
+  S extends string = string,
+  D = unknown,
+  R extends ResourceMap = ResourceMap,
+> {
+  /** Task id for events and checkpoint rows; defaults to the registered state. */
+  name?: string;
+  /**
+   * Retry and timeout policy (default: `TaskConfig.minimal()`, no retry); fields left out keep
+   * those defaults; its `attemptTimeout` bounds the wait and `afterWait` together.
+   */
+  config?: TaskConfig;
+  /** Says how long to sleep: milliseconds, or a `Date` to sleep until. Called on every run. */
+  wait(ctx: TaskContext<S, D, R>): TimerWait | Promise<TimerWait>;
+  /** Runs once the sleep is over and returns the next state. */
+  afterWait(ctx: TaskContext<S, D, R>): N | Promise<N>;
+}
+
+/**
+ * Creates a task that sleeps once, then acts: `wait(ctx)` returns a duration in milliseconds or
+ * an absolute `Date`, the task sleeps that long (no sleep for `0` or a past date), then
+ * `afterWait(ctx)` returns the next state. The sleep ends early, rejecting with
+ * `ctx.signal.reason`, when the run is cancelled or the attempt times out.
+ *
+ * `wait` is evaluated on every run, so a resumed or retried run waits again from scratch (as in
+ * cano). An error from `wait` fails the task without sleeping or calling `afterWait`; a negative
+ * or non-finite duration, or an invalid `Date`, fails it with a `ConfigurationError`.
+ *
+ * @typeParam N The states `afterWait` may return.
+ * @typeParam S The workflow's state union.
+ * @typeParam D The run data type.
+ * @typeParam R The resource map.
+ * @param options The wait, the action and the task's name and config.
+ * @returns A task object for `Workflow.register`.
+ * @throws {ConfigurationError} When `wait` or `afterWait` is not a function, or the name or
+ * config is invalid.
+ *
+ * @example Send a reminder after a delay
+ * ```ts
+ * import { timerTask, Workflow } from "@cano/cano";
+ * import assert from "node:assert/strict";
+ *
+ * type Step = "remind" | "done";
+ * const workflow = new Workflow<Step, { sent: boolean }>()
+ *   .register("remind", timerTask({
+ *     wait: () => 10, // or a Date: new Date(Date.now() + 10)
+ *     afterWait: (ctx) => {
+ *       ctx.data.sent = true;
+ *       return "done";
+ *     },
+ *   }))
+ *   .addExitState("done");
+ *
+ * const result = await workflow.orchestrate("remind", { data: { sent: false } });
+ * assert.equal(result.data.sent, true);
+ * ```
+ */
+export function timerTask<
+  N extends S,
+  S extends string = string,
+  D = unknown,
+  R extends ResourceMap = ResourceMap,
+>(options: TimerTaskOptions<N, S, D, R>): Task<N, S, D, R> {
+  checkOptionsObject("timerTask", options);
+  const { wait, afterWait } = options;
+  checkFunction("timerTask", "wait", wait);
+  checkFunction("timerTask", "afterWait", afterWait);
+  return buildTask("timerTask", options, TaskConfig.minimal(), async (ctx) => {
+    const until = await wait(ctx);
+    if (until instanceof Date) {
+      const target = until.getTime();
+      if (Number.isNaN(target)) {
+        throw new ConfigurationError("timerTask wait() returned an invalid Date");
+      }
+      await sleepUntil(target, ctx.signal);
+    } else {
+      if (typeof until !== "number" || !Number.isFinite(until) || until < 0) {
+        throw new ConfigurationError(
+          `timerTask wait() must return a finite number of milliseconds ≥ 0 or a Date, received ${
+            String(until)
+          }`,
+        );
+      }
+      await sleepFor(until, ctx.signal);
+    }
+    if (ctx.signal.aborted) throw ctx.signal.reason;
+    return await afterWait(ctx);
+  });
+}
+
+// ── Helpers shared by the processing-model factories (poll, timer, batch); not exported by mod.ts.
+
+/** The longest delay `setTimeout` honours (2^31 − 1 ms); longer sleeps are split into chunks. */
+const MAX_TIMER_DELAY = 2_147_483_647;
+
+/**
+ * Sleeps `ms` milliseconds (no timer at all for 0), rejecting with `signal.reason` as soon as the
+ * signal aborts. Delays beyond `setTimeout`'s limit are split.
+ *
+ * @param ms The duration, finite and ≥ 0.
+ * @param signal Ends the sleep early.
+ */
+export async function sleepFor(ms: number, signal: AbortSignal): Promise<void> {
+  for (let left = ms; left > 0;) {
+    const step = Math.min(left, MAX_TIMER_DELAY);
+    await delay(step, signal);
+    left -= step;
+  }
+}
+
+/**
+ * Sleeps until `Date.now()` reaches `target` (no timer when it already has), rejecting with
+ * `signal.reason` as soon as the signal aborts.
+ *
+ * @param target Epoch milliseconds.
+ * @param signal Ends the sleep early.
+ */
+export async function sleepUntil(target: number, signal: AbortSignal): Promise<void> {
+  for (let left = target - Date.now(); left > 0; left = target - Date.now()) {
+    await delay(Math.min(left, MAX_TIMER_DELAY), signal);
+  }
+}
+
+/**
+ * Rejects anything but an options object.
+ *
+ * @param factory The factory's name, for the message.
+ * @param options What the caller passed.
+ */
+export function checkOptionsObject(factory: string, options: unknown): void {
+  if (typeof options !== "object" || options === null) {
+    throw new ConfigurationError(`${factory}() needs an options object, received ${options}`);
+  }
+}
+
+/**
+ * Rejects a missing or non-function callback.
+ *
+ * @param factory The factory's name, for the message.
+ * @param option The option's name.
+ * @param fn What the caller passed.
+ */
+export function checkFunction(factory: string, option: string, fn: unknown): void {
+  if (typeof fn !== "function") {
+    throw new ConfigurationError(
+      `${factory}() option ${option} must be a function, received ${typeof fn}`,
+    );
+  }
+}
+
+/**
+ * Checks the common `name` and `config` options and builds the task object; the config defaults
+ * to `fallback` and a given one is kept as it is.
+ *
+ * @param factory The factory's name, for the messages.
+ * @param options The caller's name and config.
+ * @param fallback The model's default configuration.
+ * @param run The task body.
+ * @returns The task object.
+ */
+export function buildTask<N extends string, S extends string, D, R extends ResourceMap>(
+  factory: string,
+  options: { name?: string; config?: TaskConfig },
+  fallback: TaskConfig,
+  run: (ctx: TaskContext<S, D, R>) => Promise<N>,
+): Task<N, S, D, R> {
+  const { name, config } = options;
+  if (name !== undefined && (typeof name !== "string" || name.length === 0)) {
+    throw new ConfigurationError(`${factory}() option name must be a non-empty string`);
+  }
+  if (config !== undefined) resolveTaskConfig(config); // throws ConfigurationError early
+  // Fields the caller left out come from the model's default, so `{ attemptTimeout }` alone does
+  // not silently switch a poll or timer to the exponential retries of TaskConfig.default().
+  const task: Task<N, S, D, R> = { config: { ...fallback, ...config }, run };
+  if (name !== undefined) task.name = name;
+  return task;
+}
