@@ -13,6 +13,8 @@ export interface FakeTime extends Disposable {
   now(): number;
   /** Restores the real timers. */
   uninstall(): void;
+  /** How many fake timers (setTimeout / setInterval) are pending. */
+  countTimers(): number;
 }
 
 /** Installs a fake clock starting at `start` (default 2026-01-01T00:00:00Z). */
@@ -43,6 +45,7 @@ export function fakeTime(start = Date.UTC(2026, 0, 1)): FakeTime {
     },
     now: () => clock.now,
     uninstall,
+    countTimers: () => clock.countTimers(),
     [Symbol.dispose]: uninstall,
   };
 }

@@ -64,7 +64,7 @@ interface Refusal {
  * ```
  */
 export class MultiRateLimiter implements Limiter {
-  #tiers: RateLimitTier[] = [];
+  #tiers: readonly RateLimitTier[] = [];
 
   /**
    * Adds a tier after the existing ones.
@@ -100,7 +100,7 @@ export class MultiRateLimiter implements Limiter {
         `Rate limiter tier "${name}" cost must be a non-negative integer, got ${String(cost)}`,
       );
     }
-    this.#tiers = [...this.#tiers, Object.freeze({ name, meter, cost })];
+    this.#tiers = Object.freeze([...this.#tiers, Object.freeze({ name, meter, cost })]);
     return this;
   }
 

@@ -28,3 +28,16 @@ export interface SteppedTask<
     cursor: C | undefined,
   ): StepOutcome<C, N> | Promise<StepOutcome<C, N>>;
 }
+
+/**
+ * Marks a task object that also offers `step`: `Workflow.register` then drives it as a stepped
+ * task, so its progress is checkpointed (the durable timer uses this to persist its deadline).
+ */
+export const DRIVE_AS_STEPS: unique symbol = Symbol("cano.driveAsSteps");
+
+/** Whether `task` asks to be driven as a stepped task by `register`. */
+export function drivesAsSteps(task: unknown): task is SteppedTask & { [DRIVE_AS_STEPS]: true } {
+  return typeof task === "object" && task !== null &&
+    (task as { [DRIVE_AS_STEPS]?: unknown })[DRIVE_AS_STEPS] === true &&
+    typeof (task as { step?: unknown }).step === "function";
+}

@@ -1,5 +1,6 @@
 import { delay } from "../async.ts";
 import { ConfigurationError } from "../errors.ts";
+import { DRIVE_AS_STEPS, type SteppedTask } from "./stepped.ts";
 import {
   resolveTaskConfig,
   type ResourceMap,
@@ -47,9 +48,12 @@ export interface TimerTaskOptions<
  * `afterWait(ctx)` returns the next state. The sleep ends early, rejecting with
  * `ctx.signal.reason`, when the run is cancelled or the attempt times out.
  *
- * `wait` is evaluated on every run, so a resumed or retried run waits again from scratch (as in
- * cano). An error from `wait` fails the task without sleeping or calling `afterWait`; a negative
- * or non-finite duration, or an invalid `Date`, fails it with a `ConfigurationError`.
+ * Registered with `Workflow.register`, the timer is durable: its deadline (now + duration, or the
+ * `Date`) is checkpointed before the sleep, so a run resumed after a crash sleeps only the time
+ * that is left and `wait` is not asked again (cano restarts the whole wait). Called directly as
+ * `task.run(ctx)`, `wait` is evaluated on every call. An error from `wait` fails the task without
+ * sleeping or calling `afterWait`; a negative or non-finite duration, or an invalid `Date`, fails
+ * it with a `ConfigurationError`.
  *
  * @typeParam N The states `afterWait` may return.
  * @typeParam S The workflow's state union.
@@ -90,27 +94,47 @@ export function timerTask<
   const { wait, afterWait } = options;
   checkFunction("timerTask", "wait", wait);
   checkFunction("timerTask", "afterWait", afterWait);
-  return buildTask("timerTask", options, TaskConfig.minimal(), async (ctx) => {
-    const until = await wait(ctx);
-    if (until instanceof Date) {
-      const target = until.getTime();
-      if (Number.isNaN(target)) {
-        throw new ConfigurationError("timerTask wait() returned an invalid Date");
-      }
-      await sleepUntil(target, ctx.signal);
-    } else {
-      if (typeof until !== "number" || !Number.isFinite(until) || until < 0) {
-        throw new ConfigurationError(
-          `timerTask wait() must return a finite number of milliseconds ≥ 0 or a Date, received ${
-            String(until)
-          }`,
-        );
-      }
-      await sleepFor(until, ctx.signal);
-    }
+  const task = buildTask<N, S, D, R>("timerTask", options, TaskConfig.minimal(), async (ctx) => {
+    await sleepUntil(deadlineOf(await wait(ctx)), ctx.signal);
     if (ctx.signal.aborted) throw ctx.signal.reason;
     return await afterWait(ctx);
   });
+  // Registered with `register`, the engine drives these two steps instead of `run`: the first
+  // turns the wait into an absolute deadline, which is checkpointed as the step cursor, so a run
+  // resumed after a crash sleeps only what is left (cano restarts the whole wait).
+  const steps: Pick<SteppedTask<TimerCursor, N, S, D, R>, "step"> = {
+    step: async (ctx, cursor) => {
+      if (cursor === undefined) return { more: { until: deadlineOf(await wait(ctx)) } };
+      await sleepUntil(cursor.until, ctx.signal);
+      if (ctx.signal.aborted) throw ctx.signal.reason;
+      return { done: await afterWait(ctx) };
+    },
+  };
+  return Object.assign(task, steps, { [DRIVE_AS_STEPS]: true as const });
+}
+
+/** The checkpointed progress of a timer: its absolute deadline in epoch milliseconds. */
+interface TimerCursor {
+  until: number;
+}
+
+/** Turns what `wait` returned into an absolute deadline (epoch ms), rejecting bad values. */
+function deadlineOf(until: TimerWait): number {
+  if (until instanceof Date) {
+    const target = until.getTime();
+    if (Number.isNaN(target)) {
+      throw new ConfigurationError("timerTask wait() returned an invalid Date");
+    }
+    return target;
+  }
+  if (typeof until !== "number" || !Number.isFinite(until) || until < 0) {
+    throw new ConfigurationError(
+      `timerTask wait() must return a finite number of milliseconds ≥ 0 or a Date, received ${
+        String(until)
+      }`,
+    );
+  }
+  return Date.now() + until;
 }
 
 // ── Helpers shared by the processing-model factories (poll, timer, batch); not exported by mod.ts.

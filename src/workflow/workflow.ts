@@ -12,7 +12,7 @@ import {
 } from "../task/task.ts";
 import type { CheckpointStore } from "../recovery/checkpoint.ts";
 import type { CompensatableTask } from "../task/compensatable.ts";
-import type { SteppedTask } from "../task/stepped.ts";
+import { drivesAsSteps, type SteppedTask } from "../task/stepped.ts";
 import { freshStart, runFsm, type WorkflowResult } from "./engine.ts";
 import type { WorkflowEventMap } from "./events.ts";
 import { toMermaid } from "./mermaid.ts";
@@ -740,6 +740,12 @@ export class Workflow<
     options: RegisterOptions<N>,
   ): this {
     checkState(state);
+    if (kind === "single" && drivesAsSteps(task)) {
+      // e.g. timerTask: its progress (the deadline) is checkpointed like a stepped task's cursor.
+      return this.registerStepped(state, task as unknown as SteppedTask<unknown, S, S, D, R>, {
+        ...(options.next === undefined ? {} : { next: options.next as readonly string[] as S[] }),
+      });
+    }
     const { run, name, config } = normaliseTask(state, task);
     this.#entries.set(state, {
       kind,
