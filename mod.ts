@@ -135,3 +135,11 @@ export {
   type MultiWaitOptions,
   type RateLimitTier,
 } from "./src/resilience/multi_rate_limiter.ts";
+export type {
+  CloseReason,
+  StreamErrorPolicy,
+  StreamItemResult,
+  StreamTask,
+  StreamWindow,
+  WindowSignal,
+} from "./src/task/stream.ts";

@@ -23,7 +23,9 @@ export function okWorkflow(): { workflow: Workflow<Step>; runs(): number } {
  * A workflow whose task fails (a retryable error, no retries) until its `succeedOn`-th attempt
  * (cano's FlakyTask). `attempts()` counts the attempts.
  */
-export function flakyWorkflow(succeedOn = Infinity): { workflow: Workflow<Step>; attempts(): number } {
+export function flakyWorkflow(
+  succeedOn = Infinity,
+): { workflow: Workflow<Step>; attempts(): number } {
   let attempts = 0;
   const workflow = new Workflow<Step>()
     .register("start", () => {
@@ -137,10 +139,14 @@ export function recordEvents(running: RunningScheduler, origin: number): Recorde
       t: Date.now() - origin,
       detail: `${e.previous}→${e.status}`,
     }));
-  running.addEventListener("flowstart", (e) =>
-    events.push({ type: e.type, id: e.id, t: Date.now() - origin, detail: e.source }));
-  running.addEventListener("flowend", (e) =>
-    events.push({ type: e.type, id: e.id, t: Date.now() - origin, detail: e.outcome }));
+  running.addEventListener(
+    "flowstart",
+    (e) => events.push({ type: e.type, id: e.id, t: Date.now() - origin, detail: e.source }),
+  );
+  running.addEventListener(
+    "flowend",
+    (e) => events.push({ type: e.type, id: e.id, t: Date.now() - origin, detail: e.outcome }),
+  );
   return events;
 }
 

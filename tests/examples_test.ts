@@ -82,3 +82,19 @@ Deno.test("examples/split_join.ts joins price quotes with three strategies", asy
   assert.match(out, /strategy \{"quorum":2\}:\n {2}best price 11\.9 \(0:ok 1:ok 2:error\)/);
   assert.match(out, /best price 11\.9 \(0:ok 1:ok 2:cancelled\)/);
 });
+
+Deno.test("examples/circuit_breaker.ts trips, probes and closes a breaker", async () => {
+  const out = await runExample("circuit_breaker");
+  assert.match(out, /breaker: closed -> open/);
+  assert.match(out, /breaker: half_open -> open/);
+  assert.match(out, /breaker: half_open -> closed/);
+  assert.match(out, /finished in "done"/);
+});
+
+Deno.test("examples/rate_limiter.ts throttles with a bucket, a window and tiers", async () => {
+  const out = await runExample("rate_limiter");
+  assert.match(out, /fetched 12 pages/);
+  assert.match(out, /tryAcquire refused by tier "burst"/);
+  assert.match(out, /5 upload tokens available again/);
+  assert.match(out, /acquire\(10\) refused: Rate limiter cost 10 exceeds its capacity of 5/);
+});

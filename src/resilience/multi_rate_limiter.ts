@@ -175,12 +175,12 @@ export class MultiRateLimiter implements Limiter {
    * import { MultiRateLimiter, RateLimiter } from "@cano/cano";
    * import assert from "node:assert/strict";
    *
-   * const limiter = new MultiRateLimiter()
-   *   .withTier("burst", new RateLimiter({ maxTokens: 1, refillPeriod: 20 }));
+   * const bucket = new RateLimiter({ maxTokens: 1, refillPeriod: 20 });
+   * const limiter = new MultiRateLimiter().withTier("burst", bucket);
    * await limiter.acquire();
-   * const start = Date.now();
-   * await limiter.acquire();
-   * assert.ok(Date.now() - start >= 10);
+   * const refilled = Date.now() + bucket.timeUntil(1);
+   * await limiter.acquire(); // waits for the bucket to refill
+   * assert.ok(Date.now() >= refilled);
    * ```
    */
   acquire(options?: MultiWaitOptions): Promise<void>;

@@ -43,6 +43,7 @@ import {
 } from "./run.ts";
 import type { SplitOutcome } from "./join.ts";
 import { runSplit } from "./split.ts";
+import { DrainFailure, runStream } from "./stream_runner.ts";
 
 /** The outcome of a run that reached an exit state. */
 export interface WorkflowResult<S extends string, D> {
@@ -171,6 +172,8 @@ function dispatch<R extends ResourceMap>(
       return dispatchTask(run, state, entry, runStepped);
     case "split":
       return dispatchSplit(run, state, entry);
+    case "stream":
+      return dispatchTask(run, state, entry, runStream);
   }
 }
 
@@ -422,6 +425,7 @@ function checkNext(state: string, entry: StateEntry, next: unknown): asserts nex
  * Emits `cancelled` / `workflowtimeout` exactly once, since the run ends right after.
  */
 function classify<R extends ResourceMap>(run: Run<R>, raw: unknown): unknown {
+  if (raw instanceof DrainFailure) return raw.error;
   if (run.cancel?.aborted) {
     const state = run.path[run.path.length - 1] ?? "";
     if (listens(run, "cancelled")) {

@@ -5,6 +5,7 @@ import type { SafeEventTarget } from "../events.ts";
 import type { CheckpointStore } from "../recovery/checkpoint.ts";
 import type { Resources } from "../resources.ts";
 import type { StepOutcome } from "../task/stepped.ts";
+import type { StreamErrorPolicy, StreamTask, StreamWindow } from "../task/stream.ts";
 import type { ResolvedTaskConfig, ResourceMap, TaskContext } from "../task/task.ts";
 import type { WorkflowEventMap } from "./events.ts";
 import type { JoinConfig, SplitOutcome } from "./join.ts";
@@ -57,8 +58,22 @@ export interface SplitEntry extends EntryBase {
   readonly join: JoinConfig;
 }
 
+/** A stream state driven by the engine. */
+export interface StreamEntry extends EntryBase {
+  readonly kind: "stream";
+  // deno-lint-ignore no-explicit-any
+  readonly task: StreamTask<any, any, any, string, any, any, any>;
+  readonly window: StreamWindow;
+  readonly policy: StreamErrorPolicy;
+}
+
 /** How a registered state is handled: one entry kind per processing model. */
-export type StateEntry = SingleEntry | CompensatableEntry | SteppedEntry | SplitEntry;
+export type StateEntry =
+  | SingleEntry
+  | CompensatableEntry
+  | SteppedEntry
+  | SplitEntry
+  | StreamEntry;
 
 /** Everything the engine needs from a validated workflow, captured once per validation. */
 export interface Definition<R extends ResourceMap> {

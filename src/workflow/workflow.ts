@@ -1,7 +1,7 @@
 import { CheckpointStoreError, ConfigurationError } from "../errors.ts";
 import { SafeEventTarget } from "../events.ts";
 import { Resources } from "../resources.ts";
-import { checkDuration } from "../task/retry.ts";
+import { checkDuration, RetryMode } from "../task/retry.ts";
 import {
   resolveTaskConfig,
   type ResourceMap,
@@ -13,6 +13,7 @@ import {
 import type { CheckpointStore } from "../recovery/checkpoint.ts";
 import type { CompensatableTask } from "../task/compensatable.ts";
 import { drivesAsSteps, type SteppedTask } from "../task/stepped.ts";
+import type { StreamErrorPolicy, StreamTask, StreamWindow } from "../task/stream.ts";
 import { freshStart, runFsm, type WorkflowResult } from "./engine.ts";
 import type { WorkflowEventMap } from "./events.ts";
 import { toMermaid } from "./mermaid.ts";
@@ -347,6 +348,68 @@ export class Workflow<
       next: new Set([join.next]),
       branches,
       join: { ...join },
+    });
+    return this.#changed();
+  }
+
+  /**
+   * Registers an engine-driven stream state: items from `open(ctx, cursor)` (any
+   * `AsyncIterable`) are processed one by one, flushed per window, and the cursor of every flushed
+   * window is checkpointed, so a resumed run re-opens the source after the last committed item.
+   * Cancellation and the total timeout drain cooperatively: the partial window is flushed and
+   * committed, then `onClose("cancelled")` runs.
+   *
+   * @param state The state.
+   * @param task The stream task.
+   * @param options Declared next states.
+   * @returns This workflow.
+   *
+   * @example Sum a stream in windows of two
+   * ```ts
+   * import { Workflow } from "@cano/cano";
+   * import assert from "node:assert/strict";
+   *
+   * async function* numbers(from: number) {
+   *   for (let n = from; n < 5; n++) yield n;
+   * }
+   * const sums: number[] = [];
+   * const workflow = new Workflow<"ingest" | "done">()
+   *   .registerStream("ingest", {
+   *     window: { count: 2 },
+   *     open: (_ctx, cursor: number | undefined) => numbers(cursor === undefined ? 0 : cursor + 1),
+   *     processItem: (_ctx, n: number) => ({ output: n, cursor: n }),
+   *     flushWindow: (_ctx, outputs: number[]) => {
+   *       sums.push(outputs.reduce((a, b) => a + b, 0));
+   *       return "continue";
+   *     },
+   *     onClose: () => "done",
+   *   })
+   *   .addExitState("done");
+   * await workflow.orchestrate("ingest");
+   * assert.deepEqual(sums, [1, 5, 4]);
+   * ```
+   */
+  registerStream<const N extends S = S, I = unknown, O = unknown, C = unknown>(
+    state: S,
+    task: StreamTask<I, O, C, NoInfer<N>, S, D, R>,
+    options: Pick<RegisterOptions<N>, "next"> = {},
+  ): this {
+    checkState(state);
+    if (typeof task !== "object" || task === null) {
+      throw new ConfigurationError(`Stream task for state "${state}" must be an object`);
+    }
+    checkTaskName(state, task.name, false);
+    for (const method of ["open", "processItem", "flushWindow", "onClose"]) {
+      checkMethod(state, task, method);
+    }
+    this.#entries.set(state, {
+      kind: "stream",
+      name: task.name ?? state,
+      config: resolveTaskConfig(task.config, RetryMode.none()),
+      next: checkNext(state, options.next),
+      task,
+      window: checkWindow(state, task.window ?? { count: 1 }),
+      policy: checkItemPolicy(state, task.onItemError ?? "failFast"),
     });
     return this.#changed();
   }
@@ -843,6 +906,29 @@ function checkNext(state: string, next: readonly string[] | undefined): Set<stri
   }
   for (const target of next) checkState(target);
   return new Set(next);
+}
+
+function checkWindow(state: string, window: StreamWindow): StreamWindow {
+  const size = "count" in window ? window.count : "duration" in window ? window.duration : NaN;
+  if (typeof size !== "number" || !Number.isFinite(size) || size < 1) {
+    throw new ConfigurationError(
+      `Stream task for state "${state}" window must be { count: n ≥ 1 } or { duration: ms ≥ 1 }, received ${
+        JSON.stringify(window)
+      }`,
+    );
+  }
+  return window;
+}
+
+function checkItemPolicy(state: string, policy: StreamErrorPolicy): StreamErrorPolicy {
+  if (policy === "failFast" || policy === "skipAndContinue") return policy;
+  const n = typeof policy === "object" && policy !== null ? policy.retryOnError : NaN;
+  if (!Number.isSafeInteger(n) || n < 0) {
+    throw new ConfigurationError(
+      `Stream task for state "${state}" onItemError must be "failFast", "skipAndContinue" or { retryOnError: n ≥ 0 }`,
+    );
+  }
+  return policy;
 }
 
 function checkTaskName(state: string, name: unknown, required: boolean): void {
