@@ -98,3 +98,13 @@ Deno.test("examples/rate_limiter.ts throttles with a bucket, a window and tiers"
   assert.match(out, /5 upload tokens available again/);
   assert.match(out, /acquire\(10\) refused: Rate limiter cost 10 exceeds its capacity of 5/);
 });
+
+Deno.test("examples/stream.ts skips a malformed event and resumes after the committed window", async () => {
+  const out = await runExample("stream");
+  assert.match(out, /wrote 4 rows: \/home \/pricing \/docs \/blog/);
+  assert.match(out, /stream closed: cancelled\n {2}stopped: cancelled/);
+  assert.match(out, /── resume ──\n.*\n {2}wrote 4 rows: \/docs \/signup \/home \/docs/);
+  assert.match(out, /wrote 2 rows: \/pricing \/about/);
+  assert.match(out, /stream closed: exhausted/);
+  assert.equal(out.match(/\/blog/g)?.length, 1, "no window written twice");
+});

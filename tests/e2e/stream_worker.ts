@@ -1,0 +1,63 @@
+// A checkpointed stream workflow on a Deno KV file, run as a subprocess by stream_crash_test.ts.
+//
+// Usage: stream_worker.ts <run|resume> <kvPath> <journalPath> <workflowId> <hangAtItem>
+//
+// Reads the numbers 0..11 in windows of 3; every processed item and every flushed window is
+// appended to the journal. On item `hangAtItem` it prints `HANG` and blocks until SIGKILLed.
+
+import { KvCheckpointStore } from "../../kv.ts";
+import { Workflow } from "../../mod.ts";
+
+const [mode, kvPath, journalPath, workflowId, hangAt = "-1"] = Deno.args;
+if (mode === undefined || kvPath === undefined || journalPath === undefined || !workflowId) {
+  console.error(
+    "usage: stream_worker.ts <run|resume> <kvPath> <journalPath> <workflowId> <hangAt>",
+  );
+  Deno.exit(2);
+}
+
+function journal(line: string): void {
+  Deno.writeTextFileSync(journalPath!, `${mode} ${line}\n`, { append: true });
+}
+
+async function* numbers(from: number): AsyncGenerator<number> {
+  for (let n = from; n < 12; n++) yield await Promise.resolve(n);
+}
+
+const kv = await Deno.openKv(kvPath);
+const workflow = new Workflow<"ingest" | "done">()
+  .registerStream("ingest", {
+    window: { count: 3 },
+    open: (_ctx, cursor: number | undefined) => numbers(cursor === undefined ? 0 : cursor + 1),
+    processItem: (_ctx, n: number) => {
+      journal(`process ${n}`);
+      if (n === Number(hangAt)) {
+        console.log("HANG");
+        const lock = new Int32Array(new SharedArrayBuffer(4));
+        for (;;) Atomics.wait(lock, 0, 0, 60_000);
+      }
+      return { output: n, cursor: n };
+    },
+    flushWindow: (_ctx, outputs: number[]) => {
+      journal(`flush ${outputs.join(",")}`);
+      return "continue";
+    },
+    onClose: (_ctx, reason) => {
+      journal(`close ${reason}`);
+      return "done";
+    },
+  })
+  .addExitState("done")
+  .withCheckpointStore(new KvCheckpointStore(kv))
+  .withWorkflowId(workflowId);
+
+try {
+  const result = mode === "resume"
+    ? await workflow.resumeFrom(workflowId)
+    : await workflow.orchestrate("ingest");
+  console.log(`RESULT ${JSON.stringify(result)}`);
+} catch (error) {
+  console.log(`ERROR ${JSON.stringify({ message: (error as Error).message })}`);
+} finally {
+  kv.close();
+}
