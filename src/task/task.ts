@@ -272,9 +272,12 @@ export async function runResolved<T>(
     if (signal?.aborted) throw signal.reason;
     const permit = acquirePermit(config, options);
     try {
-      const value = config.rateLimiter === undefined
-        ? await runAttempt(config.attemptTimeout, attempt, n, signal)
-        : await runLimitedAttempt(config, config.rateLimiter, attempt, n, signal);
+      const value = config.rateLimiter !== undefined
+        ? await runLimitedAttempt(config, config.rateLimiter, attempt, n, signal)
+        : config.attemptTimeout === undefined && signal === undefined
+        // Hot path (nothing can abort or time out the attempt): call it directly.
+        ? await attempt({ attempt: n, signal: NEVER_ABORTED })
+        : await runAttempt(config.attemptTimeout, attempt, n, signal);
       permit?.recordSuccess();
       return value;
     } catch (error) {
