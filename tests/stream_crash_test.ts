@@ -51,3 +51,32 @@ Deno.test("Workflow.resumeFrom() replays only the uncommitted stream window afte
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("Workflow.resumeFrom() after a cancelled stream processes no window twice (KV file)", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "cano_stream_cancel_" });
+  try {
+    const kvPath = `${dir}/stream.kv`;
+    const journalPath = `${dir}/journal.log`;
+    await Deno.writeTextFile(journalPath, "");
+    const first = await runWorker(["run", kvPath, journalPath, "stream-8", "cancel:7"]);
+    assert.match(first.stdout, /ERROR \{"category":"cancelled"/);
+    const resumed = await runWorker(["resume", kvPath, journalPath, "stream-8", "-1"]);
+    assert.match(resumed.stdout, /RESULT \{"state":"done"/);
+    const lines = (await Deno.readTextFile(journalPath)).split("\n").filter(Boolean);
+    assert.deepEqual(lines.filter((l) => l.includes("flush") || l.includes("close")), [
+      "run flush 0,1,2",
+      "run flush 3,4,5",
+      "run flush 6", // the drain flushed and committed the partial window
+      "run close cancelled",
+      "resume flush 7,8,9",
+      "resume flush 10,11",
+      "resume close exhausted",
+    ]);
+    const flushedItems = lines.filter((l) => l.includes("flush")).flatMap((l) =>
+      l.split(" ")[2]!.split(",")
+    );
+    assert.equal(new Set(flushedItems).size, flushedItems.length, "no item flushed twice");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -3,7 +3,8 @@
 // Usage: stream_worker.ts <run|resume> <kvPath> <journalPath> <workflowId> <hangAtItem>
 //
 // Reads the numbers 0..11 in windows of 3; every processed item and every flushed window is
-// appended to the journal. On item `hangAtItem` it prints `HANG` and blocks until SIGKILLed.
+// appended to the journal. On item `hangAtItem` it prints `HANG` and blocks until SIGKILLed; with
+// `cancel:N` it aborts the run's signal while processing item N instead.
 
 import { KvCheckpointStore } from "../../kv.ts";
 import { Workflow } from "../../mod.ts";
@@ -25,12 +26,14 @@ async function* numbers(from: number): AsyncGenerator<number> {
 }
 
 const kv = await Deno.openKv(kvPath);
+const controller = new AbortController();
 const workflow = new Workflow<"ingest" | "done">()
   .registerStream("ingest", {
     window: { count: 3 },
     open: (_ctx, cursor: number | undefined) => numbers(cursor === undefined ? 0 : cursor + 1),
     processItem: (_ctx, n: number) => {
       journal(`process ${n}`);
+      if (hangAt === `cancel:${n}`) controller.abort("operator stopped the import");
       if (n === Number(hangAt)) {
         console.log("HANG");
         const lock = new Int32Array(new SharedArrayBuffer(4));
@@ -54,10 +57,11 @@ const workflow = new Workflow<"ingest" | "done">()
 try {
   const result = mode === "resume"
     ? await workflow.resumeFrom(workflowId)
-    : await workflow.orchestrate("ingest");
+    : await workflow.orchestrate("ingest", { signal: controller.signal });
   console.log(`RESULT ${JSON.stringify(result)}`);
 } catch (error) {
-  console.log(`ERROR ${JSON.stringify({ message: (error as Error).message })}`);
+  const { category, message } = error as { category?: string; message?: string };
+  console.log(`ERROR ${JSON.stringify({ category, message })}`);
 } finally {
   kv.close();
 }
