@@ -50,6 +50,7 @@ export {
   type CronOptions,
   type EveryOptions,
   type FlowOptions,
+  type SchedulableWorkflow,
   Scheduler,
   type StartOptions,
 } from "./src/scheduler/scheduler.ts";
@@ -65,3 +66,10 @@ export {
   FlowStatusEvent,
   type RunningSchedulerEventMap,
 } from "./src/scheduler/events.ts";
+// Re-exported so this entrypoint documents the types its API works with (also exported by ".").
+export type {
+  ListenerErrorEvent,
+  SafeEventTarget,
+  SafeEventTargetEventMap,
+  TypedListener,
+} from "./src/events.ts";

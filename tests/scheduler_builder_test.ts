@@ -126,8 +126,8 @@ Deno.test("Scheduler registration rejects bad ids, workflows, initial states and
     /Option data of flow 'x' must be a function/,
   );
   throwsConfig(
-    () => scheduler.every("x", workflow, "start", 10, { immediate: "yes" as unknown as boolean }),
-    /Option immediate of flow 'x' must be a boolean/,
+    () => scheduler.every("x", workflow, "start", 10, { initialDelay: -1 }),
+    /Initial delay of flow 'x' must be a finite number of ms ≥ 0, received -1/,
   );
   throwsConfig(
     () => scheduler.manual("x", workflow, "start", { backoff: { jitter: 2 } }),

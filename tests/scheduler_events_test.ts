@@ -2,7 +2,7 @@
 // run, in a fixed order, and listeners that cannot hurt the scheduler.
 
 import assert from "node:assert/strict";
-import { ListenerErrorEvent, StateContextError } from "../mod.ts";
+import { type ListenerErrorEvent, StateContextError } from "../mod.ts";
 import { FlowEndEvent, FlowStartEvent, FlowStatusEvent, Scheduler } from "../scheduler.ts";
 import { fakeTime } from "./_fake_time.ts";
 import { flakyWorkflow, okWorkflow, recordEvents, slowWorkflow } from "./_scheduler_helpers.ts";
@@ -130,4 +130,27 @@ Deno.test("RunningScheduler events: the event classes carry plain fields", () =>
   assert.equal(status.type, "flowstatus");
   assert.equal(status.previous, "running");
   assert.equal(status.status, "backoff");
+});
+
+Deno.test("RunningScheduler events: flowstart tells when a scheduled run was due", async () => {
+  using time = fakeTime();
+  const { workflow } = slowWorkflow(100);
+  await using running = await new Scheduler()
+    .every("sync", workflow, "start", 1_000)
+    .cron("tick", okWorkflow().workflow, "start", "*/2 * * * * *")
+    .start();
+  const starts: string[] = [];
+  running.addEventListener("flowstart", (e) => {
+    const due = e.scheduledAt === undefined ? "-" : String(e.scheduledAt.getTime() - T0);
+    starts.push(`${e.id} ${e.source} due=${due} at=${Date.now() - T0}`);
+  });
+  await time.tick(1_000);
+  await running.trigger("sync");
+  await time.tick(2_000);
+  assert.deepEqual(starts, [
+    "sync interval due=0 at=0",
+    "sync trigger due=- at=1000",
+    "tick cron due=2000 at=2000",
+    "sync interval due=2100 at=2100",
+  ]);
 });

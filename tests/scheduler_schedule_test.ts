@@ -28,14 +28,16 @@ Deno.test("Scheduler.every(): first run at once, then a fixed delay after each r
   assert.equal(running.status("sync")?.nextRun?.getTime(), T0 + 3_300);
 });
 
-Deno.test("Scheduler.every() with immediate: false waits one interval first", async () => {
+Deno.test("Scheduler.every() with an initialDelay waits before the first run", async () => {
   using time = fakeTime();
   await using running = await new Scheduler()
-    .every("later", okWorkflow().workflow, "start", 1_000, { immediate: false })
+    .every("later", okWorkflow().workflow, "start", 1_000, { initialDelay: 1_000 })
+    .every("staggered", okWorkflow().workflow, "start", 1_000, { initialDelay: 250 })
     .start();
   const events = recordEvents(running, T0);
   await time.tick(2_500);
-  assert.deepEqual(startTimes(events), [1_000, 2_000]);
+  assert.deepEqual(startTimes(events, "later"), [1_000, 2_000]);
+  assert.deepEqual(startTimes(events, "staggered"), [250, 1_250, 2_250]);
 });
 
 Deno.test("Scheduler.every(): a tick is skipped while a manual run is in flight", async () => {

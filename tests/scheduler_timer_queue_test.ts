@@ -124,3 +124,24 @@ Deno.test("TimerQueue keeps heap order under random schedules and cancels", asyn
   assert.equal(fired.length, live.size);
   assert.deepEqual(fired, [...fired].sort((a, b) => a - b));
 });
+
+Deno.test("TimerQueue.reschedule() reuses an entry, before or after it fired", async () => {
+  using time = fakeTime();
+  const queue = new TimerQueue();
+  const fired: number[] = [];
+  const entry = queue.schedule(T0 + 100, () => fired.push(Date.now() - T0));
+  const other = queue.schedule(T0 + 150, () => fired.push(-1));
+  queue.reschedule(entry, T0 + 200); // moved while scheduled
+  assert.equal(queue.size, 2);
+  assert.equal(queue.isScheduled(entry), true);
+  await time.tick(200);
+  assert.deepEqual(fired, [-1, 200]);
+  assert.equal(queue.isScheduled(entry), false);
+  assert.equal(queue.isScheduled(other), false);
+  queue.reschedule(entry, T0 + 300); // re-armed after it fired
+  assert.equal(queue.isScheduled(entry), true);
+  assert.equal(entry.due, T0 + 300);
+  await time.tick(100);
+  assert.deepEqual(fired, [-1, 200, 300]);
+  assert.equal(time.countTimers(), 0);
+});

@@ -75,15 +75,18 @@ export class FlowStatusEvent extends Event {
 
 /**
  * Dispatched (as `"flowstart"`) when a run of a flow starts, after its `"flowstatus"` event.
+ * For interval and cron runs, `scheduledAt` is when the run was due, so
+ * `Date.now() - e.scheduledAt.getTime()` is how late the scheduler started it.
  *
- * @example See what started a run
+ * @example Watch the scheduler's lateness
  * ```ts
  * import { FlowStartEvent } from "@cano/cano/scheduler";
  * import assert from "node:assert/strict";
  *
- * const event = new FlowStartEvent("sync", "trigger", 3);
+ * const event = new FlowStartEvent("sync", "interval", 3, new Date(Date.now() - 2));
  * assert.equal(event.type, "flowstart");
- * assert.equal(event.source, "trigger");
+ * assert.ok(Date.now() - event.scheduledAt!.getTime() >= 2);
+ * assert.equal(new FlowStartEvent("sync", "trigger", 4).scheduledAt, undefined);
  * ```
  */
 export class FlowStartEvent extends Event {
@@ -93,6 +96,8 @@ export class FlowStartEvent extends Event {
   readonly source: FlowRunSource;
   /** The flow's run count, this run included. */
   readonly runCount: number;
+  /** When an interval or cron run was due; `undefined` for a triggered run. */
+  readonly scheduledAt: Date | undefined;
 
   /**
    * Creates the event.
@@ -100,12 +105,14 @@ export class FlowStartEvent extends Event {
    * @param id The flow's id.
    * @param source What started the run.
    * @param runCount The run count, this run included.
+   * @param scheduledAt When the run was due (interval and cron runs).
    */
-  constructor(id: string, source: FlowRunSource, runCount: number) {
+  constructor(id: string, source: FlowRunSource, runCount: number, scheduledAt?: Date) {
     super("flowstart");
     this.id = id;
     this.source = source;
     this.runCount = runCount;
+    this.scheduledAt = scheduledAt;
   }
 }
 

@@ -11,15 +11,35 @@ import type { FlowRunOutcome } from "./events.ts";
 import type { FlowInfo, FlowSchedule, FlowStatus } from "./flow_info.ts";
 import type { TimerEntry } from "./timer_queue.ts";
 
+/**
+ * A parsed cron expression, shared by every flow registered with the same expression and time
+ * zone. Croner's answer only depends on the second it is asked from, so the last one is kept:
+ * many flows on one expression cost one calculation per tick.
+ */
+export class CronSchedule {
+  readonly #cron: Cron;
+  #second = NaN;
+  #next: number | undefined;
+
+  constructor(cron: Cron) {
+    this.#cron = cron;
+  }
+
+  /** The first tick strictly after the second that contains `from` (ms since the epoch). */
+  next(from: number): number | undefined {
+    const second = Math.floor(from / 1_000);
+    if (second !== this.#second) {
+      this.#next = this.#cron.nextRun(new Date(from))?.getTime();
+      this.#second = second;
+    }
+    return this.#next;
+  }
+}
+
 /** A schedule as the scheduler uses it: the cron expression parsed once, at registration. */
 export type ParsedSchedule =
-  | { readonly kind: "every"; readonly interval: number; readonly immediate: boolean }
-  | {
-    readonly kind: "cron";
-    readonly expression: string;
-    readonly timezone: string;
-    readonly cron: Cron;
-  }
+  | { readonly kind: "every"; readonly interval: number; readonly initialDelay: number }
+  | { readonly kind: "cron"; readonly cron: CronSchedule }
   | { readonly kind: "manual" };
 
 /** What the builder records for a flow. */
@@ -36,18 +56,22 @@ export interface FlowSpec {
 /** Why a dispatch was refused. */
 export type ReserveRefusal = "running" | "tripped";
 
-/** The live state of a flow. Times are ms since the epoch. */
+/**
+ * The live state of a flow. Times are ms since the epoch, `NaN` when unset: numeric fields that
+ * stay numbers are updated in place, so a run allocates nothing here.
+ */
 export class FlowState {
   readonly spec: FlowSpec;
   status: FlowStatus = "idle";
   runCount = 0;
-  lastRun: number | undefined;
+  lastRun = NaN;
   failureStreak = 0;
-  nextEligible: number | undefined;
+  /** While backing off: no scheduled run before this time. */
+  nextEligible = NaN;
   lastError: string | undefined;
   /** When the last run ended: the interval is measured from here. */
-  lastEnd: number | undefined;
-  /** The pending timer, if any. */
+  lastEnd = NaN;
+  /** The flow's timer entry, reused for every dispatch it schedules. */
   timer: TimerEntry | undefined;
   /** Aborts the run in flight. */
   controller: AbortController | undefined;
@@ -60,6 +84,11 @@ export class FlowState {
 
   get id(): string {
     return this.spec.id;
+  }
+
+  /** Whether a backoff window is open at `now`. */
+  backingOff(now: number): boolean {
+    return now < this.nextEligible; // false while unset (NaN)
   }
 
   /**
@@ -84,7 +113,7 @@ export class FlowState {
     if (!failed) {
       this.status = "completed";
       this.failureStreak = 0;
-      this.nextEligible = undefined;
+      this.nextEligible = NaN;
       this.lastError = undefined;
       return "completed";
     }
@@ -97,7 +126,7 @@ export class FlowState {
     this.lastError = messageOf(error);
     if (tripped(policy, this.failureStreak)) {
       this.status = "tripped";
-      this.nextEligible = undefined;
+      this.nextEligible = NaN;
     } else {
       this.status = "backoff";
       this.nextEligible = now + backoffDelay(policy, this.failureStreak);
@@ -108,13 +137,13 @@ export class FlowState {
   /** cano's reset: clears the streak and the window; idle unless a run is in flight. */
   reset(): void {
     this.failureStreak = 0;
-    this.nextEligible = undefined;
+    this.nextEligible = NaN;
     this.lastError = undefined;
     if (this.status !== "running") this.status = "idle";
   }
 
-  /** A snapshot for `status` / `list` / events. */
-  info(): FlowInfo {
+  /** A snapshot for `status` / `list` / events; `nextRun` is the pending timer's due time. */
+  info(nextRun: number | undefined): FlowInfo {
     const info: {
       -readonly [K in keyof FlowInfo]: FlowInfo[K];
     } = {
@@ -124,10 +153,10 @@ export class FlowState {
       runCount: this.runCount,
       failureStreak: this.failureStreak,
     };
-    if (this.lastRun !== undefined) info.lastRun = new Date(this.lastRun);
-    if (this.nextEligible !== undefined) info.nextEligible = new Date(this.nextEligible);
+    if (!Number.isNaN(this.lastRun)) info.lastRun = new Date(this.lastRun);
+    if (!Number.isNaN(this.nextEligible)) info.nextEligible = new Date(this.nextEligible);
     if (this.lastError !== undefined) info.lastError = this.lastError;
-    if (this.timer !== undefined) info.nextRun = new Date(this.timer.due);
+    if (nextRun !== undefined) info.nextRun = new Date(nextRun);
     return info;
   }
 }

@@ -236,8 +236,8 @@ export class RunningScheduler extends SafeEventTarget<RunningSchedulerEventMap>
    */
   async cancelFlow(id: string): Promise<void> {
     const flow = this.#lookup(id, "cancelFlow");
-    if (flow.controller === undefined) return;
-    flow.controller.abort(new CancelledError(`Flow '${id}' was cancelled by cancelFlow()`));
+    if (flow.status !== "running") return;
+    flow.controller?.abort(new CancelledError(`Flow '${id}' was cancelled by cancelFlow()`));
     await flow.run;
   }
 
@@ -260,7 +260,8 @@ export class RunningScheduler extends SafeEventTarget<RunningSchedulerEventMap>
    * ```
    */
   status(id: string): FlowInfo | undefined {
-    return this.#flows.get(id)?.info();
+    const flow = this.#flows.get(id);
+    return flow === undefined ? undefined : this.#info(flow);
   }
 
   /**
@@ -283,7 +284,7 @@ export class RunningScheduler extends SafeEventTarget<RunningSchedulerEventMap>
    * ```
    */
   list(): FlowInfo[] {
-    return this.#order.map((flow) => flow.info());
+    return this.#order.map((flow) => this.#info(flow));
   }
 
   /**
@@ -399,72 +400,81 @@ export class RunningScheduler extends SafeEventTarget<RunningSchedulerEventMap>
     return flow;
   }
 
+  #info(flow: FlowState): FlowInfo {
+    const timer = flow.timer;
+    return flow.info(timer !== undefined && this.#queue.isScheduled(timer) ? timer.due : undefined);
+  }
+
   /** Arms the flow's timer for its next scheduled dispatch, if it has one. */
   #plan(flow: FlowState): void {
-    if (flow.timer !== undefined) {
-      this.#queue.cancel(flow.timer);
-      flow.timer = undefined;
-    }
+    if (flow.timer !== undefined) this.#queue.cancel(flow.timer);
     if (this.#phase !== "running" || flow.status === "running" || flow.status === "tripped") {
       return;
     }
     const schedule = flow.spec.schedule;
-    const eligible = flow.nextEligible;
+    const eligible = flow.nextEligible; // NaN when no window is open: every comparison is false
     let due: number;
     if (schedule.kind === "every") {
       // A fixed delay after the end of the last run, and never inside the backoff window.
-      due = flow.lastEnd !== undefined
-        ? flow.lastEnd + schedule.interval
-        : this.#startedAt + (schedule.immediate ? 0 : schedule.interval);
-      if (eligible !== undefined && eligible > due) due = eligible;
+      due = Number.isNaN(flow.lastEnd)
+        ? this.#startedAt + schedule.initialDelay
+        : flow.lastEnd + schedule.interval;
+      if (eligible > due) due = eligible;
     } else if (schedule.kind === "cron") {
       // Ticks inside the backoff window are skipped, not deferred: look for the first tick at
       // or after the window's end (croner returns ticks strictly after the given second).
       const now = Date.now();
-      const from = eligible !== undefined && eligible - 1 > now ? eligible - 1 : now;
-      const next = schedule.cron.nextRun(new Date(from));
-      if (next === null) return; // no future tick: the flow is done
-      due = next.getTime();
+      const next = schedule.cron.next(eligible - 1 > now ? eligible - 1 : now);
+      if (next === undefined) return; // no future tick: the flow is done
+      due = next;
     } else {
       return;
     }
-    flow.timer = this.#queue.schedule(due, () => this.#onTimer(flow));
+    // One entry per flow, reused for every dispatch: re-arming allocates nothing.
+    if (flow.timer === undefined) flow.timer = this.#queue.schedule(due, () => this.#onTimer(flow));
+    else this.#queue.reschedule(flow.timer, due);
   }
 
   #onTimer(flow: FlowState): void {
-    flow.timer = undefined;
     if (this.#phase !== "running") return;
-    if (flow.nextEligible !== undefined && Date.now() < flow.nextEligible) {
+    if (flow.backingOff(Date.now())) {
       this.#plan(flow);
       return;
     }
     // A running or tripped flow is refused; its outcome or reset plans the next dispatch.
-    this.#dispatch(flow, flow.spec.schedule.kind === "cron" ? "cron" : "interval");
+    this.#dispatch(flow, flow.spec.schedule.kind === "cron" ? "cron" : "interval", flow.timer!.due);
   }
 
   /** Reserves the flow and starts a run, or says why not. */
-  #dispatch(flow: FlowState, source: FlowRunSource): "running" | "tripped" | undefined {
+  #dispatch(
+    flow: FlowState,
+    source: FlowRunSource,
+    due?: number,
+  ): "running" | "tripped" | undefined {
     const previous = flow.status;
     const startedAt = Date.now();
     const refusal = flow.reserve(startedAt);
     if (refusal !== undefined) return refusal;
-    if (flow.timer !== undefined) {
-      this.#queue.cancel(flow.timer);
-      flow.timer = undefined;
-    }
+    if (flow.timer !== undefined) this.#queue.cancel(flow.timer);
     const controller = new AbortController();
     flow.controller = controller;
     this.#inFlight.add(flow);
     this.#emitStatus(flow, previous);
     if (this.hasListener("flowstart")) {
-      this.dispatchEvent(new FlowStartEvent(flow.id, source, flow.runCount));
+      this.dispatchEvent(
+        new FlowStartEvent(
+          flow.id,
+          source,
+          flow.runCount,
+          due === undefined ? undefined : new Date(due),
+        ),
+      );
     }
-    flow.run = this.#execute(flow, controller.signal, startedAt).catch((error) => {
-      console.error(`cano: scheduler bookkeeping for flow '${flow.id}' failed: ${String(error)}`);
-    });
+    flow.run = this.#execute(flow, controller.signal, startedAt);
     return undefined;
   }
 
+  /** Runs the workflow and applies the outcome. Never rejects. */
   async #execute(flow: FlowState, signal: AbortSignal, startedAt: number): Promise<void> {
     let result: WorkflowResult<string, unknown> | undefined;
     let error: unknown;
@@ -485,9 +495,12 @@ export class RunningScheduler extends SafeEventTarget<RunningSchedulerEventMap>
     }
     const now = Date.now();
     const outcome = flow.settle(now, error, failed);
+    flow.run = undefined; // nothing left to wait for; do not keep the promise alive
     this.#inFlight.delete(flow);
     try {
       this.#plan(flow);
+    } catch (planError) {
+      console.error(`cano: scheduling flow '${flow.id}' failed: ${String(planError)}`);
     } finally {
       if (this.hasListener("flowend")) {
         this.dispatchEvent(
@@ -506,7 +519,7 @@ export class RunningScheduler extends SafeEventTarget<RunningSchedulerEventMap>
 
   #emitStatus(flow: FlowState, previous: FlowStatus): void {
     if (previous !== flow.status && this.hasListener("flowstatus")) {
-      this.dispatchEvent(new FlowStatusEvent(flow.info(), previous));
+      this.dispatchEvent(new FlowStatusEvent(this.#info(flow), previous));
     }
   }
 
@@ -514,7 +527,6 @@ export class RunningScheduler extends SafeEventTarget<RunningSchedulerEventMap>
     this.#phase = "stopping";
     this.#signal?.removeEventListener("abort", this.#onAbort);
     this.#queue.clear();
-    for (const flow of this.#order) flow.timer = undefined;
     const reason = new CancelledError("Scheduler is stopping");
     for (const flow of [...this.#inFlight]) flow.controller?.abort(reason);
     let error: CanoError | undefined;

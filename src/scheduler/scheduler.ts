@@ -1,12 +1,40 @@
 import { Cron } from "croner";
 import { CancelledError, ConfigurationError, messageOf } from "../errors.ts";
 import type { Resources } from "../resources.ts";
-import type { ResourceMap } from "../task/task.ts";
 import { Workflow } from "../workflow/workflow.ts";
 import { type BackoffPolicy, resolveBackoff } from "./backoff.ts";
-import type { FlowSpec, ParsedSchedule } from "./flow.ts";
+import { CronSchedule, type FlowSpec, type ParsedSchedule } from "./flow.ts";
 import type { FlowSchedule } from "./flow_info.ts";
 import { type RunningScheduler, startRunning } from "./running.ts";
+
+/**
+ * A workflow as the scheduler sees it. Pass a cano `Workflow` (from `"@cano/cano"`): any other
+ * object is refused at registration. The state union `S` and run data `D` are read from it, so
+ * the initial state and the `data` factory are type-checked against the workflow.
+ *
+ * @example Any Workflow fits
+ * ```ts
+ * import type { SchedulableWorkflow } from "@cano/cano/scheduler";
+ * import { Workflow } from "@cano/cano";
+ *
+ * const workflow: SchedulableWorkflow<"go" | "done", { n: number }> = new Workflow<
+ *   "go" | "done",
+ *   { n: number }
+ * >().register("go", () => "done").addExitState("done");
+ * workflow.validate();
+ * ```
+ */
+export interface SchedulableWorkflow<S extends string, D> {
+  /** Checks the workflow's configuration. */
+  validate(): void;
+  /** Checks that `state` is registered or an exit state. */
+  validateInitialState(state: S): void;
+  /** Runs the workflow (the scheduler runs it without per-run resource setup). */
+  orchestrate(
+    initial: S,
+    options?: { data?: D; signal?: AbortSignal },
+  ): Promise<{ state: S; data: D }>;
+}
 
 /** Options of every flow registration. */
 export interface FlowOptions<D> {
@@ -18,8 +46,11 @@ export interface FlowOptions<D> {
 
 /** Options of {@link Scheduler.every}. */
 export interface EveryOptions<D> extends FlowOptions<D> {
-  /** Run once as soon as the scheduler starts (cano's behaviour). Default `true`. */
-  immediate?: boolean;
+  /**
+   * Delay before the first run, in ms from `start()`. Default 0: the first run starts at once
+   * (cano's behaviour). Staggering the first runs of many flows spreads their load.
+   */
+  initialDelay?: number;
 }
 
 /** Options of {@link Scheduler.cron}. */
@@ -59,6 +90,8 @@ export interface StartOptions {
  */
 export class Scheduler {
   readonly #flows = new Map<string, FlowSpec>();
+  /** Parsed cron expressions by time zone and expression, shared between flows. */
+  readonly #crons = new Map<string, CronSchedule>();
   #state: "building" | "starting" | "started" = "building";
 
   /**
@@ -107,8 +140,7 @@ export class Scheduler {
    * @param workflow The workflow.
    * @param initial The state each run starts in.
    * @param intervalMs The delay between runs, in ms (positive and finite).
-   * @param options Run data factory, backoff policy, and `immediate: false` to wait one interval
-   * before the first run.
+   * @param options Run data factory, backoff policy, and an `initialDelay` before the first run.
    * @returns This scheduler.
    * @throws {ConfigurationError} On a duplicate id or a bad interval.
    *
@@ -128,9 +160,9 @@ export class Scheduler {
    * assert.ok(runs >= 2, `ran ${runs} times`);
    * ```
    */
-  every<S extends string, D, R extends ResourceMap>(
+  every<S extends string, D>(
     id: string,
-    workflow: Workflow<S, D, R>,
+    workflow: SchedulableWorkflow<S, D>,
     initial: NoInfer<S>,
     intervalMs: number,
     options: EveryOptions<D> = {},
@@ -143,15 +175,18 @@ export class Scheduler {
         }`,
       );
     }
-    if (options.immediate !== undefined && typeof options.immediate !== "boolean") {
+    const initialDelay = options.initialDelay ?? 0;
+    if (typeof initialDelay !== "number" || !Number.isFinite(initialDelay) || initialDelay < 0) {
       throw new ConfigurationError(
-        `Option immediate of flow '${id}' must be a boolean, received ${String(options.immediate)}`,
+        `Initial delay of flow '${id}' must be a finite number of ms ≥ 0, received ${
+          String(initialDelay)
+        }`,
       );
     }
     return this.#add(id, workflow, initial, options, {
       kind: "every",
       interval: intervalMs,
-      immediate: options.immediate ?? true,
+      initialDelay,
     }, { kind: "every", interval: intervalMs });
   }
 
@@ -185,9 +220,9 @@ export class Scheduler {
    * assert.throws(() => scheduler.cron("never", workflow, "go", "0 0 30 2 *"), /never matches/);
    * ```
    */
-  cron<S extends string, D, R extends ResourceMap>(
+  cron<S extends string, D>(
     id: string,
-    workflow: Workflow<S, D, R>,
+    workflow: SchedulableWorkflow<S, D>,
     initial: NoInfer<S>,
     expression: string,
     options: CronOptions<D> = {},
@@ -202,35 +237,18 @@ export class Scheduler {
     }
     const timezone = options.timezone ?? "UTC";
     checkTimezone(id, timezone);
-    let cron: Cron;
-    try {
-      cron = new Cron(expression, { timezone, mode: "5-or-6-parts", paused: true });
-    } catch (error) {
-      throw new ConfigurationError(
-        `Invalid cron expression '${expression}' for flow '${id}': ${messageOf(error)}`,
-        { cause: error },
-      );
-    }
-    let next: Date | null;
-    try {
-      next = cron.nextRun(new Date(Date.now()));
-    } catch (error) {
-      throw new ConfigurationError(
-        `Invalid cron expression '${expression}' for flow '${id}': ${messageOf(error)}`,
-        { cause: error },
-      );
-    }
-    if (next === null) {
-      throw new ConfigurationError(
-        `Cron expression '${expression}' for flow '${id}' never matches`,
-      );
+    const key = `${timezone}\n${expression}`;
+    let cron = this.#crons.get(key);
+    if (cron === undefined) {
+      cron = parseCron(id, expression, timezone);
+      this.#crons.set(key, cron);
     }
     return this.#add(
       id,
       workflow,
       initial,
       options,
-      { kind: "cron", expression, timezone, cron },
+      { kind: "cron", cron },
       { kind: "cron", expression, timezone },
     );
   }
@@ -264,9 +282,9 @@ export class Scheduler {
    * assert.deepEqual(seen, ["ops"]);
    * ```
    */
-  manual<S extends string, D, R extends ResourceMap>(
+  manual<S extends string, D>(
     id: string,
-    workflow: Workflow<S, D, R>,
+    workflow: SchedulableWorkflow<S, D>,
     initial: NoInfer<S>,
     options: FlowOptions<D> = {},
   ): this {
@@ -414,9 +432,9 @@ export class Scheduler {
     }
   }
 
-  #add<S extends string, D, R extends ResourceMap>(
+  #add<S extends string, D>(
     id: string,
-    workflow: Workflow<S, D, R>,
+    workflow: SchedulableWorkflow<S, D>,
     initial: S,
     options: FlowOptions<D>,
     schedule: ParsedSchedule,
@@ -434,6 +452,28 @@ export class Scheduler {
     });
     return this;
   }
+}
+
+/** Parses and checks a cron expression once; UTC is computed without `Intl` (much faster). */
+function parseCron(id: string, expression: string, timezone: string): CronSchedule {
+  const zone = timezone === "UTC" || timezone === "Etc/UTC" ? { utcOffset: 0 } : { timezone };
+  let next: number | undefined;
+  let schedule: CronSchedule;
+  try {
+    schedule = new CronSchedule(
+      new Cron(expression, { ...zone, mode: "5-or-6-parts", paused: true }),
+    );
+    next = schedule.next(Date.now());
+  } catch (error) {
+    throw new ConfigurationError(
+      `Invalid cron expression '${expression}' for flow '${id}': ${messageOf(error)}`,
+      { cause: error },
+    );
+  }
+  if (next === undefined) {
+    throw new ConfigurationError(`Cron expression '${expression}' for flow '${id}' never matches`);
+  }
+  return schedule;
 }
 
 function checkTimezone(id: string, timezone: unknown): void {

@@ -12,8 +12,8 @@ export interface TimerEntry {
 }
 
 interface Slot extends TimerEntry {
-  readonly due: number;
-  readonly seq: number;
+  due: number;
+  seq: number;
   readonly callback: () => void;
   /** Position in the heap; -1 once popped or cancelled. */
   index: number;
@@ -68,23 +68,43 @@ export class TimerQueue {
   }
 
   /**
+   * Schedules an entry again, at a new due time, reusing it (no allocation): the way to re-arm a
+   * recurring callback. An entry still scheduled is moved.
+   *
+   * @param entry An entry returned by {@link TimerQueue.schedule}.
+   * @param due The new due time in ms since the epoch.
+   */
+  reschedule(entry: TimerEntry, due: number): void {
+    const slot = entry as Slot;
+    if (slot.index >= 0 && this.#heap[slot.index] === slot) this.#remove(slot);
+    slot.due = due;
+    slot.seq = this.#seq++;
+    slot.index = this.#heap.length;
+    this.#heap.push(slot);
+    this.#up(slot.index);
+    if (!this.#firing) this.#arm();
+  }
+
+  /**
+   * Whether an entry is waiting to fire.
+   *
+   * @param entry An entry returned by {@link TimerQueue.schedule}.
+   * @returns `true` until it fires or is cancelled.
+   */
+  isScheduled(entry: TimerEntry): boolean {
+    const slot = entry as Slot;
+    return slot.index >= 0 && this.#heap[slot.index] === slot;
+  }
+
+  /**
    * Unschedules an entry.
    *
    * @param entry An entry returned by {@link TimerQueue.schedule}.
    * @returns `true` if it was still scheduled.
    */
   cancel(entry: TimerEntry): boolean {
-    const slot = entry as Slot;
-    const index = slot.index;
-    if (index < 0 || this.#heap[index] !== slot) return false;
-    const last = this.#heap.pop()!;
-    slot.index = -1;
-    if (last !== slot) {
-      this.#heap[index] = last;
-      last.index = index;
-      this.#down(index);
-      this.#up(last.index);
-    }
+    if (!this.isScheduled(entry)) return false;
+    this.#remove(entry as Slot);
     if (!this.#firing) this.#arm();
     return true;
   }
@@ -134,6 +154,18 @@ export class TimerQueue {
     } finally {
       this.#firing = false;
       this.#arm();
+    }
+  }
+
+  #remove(slot: Slot): void {
+    const index = slot.index;
+    const last = this.#heap.pop()!;
+    slot.index = -1;
+    if (last !== slot) {
+      this.#heap[index] = last;
+      last.index = index;
+      this.#down(index);
+      this.#up(last.index);
     }
   }
 

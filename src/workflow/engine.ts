@@ -493,8 +493,10 @@ interface Budget {
  */
 function startBudget(limit: number | undefined, cancel: AbortSignal | undefined): Budget {
   const bounded = limit !== undefined && Number.isFinite(limit);
-  if (!bounded && cancel === undefined) {
-    return { signal: undefined, onTimeout: () => {}, dispose: () => {} };
+  if (!bounded) {
+    // Only cancellation can abort the run: the caller's signal serves as is (no controller, no
+    // listener: the scheduler starts thousands of such runs a second).
+    return { signal: cancel, onTimeout: () => {}, dispose: () => {} };
   }
   const controller = new AbortController();
   const started = Date.now();
