@@ -177,3 +177,15 @@ export function track<T>(promise: Promise<T>): Tracked<T> {
   );
   return tracked;
 }
+
+/** A `state_entry` row named after its sequence (`state-N`, `task-N`), version 1: store tests. */
+export function numberedRow(sequence: number, extra: Partial<CheckpointRow> = {}): CheckpointRow {
+  return {
+    sequence,
+    state: `state-${sequence}`,
+    taskId: `task-${sequence}`,
+    kind: "state_entry",
+    workflowVersion: 1,
+    ...extra,
+  };
+}

@@ -1,6 +1,7 @@
 // One CheckpointStore contract suite (cano spec §8.3), run against every built-in store.
 
 import assert from "node:assert/strict";
+import { numberedRow } from "./_checkpoint_helpers.ts";
 import { CheckpointStoreError } from "../src/errors.ts";
 import {
   type CheckpointRow,
@@ -40,17 +41,6 @@ const SUBJECTS: Subject[] = [
   },
 ];
 
-function row(sequence: number, extra: Partial<CheckpointRow> = {}): CheckpointRow {
-  return {
-    sequence,
-    state: `state-${sequence}`,
-    taskId: `task-${sequence}`,
-    kind: "state_entry",
-    workflowVersion: 1,
-    ...extra,
-  };
-}
-
 /** Asserts `promise` rejects with a `checkpoint_store` error whose message matches. */
 async function rejectsStore(promise: Promise<unknown>, message?: RegExp): Promise<void> {
   await assert.rejects(promise, (error: unknown) => {
@@ -79,13 +69,13 @@ function contractSuite(subject: Subject): void {
   Deno.test(
     `${name}.append() rejects a duplicate sequence and keeps the original row`,
     withStore(subject, async (store) => {
-      await store.append("order-1", row(0, { state: "charge" }));
+      await store.append("order-1", numberedRow(0, { state: "charge" }));
       await rejectsStore(
-        store.append("order-1", row(0, { state: "ship" })),
+        store.append("order-1", numberedRow(0, { state: "ship" })),
         /order-1.*already has a row with sequence 0/,
       );
       const rows = await store.loadRun("order-1");
-      assert.deepEqual(rows, [row(0, { state: "charge" })]);
+      assert.deepEqual(rows, [numberedRow(0, { state: "charge" })]);
     }),
   );
 
@@ -93,7 +83,10 @@ function contractSuite(subject: Subject): void {
     `${name}.append() lets exactly one of several concurrent appends of a sequence win`,
     withStore(subject, async (store) => {
       const results = await Promise.allSettled(
-        Array.from({ length: 10 }, (_, i) => store.append("race", row(0, { state: `r${i}` }))),
+        Array.from(
+          { length: 10 },
+          (_, i) => store.append("race", numberedRow(0, { state: `r${i}` })),
+        ),
       );
       const won = results.flatMap((result, i) => result.status === "fulfilled" ? [i] : []);
       assert.equal(won.length, 1);
@@ -102,7 +95,7 @@ function contractSuite(subject: Subject): void {
           assert.ok(result.reason instanceof CheckpointStoreError);
         }
       }
-      assert.deepEqual(await store.loadRun("race"), [row(0, { state: `r${won[0]}` })]);
+      assert.deepEqual(await store.loadRun("race"), [numberedRow(0, { state: `r${won[0]}` })]);
     }),
   );
 
@@ -110,24 +103,33 @@ function contractSuite(subject: Subject): void {
     `${name}.loadRun() returns rows ascending by sequence`,
     withStore(subject, async (store) => {
       // 10 and 100 sort before 2 as strings: the order must be numeric.
-      for (let sequence = 0; sequence <= 120; sequence++) await store.append("run", row(sequence));
+      for (let sequence = 0; sequence <= 120; sequence++) {
+        await store.append("run", numberedRow(sequence));
+      }
       const rows = await store.loadRun("run");
-      assert.deepEqual(rows, Array.from({ length: 121 }, (_, sequence) => row(sequence)));
+      assert.deepEqual(rows, Array.from({ length: 121 }, (_, sequence) => numberedRow(sequence)));
     }),
   );
 
   Deno.test(
     `${name}.append() rejects a gap in the sequence and writes nothing`,
     withStore(subject, async (store) => {
-      await rejectsStore(store.append("run", row(1)), /gap.*"run" has no row 0/);
-      await store.append("run", row(0));
-      await rejectsStore(store.append("run", row(2)), /gap.*"run" has no row 1, so row 2/);
-      await store.append("run", row(1));
-      await store.append("run", row(2));
-      assert.deepEqual(await store.loadRun("run"), [row(0), row(1), row(2)]);
+      await rejectsStore(store.append("run", numberedRow(1)), /gap.*"run" has no row 0/);
+      await store.append("run", numberedRow(0));
+      await rejectsStore(store.append("run", numberedRow(2)), /gap.*"run" has no row 1, so row 2/);
+      await store.append("run", numberedRow(1));
+      await store.append("run", numberedRow(2));
+      assert.deepEqual(await store.loadRun("run"), [
+        numberedRow(0),
+        numberedRow(1),
+        numberedRow(2),
+      ]);
       // A duplicate is reported as a duplicate even when its predecessor is missing.
-      await store.append("other", row(0));
-      await rejectsStore(store.append("other", row(0)), /already has a row with sequence 0/);
+      await store.append("other", numberedRow(0));
+      await rejectsStore(
+        store.append("other", numberedRow(0)),
+        /already has a row with sequence 0/,
+      );
     }),
   );
 
@@ -135,9 +137,11 @@ function contractSuite(subject: Subject): void {
     `${name}.append() after clear() rejects a run that continues the cleared log`,
     withStore(subject, async (store) => {
       // What a process that resumed a run sees after another process finished and cleared it.
-      for (let sequence = 0; sequence < 3; sequence++) await store.append("run", row(sequence));
+      for (let sequence = 0; sequence < 3; sequence++) {
+        await store.append("run", numberedRow(sequence));
+      }
       await store.clear("run");
-      await rejectsStore(store.append("run", row(3)), /gap.*has no row 2/);
+      await rejectsStore(store.append("run", numberedRow(3)), /gap.*has no row 2/);
       assert.deepEqual(await store.loadRun("run"), []);
     }),
   );
@@ -146,10 +150,13 @@ function contractSuite(subject: Subject): void {
     `${name}.loadRun() round-trips every row kind and field`,
     withStore(subject, async (store) => {
       const rows: CheckpointRow[] = [
-        row(0, { data: { items: [1, 2], name: "zé", nested: { ok: true, none: null } } }),
-        row(1, { kind: "compensation_completion", output: { chargeId: "ch_1", amount: 12.5 } }),
-        row(2, { kind: "step_cursor", output: 41, taskId: "", workflowVersion: 0 }),
-        row(3, { kind: "step_cursor", output: null }),
+        numberedRow(0, { data: { items: [1, 2], name: "zé", nested: { ok: true, none: null } } }),
+        numberedRow(1, {
+          kind: "compensation_completion",
+          output: { chargeId: "ch_1", amount: 12.5 },
+        }),
+        numberedRow(2, { kind: "step_cursor", output: 41, taskId: "", workflowVersion: 0 }),
+        numberedRow(3, { kind: "step_cursor", output: null }),
       ];
       for (const r of rows) await store.append("kinds", r);
       assert.deepEqual(await store.loadRun("kinds"), rows);
@@ -159,13 +166,13 @@ function contractSuite(subject: Subject): void {
   Deno.test(
     `${name}.append() refuses an invalid row and stores nothing`,
     withStore(subject, async (store) => {
-      await rejectsStore(store.append("bad", row(-1)), /sequence/);
-      await rejectsStore(store.append("bad", row(1.5)), /sequence/);
+      await rejectsStore(store.append("bad", numberedRow(-1)), /sequence/);
+      await rejectsStore(store.append("bad", numberedRow(1.5)), /sequence/);
       await rejectsStore(
-        store.append("bad", row(0, { kind: "nope" as CheckpointRow["kind"] })),
+        store.append("bad", numberedRow(0, { kind: "nope" as CheckpointRow["kind"] })),
         /kind/,
       );
-      await rejectsStore(store.append("bad", row(0, { data: { big: 1n } })), /JSON/);
+      await rejectsStore(store.append("bad", numberedRow(0, { data: { big: 1n } })), /JSON/);
       assert.deepEqual(await store.loadRun("bad"), []);
     }),
   );
@@ -174,25 +181,25 @@ function contractSuite(subject: Subject): void {
     `${name}.clear() removes one id's rows and leaves other ids untouched`,
     withStore(subject, async (store) => {
       for (let sequence = 0; sequence < 3; sequence++) {
-        await store.append("a", row(sequence));
-        await store.append("b", row(sequence));
+        await store.append("a", numberedRow(sequence));
+        await store.append("b", numberedRow(sequence));
       }
       await store.clear("a");
       assert.deepEqual(await store.loadRun("a"), []);
-      assert.deepEqual(await store.loadRun("b"), [row(0), row(1), row(2)]);
+      assert.deepEqual(await store.loadRun("b"), [numberedRow(0), numberedRow(1), numberedRow(2)]);
       // A cleared id starts again from sequence 0.
-      await store.append("a", row(0, { state: "again" }));
-      assert.deepEqual(await store.loadRun("a"), [row(0, { state: "again" })]);
+      await store.append("a", numberedRow(0, { state: "again" }));
+      assert.deepEqual(await store.loadRun("a"), [numberedRow(0, { state: "again" })]);
     }),
   );
 
   Deno.test(
     `${name}.loadRun() returns [] and clear() is a no-op for an unknown id`,
     withStore(subject, async (store) => {
-      await store.append("known", row(0));
+      await store.append("known", numberedRow(0));
       assert.deepEqual(await store.loadRun("unknown"), []);
       await store.clear("unknown");
-      assert.deepEqual(await store.loadRun("known"), [row(0)]);
+      assert.deepEqual(await store.loadRun("known"), [numberedRow(0)]);
     }),
   );
 
@@ -203,12 +210,12 @@ function contractSuite(subject: Subject): void {
         text: "é🚀x".repeat(24 * 1024), // multi-byte characters across chunk boundaries
         items: Array.from({ length: 2_000 }, (_, i) => ({ i, label: `item-${i}` })),
       };
-      const big = row(1, { data });
+      const big = numberedRow(1, { data });
       assert.ok(new TextEncoder().encode(JSON.stringify(big)).length > 200 * 1024);
-      await store.append("big", row(0));
+      await store.append("big", numberedRow(0));
       await store.append("big", big);
-      await store.append("big", row(2));
-      assert.deepEqual(await store.loadRun("big"), [row(0), big, row(2)]);
+      await store.append("big", numberedRow(2));
+      assert.deepEqual(await store.loadRun("big"), [numberedRow(0), big, numberedRow(2)]);
     }),
   );
 
@@ -217,11 +224,11 @@ function contractSuite(subject: Subject): void {
       ? `${name}.append() stores rows larger than 800 KiB (no size limit)`
       : `${name}.append() refuses a row larger than 800 KiB and writes nothing`,
     withStore(subject, async (store) => {
-      await store.append("huge", row(0));
-      const huge = row(1, { data: "x".repeat(900 * 1024) });
+      await store.append("huge", numberedRow(0));
+      const huge = numberedRow(1, { data: "x".repeat(900 * 1024) });
       if (subject.rowLimit === undefined) {
         await store.append("huge", huge);
-        assert.deepEqual(await store.loadRun("huge"), [row(0), huge]);
+        assert.deepEqual(await store.loadRun("huge"), [numberedRow(0), huge]);
         return;
       }
       const size = new TextEncoder().encode(JSON.stringify(huge)).length;
@@ -229,10 +236,10 @@ function contractSuite(subject: Subject): void {
         store.append("huge", huge),
         new RegExp(`row 1 of workflow "huge" is ${size} bytes.*800 KiB`),
       );
-      assert.deepEqual(await store.loadRun("huge"), [row(0)]);
+      assert.deepEqual(await store.loadRun("huge"), [numberedRow(0)]);
       // Nothing was written for sequence 1: it is still free.
-      await store.append("huge", row(1));
-      assert.deepEqual(await store.loadRun("huge"), [row(0), row(1)]);
+      await store.append("huge", numberedRow(1));
+      assert.deepEqual(await store.loadRun("huge"), [numberedRow(0), numberedRow(1)]);
     }),
   );
 
@@ -256,8 +263,8 @@ function contractSuite(subject: Subject): void {
         "x".repeat(1023),
       ];
       for (const [i, id] of ids.entries()) {
-        await store.append(id, row(0, { state: `owner-${i}` }));
-        await store.append(id, row(1, { state: `owner-${i}` }));
+        await store.append(id, numberedRow(0, { state: `owner-${i}` }));
+        await store.append(id, numberedRow(1, { state: `owner-${i}` }));
       }
       for (const [i, id] of ids.entries()) {
         const rows = await store.loadRun(id);
@@ -286,10 +293,10 @@ function contractSuite(subject: Subject): void {
       // Calls must not throw synchronously: the promise rejects.
       const calls: Promise<unknown>[] = [];
       assert.doesNotThrow(() => {
-        calls.push(store.append("", row(0)), store.loadRun(""), store.clear(""));
+        calls.push(store.append("", numberedRow(0)), store.loadRun(""), store.clear(""));
       });
       for (const call of calls) await rejectsStore(call, /Workflow id must be a non-empty string/);
-      const invalid = store.append(undefined as unknown as string, row(0));
+      const invalid = store.append(undefined as unknown as string, numberedRow(0));
       await rejectsStore(invalid, /Workflow id/);
     }),
   );

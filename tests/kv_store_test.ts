@@ -3,6 +3,7 @@
 // checkpoint_store_test.ts.
 
 import assert from "node:assert/strict";
+import { numberedRow } from "./_checkpoint_helpers.ts";
 import { CheckpointStoreError, ConfigurationError } from "../src/errors.ts";
 import type { CheckpointRow } from "../src/recovery/checkpoint.ts";
 import { KvCheckpointStore, type KvLike } from "../src/recovery/kv_store.ts";
@@ -11,17 +12,6 @@ import { fakeTime } from "./_fake_time.ts";
 const DEFAULT_PREFIX = ["cano", "checkpoints"] as const;
 const ENCODER = new TextEncoder();
 const DECODER = new TextDecoder();
-
-function row(sequence: number, extra: Partial<CheckpointRow> = {}): CheckpointRow {
-  return {
-    sequence,
-    state: `state-${sequence}`,
-    taskId: `task-${sequence}`,
-    kind: "state_entry",
-    workflowVersion: 1,
-    ...extra,
-  };
-}
 
 function jsonBytes(value: CheckpointRow): number {
   return ENCODER.encode(JSON.stringify(value)).length;
@@ -120,7 +110,7 @@ Deno.test(
   "KvCheckpointStore.append() stores rows as JSON bytes readable without cano",
   withKv(async (kv) => {
     const store = new KvCheckpointStore(kv);
-    const stored = row(0, { data: { cart: ["book"] }, output: { id: 7 } });
+    const stored = numberedRow(0, { data: { cart: ["book"] }, output: { id: 7 } });
     await store.append("order-1", stored);
     const entry = await kv.get([...DEFAULT_PREFIX, "rows", "order-1", 0]);
     assert.ok(entry.value instanceof Uint8Array, "value is a Uint8Array, not a V8 object");
@@ -134,11 +124,13 @@ Deno.test(
   withKv(async (kv) => {
     const kvLike = faulty(kv, {});
     const store = new KvCheckpointStore(kvLike);
-    const big = row(3, { data: { blob: "é".repeat(100_000), tail: "end" } }); // ~200 KB
+    const big = numberedRow(3, { data: { blob: "é".repeat(100_000), tail: "end" } }); // ~200 KB
     const size = jsonBytes(big);
     const count = Math.ceil(size / 65_536);
     assert.equal(count, 4);
-    for (let sequence = 0; sequence < 3; sequence++) await store.append("run", row(sequence));
+    for (let sequence = 0; sequence < 3; sequence++) {
+      await store.append("run", numberedRow(sequence));
+    }
     await store.append("run", big);
     assert.equal(kvLike.commits, 4, "head and chunks are written by one atomic commit");
 
@@ -170,7 +162,12 @@ Deno.test(
     }
     assert.deepEqual(JSON.parse(DECODER.decode(joined)), big);
 
-    assert.deepEqual(await store.loadRun("run"), [row(0), row(1), row(2), big]);
+    assert.deepEqual(await store.loadRun("run"), [
+      numberedRow(0),
+      numberedRow(1),
+      numberedRow(2),
+      big,
+    ]);
 
     await store.clear("run");
     assert.deepEqual(await listKeys(kv, []), [], "clear() removes heads and chunks");
@@ -182,7 +179,7 @@ Deno.test(
   withKv(async (kv) => {
     const store = new KvCheckpointStore(kv);
     const ids = ["a", "ab", "a\0", "a\0b", "a/"];
-    const big = (id: string) => row(0, { state: id, data: id.repeat(40_000) });
+    const big = (id: string) => numberedRow(0, { state: id, data: id.repeat(40_000) });
     for (const id of ids) await store.append(id, big(id));
     await store.clear("a");
     assert.deepEqual(await store.loadRun("a"), []);
@@ -199,7 +196,7 @@ Deno.test(
   withKv(async (kv) => {
     const store = new KvCheckpointStore(kv);
     const withData = (sequence: number, length: number): CheckpointRow =>
-      row(sequence, { data: "x".repeat(length) });
+      numberedRow(sequence, { data: "x".repeat(length) });
     // Binary search for the largest data string the store accepts; refusals write nothing.
     let low = 0;
     let high = 900 * 1024;
@@ -239,14 +236,17 @@ Deno.test(
     // Default prefix: the longest key is [..."cano","checkpoints","chunks", id, seq, index], which
     // leaves exactly 2,001 bytes for the id.
     const longest = "x".repeat(2_001);
-    const big = row(0, { data: "y".repeat(70_000) }); // chunked: uses the longest keys
+    const big = numberedRow(0, { data: "y".repeat(70_000) }); // chunked: uses the longest keys
     await store.append(longest, big);
     assert.deepEqual(await store.loadRun(longest), [big]);
     await store.clear(longest);
     assert.deepEqual(await store.loadRun(longest), []);
 
     for (const id of ["x".repeat(2_002), "é".repeat(1_001), "🚀".repeat(501), "z".repeat(3_072)]) {
-      await rejectsStore(store.append(id, row(0)), /is too long for Deno KV.*2048-byte key limit/);
+      await rejectsStore(
+        store.append(id, numberedRow(0)),
+        /is too long for Deno KV.*2048-byte key limit/,
+      );
       await rejectsStore(store.loadRun(id), /too long/);
       await rejectsStore(store.clear(id), /too long/);
     }
@@ -260,26 +260,26 @@ Deno.test(
     const first = new KvCheckpointStore(kv, { prefix: ["app", 1] });
     const second = new KvCheckpointStore(kv, { prefix: ["app", 2] });
     const third = new KvCheckpointStore(kv); // default prefix
-    await first.append("run", row(0, { state: "first" }));
-    await second.append("run", row(0, { state: "second" }));
-    await third.append("run", row(0, { state: "third" }));
-    assert.deepEqual(await first.loadRun("run"), [row(0, { state: "first" })]);
-    assert.deepEqual(await second.loadRun("run"), [row(0, { state: "second" })]);
+    await first.append("run", numberedRow(0, { state: "first" }));
+    await second.append("run", numberedRow(0, { state: "second" }));
+    await third.append("run", numberedRow(0, { state: "third" }));
+    assert.deepEqual(await first.loadRun("run"), [numberedRow(0, { state: "first" })]);
+    assert.deepEqual(await second.loadRun("run"), [numberedRow(0, { state: "second" })]);
     assert.deepEqual(await listKeys(kv, ["app", 1]), [["app", 1, "rows", "run", 0]]);
 
     await first.clear("run");
     assert.deepEqual(await first.loadRun("run"), []);
-    assert.deepEqual(await second.loadRun("run"), [row(0, { state: "second" })]);
-    assert.deepEqual(await third.loadRun("run"), [row(0, { state: "third" })]);
+    assert.deepEqual(await second.loadRun("run"), [numberedRow(0, { state: "second" })]);
+    assert.deepEqual(await third.loadRun("run"), [numberedRow(0, { state: "third" })]);
 
     // Unusual prefix parts work too, and a prefix may be empty.
     const odd = new KvCheckpointStore(kv, { prefix: [new Uint8Array([0, 1]), 5n, true] });
-    await odd.append("run", row(0));
-    assert.deepEqual(await odd.loadRun("run"), [row(0)]);
+    await odd.append("run", numberedRow(0));
+    assert.deepEqual(await odd.loadRun("run"), [numberedRow(0)]);
     const bare = new KvCheckpointStore(kv, { prefix: [] });
-    await bare.append("run", row(0, { state: "bare" }));
-    assert.deepEqual(await bare.loadRun("run"), [row(0, { state: "bare" })]);
-    assert.deepEqual(await third.loadRun("run"), [row(0, { state: "third" })]);
+    await bare.append("run", numberedRow(0, { state: "bare" }));
+    assert.deepEqual(await bare.loadRun("run"), [numberedRow(0, { state: "bare" })]);
+    assert.deepEqual(await third.loadRun("run"), [numberedRow(0, { state: "third" })]);
   }),
 );
 
@@ -317,7 +317,7 @@ Deno.test(
   withKv(async (kv) => {
     const store = new KvCheckpointStore(kv);
     const head = (id: string, sequence: number) => [...DEFAULT_PREFIX, "rows", id, sequence];
-    await store.append("v8", row(0));
+    await store.append("v8", numberedRow(0));
     await kv.set(head("v8", 1), { sequence: 1 }); // a V8-serialised object, not JSON bytes
     await rejectsStore(store.loadRun("v8"), /row 1 of workflow "v8".*Uint8Array/);
 
@@ -327,10 +327,10 @@ Deno.test(
     await kv.set(head("shape", 2), ENCODER.encode(JSON.stringify({ sequence: 2 })));
     await rejectsStore(store.loadRun("shape"), /row 2 of workflow "shape"/);
 
-    await kv.set(head("moved", 5), ENCODER.encode(JSON.stringify(row(6))));
+    await kv.set(head("moved", 5), ENCODER.encode(JSON.stringify(numberedRow(6))));
     await rejectsStore(store.loadRun("moved"), /row 5 of workflow "moved".*sequence 6/);
 
-    await store.append("chunked", row(0, { data: "z".repeat(100_000) }));
+    await store.append("chunked", numberedRow(0, { data: "z".repeat(100_000) }));
     await kv.delete([...DEFAULT_PREFIX, "chunks", "chunked", 0, 1]);
     await rejectsStore(store.loadRun("chunked"), /row 0 of workflow "chunked".*chunk 1 of 2/);
   }),
@@ -344,7 +344,7 @@ Deno.test(
     for (const sequence of [100, 2, 10, 0, 1]) {
       await kv.set(
         [...DEFAULT_PREFIX, "rows", "raw", sequence],
-        ENCODER.encode(JSON.stringify(row(sequence))),
+        ENCODER.encode(JSON.stringify(numberedRow(sequence))),
       );
     }
     const rows = await store.loadRun("raw");
@@ -356,7 +356,7 @@ Deno.test(
   "KvCheckpointStore.append() rejects a gap left by a clear between its read and its commit",
   withKv(async (kv) => {
     const other = new KvCheckpointStore(kv);
-    await other.append("run", row(0));
+    await other.append("run", numberedRow(0));
     // Another process clears the log after this append read row 0 but before it commits.
     const kvLike = faulty(kv, {
       commit: async (call) => {
@@ -364,7 +364,7 @@ Deno.test(
       },
     });
     const store = new KvCheckpointStore(kvLike);
-    await rejectsStore(store.append("run", row(1)), /gap.*has no row 0/);
+    await rejectsStore(store.append("run", numberedRow(1)), /gap.*has no row 0/);
     assert.equal(kvLike.commits, 1);
     assert.deepEqual(await other.loadRun("run"), []);
   }),
@@ -374,19 +374,22 @@ Deno.test(
   "KvCheckpointStore.append() re-reads a previous row rewritten between its read and its commit",
   withKv(async (kv) => {
     const other = new KvCheckpointStore(kv);
-    await other.append("run", row(0, { state: "old" }));
+    await other.append("run", numberedRow(0, { state: "old" }));
     const kvLike = faulty(kv, {
       commit: async (call) => {
         if (call === 1) {
           await other.clear("run");
-          await other.append("run", row(0, { state: "new" }));
+          await other.append("run", numberedRow(0, { state: "new" }));
         }
       },
     });
     const store = new KvCheckpointStore(kvLike);
-    await store.append("run", row(1));
+    await store.append("run", numberedRow(1));
     assert.equal(kvLike.commits, 2, "the first commit failed its check on row 0");
-    assert.deepEqual(await other.loadRun("run"), [row(0, { state: "new" }), row(1)]);
+    assert.deepEqual(await other.loadRun("run"), [
+      numberedRow(0, { state: "new" }),
+      numberedRow(1),
+    ]);
   }),
 );
 
@@ -399,9 +402,11 @@ Deno.test(
     // ~2 KiB keys: 500 deletes would be ~1 MB, over the 800 KiB commit limit, so batches must
     // be sized by bytes as well as by count.
     const id = "k".repeat(2_001);
-    for (let sequence = 0; sequence < 1_100; sequence++) await store.append(id, row(sequence));
-    await store.append(id, row(1_100, { data: "c".repeat(200_000) })); // plus chunks
-    await store.append("other", row(0));
+    for (let sequence = 0; sequence < 1_100; sequence++) {
+      await store.append(id, numberedRow(sequence));
+    }
+    await store.append(id, numberedRow(1_100, { data: "c".repeat(200_000) })); // plus chunks
+    await store.append("other", numberedRow(0));
     assert.equal((await store.loadRun(id)).length, 1_101);
     await store.clear(id);
     assert.deepEqual(await store.loadRun(id), []);
@@ -420,11 +425,11 @@ Deno.test(
       },
     });
     const store = new KvCheckpointStore(kvLike, { retry: { baseDelay: 0 } });
-    await store.append("run", row(0));
+    await store.append("run", numberedRow(0));
     assert.equal(kvLike.commits, 3);
-    assert.deepEqual(await store.loadRun("run"), [row(0)]);
+    assert.deepEqual(await store.loadRun("run"), [numberedRow(0)]);
     // A retried append still rejects a real duplicate.
-    await rejectsStore(store.append("run", row(0)), /already has a row with sequence 0/);
+    await rejectsStore(store.append("run", numberedRow(0)), /already has a row with sequence 0/);
   }),
 );
 
@@ -433,7 +438,7 @@ Deno.test(
   async () => {
     const kvLike = alwaysLocked();
     const store = new KvCheckpointStore(kvLike, { retry: { attempts: 3, baseDelay: 0 } });
-    await assert.rejects(store.append("run", row(7)), (error: unknown) => {
+    await assert.rejects(store.append("run", numberedRow(7)), (error: unknown) => {
       assert.ok(error instanceof CheckpointStoreError);
       assert.match(
         error.message,
@@ -451,7 +456,7 @@ Deno.test("KvCheckpointStore.append() waits with the global setTimeout between r
   const kvLike = alwaysLocked();
   const store = new KvCheckpointStore(kvLike); // defaults: 8 attempts, 10 ms base delay
   let settled: unknown = "pending";
-  const append = store.append("run", row(0)).catch((error) => {
+  const append = store.append("run", numberedRow(0)).catch((error) => {
     settled = error;
   });
   await time.flush();
@@ -471,14 +476,14 @@ Deno.test("KvCheckpointStore.append() stops retrying when its signal aborts", as
     retry: { baseDelay: 60_000 },
     signal: controller.signal,
   });
-  const append = store.append("run", row(0));
+  const append = store.append("run", numberedRow(0));
   await Promise.resolve(); // let the first commit fail and the backoff start
   await new Promise((resolve) => setTimeout(resolve, 0));
   controller.abort(reason);
   await assert.rejects(append, (error: unknown) => error === reason);
   assert.equal(kvLike.commits, 1);
   // Already aborted: a locked commit rejects at once with the reason, without waiting.
-  await assert.rejects(store.append("run", row(1)), (error: unknown) => error === reason);
+  await assert.rejects(store.append("run", numberedRow(1)), (error: unknown) => error === reason);
   assert.equal(kvLike.commits, 2);
 });
 
@@ -486,8 +491,8 @@ Deno.test(
   "KvCheckpointStore works normally with an aborted signal when nothing is locked",
   withKv(async (kv) => {
     const store = new KvCheckpointStore(kv, { signal: AbortSignal.abort() });
-    await store.append("run", row(0));
-    assert.deepEqual(await store.loadRun("run"), [row(0)]);
+    await store.append("run", numberedRow(0));
+    assert.deepEqual(await store.loadRun("run"), [numberedRow(0)]);
     await store.clear("run");
   }),
 );
@@ -501,7 +506,7 @@ Deno.test(
       },
     });
     const store = new KvCheckpointStore(kvLike, { retry: { baseDelay: 0 } });
-    await rejectsStore(store.append("run", row(0)), /Deno KV: disk I\/O error/);
+    await rejectsStore(store.append("run", numberedRow(0)), /Deno KV: disk I\/O error/);
     assert.equal(kvLike.commits, 1);
   }),
 );
@@ -510,8 +515,8 @@ Deno.test(
   "KvCheckpointStore.loadRun() and clear() retry 'database is locked' from list and commit",
   withKv(async (kv) => {
     const setup = new KvCheckpointStore(kv);
-    await setup.append("run", row(0));
-    await setup.append("run", row(1));
+    await setup.append("run", numberedRow(0));
+    await setup.append("run", numberedRow(1));
     const kvLike = faulty(kv, {
       list: (call) => {
         if (call === 1 || call === 3) throw new TypeError("database is locked");
@@ -521,7 +526,7 @@ Deno.test(
       },
     });
     const store = new KvCheckpointStore(kvLike, { retry: { baseDelay: 0 } });
-    assert.deepEqual(await store.loadRun("run"), [row(0), row(1)]); // lists: 1 (locked), 2
+    assert.deepEqual(await store.loadRun("run"), [numberedRow(0), numberedRow(1)]); // lists: 1 (locked), 2
     await store.clear("run"); // lists: 3 (locked), 4 rows, commit 1 (locked), 2; 5 chunks
     assert.deepEqual(await setup.loadRun("run"), []);
     assert.equal(kvLike.commits, 2);

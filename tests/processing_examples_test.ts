@@ -1,21 +1,7 @@
 // Runs the processing-model examples as their own processes, so they cannot rot unnoticed.
 
 import assert from "node:assert/strict";
-
-const root = new URL("../", import.meta.url);
-
-async function runExample(name: string): Promise<string> {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--quiet", `examples/${name}.ts`],
-    cwd: root,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const stdout = new TextDecoder().decode(output.stdout);
-  const stderr = new TextDecoder().decode(output.stderr);
-  assert.equal(output.code, 0, `examples/${name}.ts failed:\n${stdout}\n${stderr}`);
-  return stdout;
-}
+import { runExample } from "./_run_example.ts";
 
 Deno.test("examples/poll.ts polls a job until it is ready, tolerating one status error", async () => {
   const out = await runExample("poll");

@@ -1,24 +1,10 @@
 // Runs the scheduler examples as their own processes, so they cannot rot unnoticed.
 
 import assert from "node:assert/strict";
-
-const root = new URL("../", import.meta.url);
-
-async function runExample(name: string, args: string[] = []): Promise<string> {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--quiet", `examples/${name}.ts`, ...args],
-    cwd: root,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const stdout = new TextDecoder().decode(output.stdout);
-  const stderr = new TextDecoder().decode(output.stderr);
-  assert.equal(output.code, 0, `examples/${name}.ts failed:\n${stdout}\n${stderr}`);
-  return stdout;
-}
+import { runExample } from "./_run_example.ts";
 
 Deno.test("examples/scheduler.ts runs interval, cron and manual flows and stops by itself", async () => {
-  const out = await runExample("scheduler", ["--seconds", "3"]);
+  const out = await runExample("scheduler", [], ["--seconds", "3"]);
   assert.match(out, /^db: connected \(once, at start\)\n/);
   assert.match(out, /sync: stored 3 items as row 1\n/);
   assert.match(out, /sync: stored 3 items as row 2\n/);
@@ -39,7 +25,7 @@ Deno.test({
   fn: async () => {
     const child = new Deno.Command(Deno.execPath(), {
       args: ["run", "--quiet", "examples/scheduler.ts", "--seconds", "0"],
-      cwd: root,
+      cwd: new URL("../", import.meta.url),
       stdout: "piped",
       stderr: "piped",
     }).spawn();
