@@ -6,6 +6,12 @@
  * per-attempt and total timeouts, cancellation by `AbortSignal`, resources with a lifecycle and
  * typed, listener-safe events. No server needed.
  *
+ * Beyond plain tasks: routers, sagas (`registerWithCompensation`), split/join (`registerSplit`),
+ * stepped and stream tasks, and the `pollTask` / `timerTask` / `batchTask` factories; a circuit
+ * breaker and rate limiters that plug into `TaskConfig`; checkpoints with `resumeFrom` (the Deno
+ * KV store lives in `@cano/cano/kv`). The scheduler is `@cano/cano/scheduler`, the test kit
+ * `@cano/cano/testing`.
+ *
  * @example Quick start
  * ```ts
  * import { RetryMode, Workflow } from "@cano/cano";
