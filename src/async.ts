@@ -2,6 +2,9 @@
 // (@sinonjs/fake-timers) drive every delay and deadline in the library; `AbortSignal.timeout` is
 // avoided on purpose because fake clocks do not control it.
 
+/** A signal that never aborts, for contexts that nothing can cancel (shared: it holds no state). */
+export const NEVER_ABORTED: AbortSignal = new AbortController().signal;
+
 /**
  * Resolves after `ms` milliseconds, or rejects with `signal.reason` as soon as the signal aborts.
  * A delay of 0 or less resolves without a timer.

@@ -1,4 +1,4 @@
-import { abortable, deadline, delay } from "../async.ts";
+import { abortable, deadline, delay, NEVER_ABORTED } from "../async.ts";
 import {
   CircuitOpenError,
   ConfigurationError,
@@ -224,8 +224,6 @@ export interface AttemptInfo {
   /** Aborts when the caller's signal aborts or the attempt times out. */
   readonly signal: AbortSignal;
 }
-
-const NEVER_ABORTED: AbortSignal = new AbortController().signal;
 
 /**
  * Runs `attempt` under a task configuration: per-attempt timeout through the attempt's signal,

@@ -3,7 +3,7 @@
 // signal stays aborted) but it is bounded: by each task's attempt timeout and, when configured,
 // by a drain deadline.
 
-import { abortable, deadline } from "../async.ts";
+import { abortable, deadline, NEVER_ABORTED } from "../async.ts";
 import { CompensationFailedError, OrphanedCompensationError, TimeoutError } from "../errors.ts";
 import { invoke, type ResourceMap } from "../task/task.ts";
 import { CompensateEvent } from "./events.ts";
@@ -86,7 +86,7 @@ async function compensateOne<R extends ResourceMap>(
           : `Compensate for "${entry.taskId}" exceeded its attempt timeout of ${attemptLimit} ms`,
       ),
   );
-  const signal = guard?.signal ?? new AbortController().signal;
+  const signal = guard?.signal ?? NEVER_ABORTED;
   try {
     const ctx = contextFor(run, entry.state, signal, 1);
     await abortable(invoke((c) => compensator.compensate(c, entry.output), ctx), guard?.signal);

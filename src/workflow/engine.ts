@@ -11,13 +11,12 @@ import {
   StateContextError,
   WorkflowTimeoutError,
 } from "../errors.ts";
+import { NEVER_ABORTED } from "../async.ts";
 import type { StepOutcome } from "../task/stepped.ts";
 import { type ResourceMap, runResolved } from "../task/task.ts";
 import { drain } from "./compensation.ts";
 import {
   CancelledEvent,
-  CircuitOpenEvent,
-  RetryEvent,
   RunEndEvent,
   RunStartEvent,
   StateEnterEvent,
@@ -29,11 +28,13 @@ import {
 import { appendRow, clearLog, journaling } from "./journal.ts";
 import { jsonCopy } from "./json.ts";
 import {
+  cancelledError,
   type CompensatableEntry,
   contextFor,
   type Definition,
   ids,
   listens,
+  retryOptions,
   type Run,
   type RunStart,
   type SingleEntry,
@@ -118,7 +119,7 @@ async function loop<S extends string, R extends ResourceMap>(run: Run<R>, initia
       if (listens(run, "cancelled")) {
         events.dispatchEvent(new CancelledEvent({ ...ids(run), state }));
       }
-      throw await fail(run, state, cancelledError(run.cancel));
+      throw await fail(run, state, cancelledError(run.cancel.reason));
     }
     run.path.push(state);
     // A split's outcome is for the state entered right after it, and only that one.
@@ -250,21 +251,11 @@ function attempts<T, R extends ResourceMap>(
   attempt: (signal: AbortSignal, n: number) => T | Promise<T>,
   signal: AbortSignal | undefined,
 ): Promise<T> {
-  return runResolved(entry.config, (info) => attempt(info.signal, info.attempt), {
-    signal,
-    onCircuitOpen: listens(run, "circuitopen")
-      ? () =>
-        run.def.events.dispatchEvent(
-          new CircuitOpenEvent({ ...ids(run), state, taskId: entry.name }),
-        )
-      : undefined,
-    onRetry: listens(run, "retry")
-      ? (n, delay, error) =>
-        run.def.events.dispatchEvent(
-          new RetryEvent({ ...ids(run), state, taskId: entry.name, attempt: n, delay, error }),
-        )
-      : undefined,
-  });
+  return runResolved(
+    entry.config,
+    (info) => attempt(info.signal, info.attempt),
+    retryOptions(run, state, entry.name, signal),
+  );
 }
 
 function runSingle<R extends ResourceMap>(
@@ -340,7 +331,7 @@ async function compensateInline<R extends ResourceMap>(
   failure: Error,
 ): Promise<Error> {
   try {
-    await entry.compensate(contextFor(run, state, new AbortController().signal, 1), output);
+    await entry.compensate(contextFor(run, state, NEVER_ABORTED, 1), output);
     return failure;
   } catch (error) {
     return new CompensationFailedError([failure, error]);
@@ -431,7 +422,7 @@ function classify<R extends ResourceMap>(run: Run<R>, raw: unknown): unknown {
     if (listens(run, "cancelled")) {
       run.def.events.dispatchEvent(new CancelledEvent({ ...ids(run), state }));
     }
-    return cancelledError(run.cancel);
+    return cancelledError(run.cancel.reason);
   }
   const timedOut = run.timedOut;
   if (timedOut instanceof WorkflowTimeoutError) {
@@ -443,10 +434,6 @@ function classify<R extends ResourceMap>(run: Run<R>, raw: unknown): unknown {
     return timedOut;
   }
   return raw;
-}
-
-function cancelledError(signal: AbortSignal): CancelledError {
-  return new CancelledError("Workflow was cancelled", { cause: signal.reason });
 }
 
 /**
@@ -488,8 +475,8 @@ interface Budget {
 
 /**
  * One signal for the whole run that aborts on cancellation (with the caller's reason) or when the
- * total timeout trips (with a `WorkflowTimeoutError`). Without either there is nothing to race,
- * and the engine skips racing entirely.
+ * total timeout trips (with a `WorkflowTimeoutError`). Without a total timeout it is the caller's
+ * signal itself, and without either there is nothing to race: the engine skips racing entirely.
  */
 function startBudget(limit: number | undefined, cancel: AbortSignal | undefined): Budget {
   const bounded = limit !== undefined && Number.isFinite(limit);

@@ -6,8 +6,14 @@ import type { CheckpointStore } from "../recovery/checkpoint.ts";
 import type { Resources } from "../resources.ts";
 import type { StepOutcome } from "../task/stepped.ts";
 import type { StreamErrorPolicy, StreamTask, StreamWindow } from "../task/stream.ts";
-import type { ResolvedTaskConfig, ResourceMap, TaskContext } from "../task/task.ts";
-import type { WorkflowEventMap } from "./events.ts";
+import { CancelledError } from "../errors.ts";
+import type {
+  ResolvedTaskConfig,
+  ResourceMap,
+  RunWithRetriesOptions,
+  TaskContext,
+} from "../task/task.ts";
+import { CircuitOpenEvent, RetryEvent, type WorkflowEventMap } from "./events.ts";
 import type { JoinConfig, SplitOutcome } from "./join.ts";
 
 // deno-lint-ignore no-explicit-any
@@ -146,6 +152,34 @@ export function listens<R extends ResourceMap>(
   type: keyof WorkflowEventMap,
 ): boolean {
   return run.def.events.hasListener(type);
+}
+
+/**
+ * Retry-loop options for one dispatch of `taskId`: the abort signal, and hooks that report
+ * `circuitopen` and `retry` (only built when someone listens).
+ */
+export function retryOptions<R extends ResourceMap>(
+  run: Run<R>,
+  state: string,
+  taskId: string,
+  signal: AbortSignal | undefined,
+): RunWithRetriesOptions {
+  const { events } = run.def;
+  return {
+    signal,
+    onCircuitOpen: listens(run, "circuitopen")
+      ? () => events.dispatchEvent(new CircuitOpenEvent({ ...ids(run), state, taskId }))
+      : undefined,
+    onRetry: listens(run, "retry")
+      ? (attempt, delay, error) =>
+        events.dispatchEvent(new RetryEvent({ ...ids(run), state, taskId, attempt, delay, error }))
+      : undefined,
+  };
+}
+
+/** The error a cancelled run ends with; `reason` is the signal's abort reason. */
+export function cancelledError(reason: unknown): CancelledError {
+  return new CancelledError("Workflow was cancelled", { cause: reason });
 }
 
 /** A task context for `state`. */

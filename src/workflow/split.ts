@@ -5,13 +5,7 @@
 import { childController } from "../async.ts";
 import { CancelledError, CanoError } from "../errors.ts";
 import { type ResourceMap, runResolved, type TaskContext } from "../task/task.ts";
-import {
-  CircuitOpenEvent,
-  RetryEvent,
-  TaskFailureEvent,
-  TaskStartEvent,
-  TaskSuccessEvent,
-} from "./events.ts";
+import { TaskFailureEvent, TaskStartEvent, TaskSuccessEvent } from "./events.ts";
 import {
   type BranchResult,
   canStopEarly,
@@ -20,7 +14,16 @@ import {
   type SplitOutcome,
 } from "./join.ts";
 import type { Resources } from "../resources.ts";
-import { contextFor, ids, listens, type Run, type SplitBranch, type SplitEntry } from "./run.ts";
+import {
+  cancelledError,
+  contextFor,
+  ids,
+  listens,
+  retryOptions,
+  type Run,
+  type SplitBranch,
+  type SplitEntry,
+} from "./run.ts";
 
 type Verdict = "settled" | "timeout";
 
@@ -63,7 +66,7 @@ export async function runSplit<R extends ResourceMap>(
 
   branches.forEach((branch, index) => {
     if (listens(run, "taskstart")) {
-      const taskId = `${branch.name}[${index}]`;
+      const taskId = branchId(branch, index);
       run.def.events.dispatchEvent(new TaskStartEvent({ ...ids(run), state, taskId }));
     }
     // With a bulkhead, branches beyond the limit wait for a permit before they start.
@@ -136,19 +139,12 @@ function launch<R extends ResourceMap>(
     }
     return;
   }
-  const taskId = `${branch.name}[${index}]`;
-  runResolved(config, (info) => branch.run(contextFor(run, state, info.signal, info.attempt)), {
-    signal: link.signal,
-    onCircuitOpen: listens(run, "circuitopen")
-      ? () => run.def.events.dispatchEvent(new CircuitOpenEvent({ ...ids(run), state, taskId }))
-      : undefined,
-    onRetry: listens(run, "retry")
-      ? (attempt, delay, error) =>
-        run.def.events.dispatchEvent(
-          new RetryEvent({ ...ids(run), state, taskId, attempt, delay, error }),
-        )
-      : undefined,
-  }).then((value) => settle(index, true, value), (error) => settle(index, false, error));
+  const taskId = branchId(branch, index);
+  runResolved(
+    config,
+    (info) => branch.run(contextFor(run, state, info.signal, info.attempt)),
+    retryOptions(run, state, taskId, link.signal),
+  ).then((value) => settle(index, true, value), (error) => settle(index, false, error));
 }
 
 /**
@@ -239,7 +235,7 @@ function reportBranches<R extends ResourceMap>(
   const failures = listens(run, "taskfailure");
   if (!successes && !failures) return;
   for (const result of outcome.results) {
-    const taskId = `${branches[result.index]!.name}[${result.index}]`;
+    const taskId = branchId(branches[result.index]!, result.index);
     if (result.status === "ok" && successes) {
       run.def.events.dispatchEvent(new TaskSuccessEvent({ ...ids(run), state, taskId }));
     } else if (result.status === "error" && failures) {
@@ -259,14 +255,17 @@ function reportOuterAbort<R extends ResourceMap>(
   reason: unknown,
 ): void {
   if (!listens(run, "taskfailure")) return;
-  const error = run.cancel?.aborted
-    ? new CancelledError("Workflow was cancelled", { cause: reason })
-    : run.timedOut ?? reason;
+  const error = run.cancel?.aborted ? cancelledError(reason) : run.timedOut ?? reason;
   branches.forEach((branch, index) => {
     if (results[index] !== undefined) return;
-    const taskId = `${branch.name}[${index}]`;
+    const taskId = branchId(branch, index);
     run.def.events.dispatchEvent(new TaskFailureEvent({ ...ids(run), state, taskId, error }));
   });
+}
+
+/** A branch's task id in events: its name and index, `name[index]` (cano's format). */
+function branchId(branch: SplitBranch, index: number): string {
+  return `${branch.name}[${index}]`;
 }
 
 /** A counting semaphore over branch indices: at most `size` started and not yet settled. */

@@ -2,14 +2,13 @@
 // per window, checkpoint the cursor of each flushed window, and drain cooperatively on cancel or
 // total timeout (flush and commit the partial window, then `onClose("cancelled")`).
 
-import { abortable, deadline } from "../async.ts";
+import { abortable, deadline, NEVER_ABORTED } from "../async.ts";
 import { CanoError, TimeoutError } from "../errors.ts";
 import type { WindowSignal } from "../task/stream.ts";
 import { invoke, type ResourceMap, type TaskContext } from "../task/task.ts";
 import { appendRow } from "./journal.ts";
 import { contextFor, type Run, type StreamEntry } from "./run.ts";
 
-const NEVER_ABORTED: AbortSignal = new AbortController().signal;
 const WINDOW_DUE = Symbol("window due");
 
 /** Runs a stream state and returns the next state. */
