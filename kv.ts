@@ -50,10 +50,22 @@
  * @module
  */
 
-export {
-  KvCheckpointStore,
-  type KvCheckpointStoreOptions,
-  type KvLike,
-} from "./src/recovery/kv_store.ts";
+export { KvCheckpointStore, type KvCheckpointStoreOptions } from "./src/recovery/kv_store.ts";
+export type { KvKey, KvLike } from "./src/recovery/kv_like.ts";
 // Re-exported so this entrypoint documents the types its store works with (also exported by ".").
-export type { CheckpointRow, CheckpointStore, RowKind } from "./src/recovery/checkpoint.ts";
+export type {
+  CheckpointRow,
+  CheckpointStore,
+  ClaimMode,
+  ClaimRequest,
+  ClaimResult,
+  ListRunsQuery,
+  RowKind,
+  RunEnd,
+  RunInfo,
+  RunLease,
+  RunPage,
+  RunStatus,
+  RunStore,
+} from "./src/recovery/checkpoint.ts";
+export type { Codec } from "./src/recovery/codec.ts";

@@ -91,12 +91,27 @@ export {
 } from "./src/workflow/workflow.ts";
 export { HealthStatus, type Resource, Resources, type TeardownFailure } from "./src/resources.ts";
 export { MemoryStore } from "./src/memory_store.ts";
-export {
-  type CheckpointRow,
-  type CheckpointStore,
-  MemoryCheckpointStore,
-  type RowKind,
+export type {
+  CheckpointRow,
+  CheckpointStore,
+  ClaimMode,
+  ClaimRequest,
+  ClaimResult,
+  ListRunsQuery,
+  RowKind,
+  RunEnd,
+  RunInfo,
+  RunLease,
+  RunPage,
+  RunStatus,
+  RunStore,
 } from "./src/recovery/checkpoint.ts";
+export {
+  MemoryCheckpointStore,
+  type MemoryCheckpointStoreOptions,
+} from "./src/recovery/memory_checkpoint_store.ts";
+export { type Codec, jsonCodec, typedJsonCodec } from "./src/recovery/codec.ts";
+export { OwnershipLostError, RunExistsError, RunOwnedError } from "./src/recovery/run_errors.ts";
 export { type CompensatableResult, type CompensatableTask } from "./src/task/compensatable.ts";
 export { type StepOutcome, type SteppedTask } from "./src/task/stepped.ts";
 export {

@@ -4,8 +4,9 @@
  * Helpers for testing your own workflows: {@link RecordingObserver} records a workflow's events as
  * plain objects and asserts on the path taken, {@link failOnAttempts} is a task that fails on
  * purpose, {@link assertCompensationRan} checks a saga's rollback order, and
- * {@link InMemoryCheckpointStore} is a full-contract in-memory checkpoint store. Nothing here
- * sleeps or needs a server.
+ * {@link InMemoryCheckpointStore} is a full-contract in-memory checkpoint store.
+ * {@link checkpointStoreContract} turns the checkpoint store contract into test cases to run on
+ * your own `RunStore`. Nothing here sleeps or needs a server.
  *
  * @example Record a run
  * ```ts
@@ -44,3 +45,9 @@ export {
   type FailOnAttemptsTask,
   InMemoryCheckpointStore,
 } from "./src/testing/test_resources.ts";
+export {
+  checkpointStoreContract,
+  type ContractCase,
+  type StoreFactory,
+  type StoreFactoryOptions,
+} from "./src/testing/store_contract.ts";

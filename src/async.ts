@@ -6,18 +6,68 @@
 export const NEVER_ABORTED: AbortSignal = new AbortController().signal;
 
 /**
+ * The longest delay `setTimeout` honours (2^31 − 1 ms, about 24.8 days). A longer one fires after
+ * about 1 ms, in Deno as in browsers and in @sinonjs/fake-timers.
+ */
+export const MAX_TIMER_DELAY = 2_147_483_647;
+
+/** A pending {@link setLongTimeout}. */
+export interface LongTimer {
+  /** Cancels the timer: the callback will not run, and no `setTimeout` stays pending. */
+  clear(): void;
+}
+
+const NO_TIMER: LongTimer = { clear: () => {} };
+
+/**
+ * Calls `callback` once after `ms` milliseconds: any non-negative finite number, or `Infinity`
+ * for never (no timer is armed at all). A negative or `NaN` delay counts as 0, as in
+ * `setTimeout`. Delays up to {@link MAX_TIMER_DELAY} are one global `setTimeout`; longer ones are
+ * chunked into several, the time left being recomputed from `Date.now()` each time a chunk fires,
+ * so fake clocks drive them and a clock moved while waiting is taken into account.
+ */
+export function setLongTimeout(callback: () => void, ms: number): LongTimer {
+  if (ms === Infinity) return NO_TIMER;
+  const wait = ms > 0 ? ms : 0; // NaN and negatives: at once, as setTimeout does
+  if (wait <= MAX_TIMER_DELAY) {
+    const timer = setTimeout(callback, wait);
+    return { clear: () => clearTimeout(timer) };
+  }
+  const target = Date.now() + wait;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const arm = (left: number): void => {
+    timer = setTimeout(() => {
+      const remaining = target - Date.now();
+      if (remaining > 0) arm(remaining);
+      else {
+        timer = undefined;
+        callback();
+      }
+    }, Math.min(left, MAX_TIMER_DELAY));
+  };
+  arm(wait);
+  return {
+    clear(): void {
+      if (timer !== undefined) clearTimeout(timer);
+      timer = undefined;
+    },
+  };
+}
+
+/**
  * Resolves after `ms` milliseconds, or rejects with `signal.reason` as soon as the signal aborts.
- * A delay of 0 or less resolves without a timer.
+ * A delay of 0 or less resolves without a timer; any longer delay works (see
+ * {@link setLongTimeout}), and `Infinity` waits until the signal aborts.
  */
 export function delay(ms: number, signal?: AbortSignal): Promise<void> {
   if (signal?.aborted) return Promise.reject(signal.reason);
   if (ms <= 0) return Promise.resolve();
   return new Promise((resolve, reject) => {
     const onAbort = (): void => {
-      clearTimeout(timer);
+      timer.clear();
       reject(signal?.reason);
     };
-    const timer = setTimeout(() => {
+    const timer = setLongTimeout(() => {
       signal?.removeEventListener("abort", onAbort);
       resolve();
     }, ms);
@@ -65,18 +115,19 @@ export interface Deadline {
 
 /**
  * Creates a signal that aborts after `ms` with `reason()`, and also follows `parent` (aborting with
- * the parent's reason). `clear()` releases the timer and the listener.
+ * the parent's reason). Any delay works (see {@link setLongTimeout}); `Infinity` never times out.
+ * `clear()` releases the timer and the listener.
  */
 export function deadline(ms: number, reason: () => unknown, parent?: AbortSignal): Deadline {
   const controller = new AbortController();
   const onParentAbort = (): void => controller.abort(parent?.reason);
-  const timer = setTimeout(() => controller.abort(reason()), Math.max(0, ms));
+  const timer = setLongTimeout(() => controller.abort(reason()), ms);
   if (parent?.aborted) onParentAbort();
   else parent?.addEventListener("abort", onParentAbort, { once: true });
   return {
     signal: controller.signal,
     clear(): void {
-      clearTimeout(timer);
+      timer.clear();
       parent?.removeEventListener("abort", onParentAbort);
     },
   };

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { describeMessage, safeInstanceOf } from "./describe.ts";
+
 /** The category of a {@link CanoError}: what kind of failure it reports. */
 export type ErrorCategory =
   | "task_execution"
@@ -23,6 +25,8 @@ export type ErrorCategory =
   | "resource_duplicate_key"
   | "workflow_version_mismatch"
   | "store"
+  | "conflict"
+  | "ownership_lost"
   | "generic";
 
 /** Options accepted by {@link CanoError}. */
@@ -65,7 +69,8 @@ export class CanoError extends Error {
 
 /**
  * The category of any thrown value: a {@link CanoError}'s own category, or `"task_execution"` for
- * anything else a task may throw.
+ * anything else a task may throw. Never throws, whatever the value (a `Proxy` whose traps throw,
+ * a revoked `Proxy`, an object without a prototype are all `"task_execution"`).
  *
  * @param error Any thrown value.
  * @returns The category.
@@ -80,7 +85,14 @@ export class CanoError extends Error {
  * ```
  */
 export function categoryOf(error: unknown): ErrorCategory {
-  return error instanceof CanoError ? error.category : "task_execution";
+  if (!safeInstanceOf(error, CanoError)) return "task_execution";
+  try {
+    const category: unknown = error.category;
+    if (typeof category === "string") return category as ErrorCategory;
+  } catch {
+    // A subclass with a throwing `category` getter: treat it as any other task failure.
+  }
+  return "task_execution";
 }
 
 /**
@@ -354,7 +366,7 @@ export class CompensationFailedError extends CanoError {
    * @param errors The original failure, then the compensation failures.
    */
   constructor(errors: readonly unknown[]) {
-    const flat = errors.flatMap((e) => e instanceof CompensationFailedError ? e.errors : [e]);
+    const flat = errors.flatMap(flattenCompensationErrors);
     const parts = flat.slice(1).map((e, i) => `compensation #${i + 1}: ${messageOf(e)}`);
     super(
       `Compensation failed (${flat.length - 1} error(s)); original: ${messageOf(flat[0])}; ${
@@ -561,7 +573,40 @@ export class StateContextError extends CanoError {
   }
 }
 
-/** The message of any thrown value. */
+/** The failures a {@link CompensationFailedError} nests, or `[error]` for any other value. */
+function flattenCompensationErrors(error: unknown): readonly unknown[] {
+  if (!safeInstanceOf(error, CompensationFailedError)) return [error];
+  try {
+    const nested: unknown = error.errors;
+    if (Array.isArray(nested)) return nested;
+  } catch {
+    // unreadable: keep the error itself
+  }
+  return [error];
+}
+
+/**
+ * The message of any thrown value, never throwing: an `Error`'s `message`, else a description of
+ * the value (`String()` guarded, with fallbacks such as `[object Object]`), capped at 2,000
+ * characters.
+ *
+ * @param error Any thrown value.
+ * @returns The message.
+ *
+ * @example Messages of hostile values
+ * ```ts
+ * import { messageOf } from "./errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(messageOf(new Error("boom")), "boom");
+ * assert.equal(messageOf("plain string"), "plain string");
+ * assert.equal(messageOf(Object.create(null)), "[object Object]");
+ * assert.equal(messageOf(Symbol("why")), "Symbol(why)");
+ * const { proxy, revoke } = Proxy.revocable({}, {});
+ * revoke();
+ * assert.equal(messageOf(proxy), "[unprintable value]");
+ * ```
+ */
 export function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+  return describeMessage(error);
 }

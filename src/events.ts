@@ -1,3 +1,4 @@
+import { safeInstanceOf } from "./describe.ts";
 import { messageOf } from "./errors.ts";
 
 /** A listener for events of type `E`: a function or an object with `handleEvent`. */
@@ -203,22 +204,35 @@ export class SafeEventTarget<M extends object = Record<never, never>> extends Ev
   }
 
   #invoke(listener: TypedListener<Event>, event: Event): void {
+    const type = event.type;
     try {
       const result = typeof listener === "function"
         ? listener.call(this, event)
         : listener.handleEvent(event);
       // An async listener's rejection would otherwise be an unhandled rejection (fatal in Deno).
-      if (result instanceof Promise) result.catch((error) => this.#report(error, event.type));
+      // `then` is taken from Promise.prototype: the returned promise's own could be overridden.
+      if (safeInstanceOf(result, Promise)) {
+        Promise.prototype.then.call(result, undefined, (error) => this.#report(error, type));
+      }
     } catch (error) {
-      this.#report(error, event.type);
+      this.#report(error, type);
     }
   }
 
+  /** Never throws: it runs inside the native dispatch, where a throw would end the process. */
   #report(error: unknown, eventType: string): void {
-    console.error(`cano: a "${eventType}" event listener threw: ${messageOf(error)}`);
+    try {
+      console.error(`cano: a "${eventType}" event listener threw: ${messageOf(error)}`);
+    } catch {
+      // A replaced console.error that throws: nothing more can be done about it here.
+    }
     // A failing listenererror listener is only logged: reporting it again could loop forever.
     if (eventType !== "listenererror" && this.hasListener("listenererror")) {
-      this.dispatchEvent(new ListenerErrorEvent(error, eventType));
+      try {
+        this.dispatchEvent(new ListenerErrorEvent(error, eventType));
+      } catch {
+        // Listeners are wrapped, so this cannot happen short of a broken subclass.
+      }
     }
   }
 }

@@ -1,3 +1,4 @@
+import { safeString } from "./describe.ts";
 import { messageOf, ResourceDuplicateKeyError, ResourceNotFoundError } from "./errors.ts";
 
 /**
@@ -421,11 +422,28 @@ async function teardownEach(
     } catch (error) {
       // Reported, not thrown: one stuck resource must not keep the others open, nor mask the
       // run's own result.
-      console.error(`cano: teardown of resource "${key}" failed (${context}):`, error);
+      reportTeardownFailure(`cano: teardown of resource "${key}" failed (${context}):`, error);
       failures.push({ key, error });
     }
   }
   return failures;
+}
+
+/**
+ * Logs a teardown failure with the error itself (so `console.error` can show its stack), falling
+ * back to a safe one-line description when the console cannot inspect it (a revoked `Proxy`, for
+ * one); never throws, whatever the error or a replaced `console.error` does.
+ */
+function reportTeardownFailure(line: string, error: unknown): void {
+  try {
+    console.error(line, error);
+  } catch {
+    try {
+      console.error(`${line} ${safeString(error)}`);
+    } catch {
+      // A console.error that throws on plain strings: there is nowhere left to report to.
+    }
+  }
 }
 
 /** The teardown hook of a value: `teardown`, else `Symbol.asyncDispose`, else `Symbol.dispose`. */
@@ -436,9 +454,10 @@ function teardownOf(resource: unknown): (() => unknown) | undefined {
 
 /** The health of one resource; a `health()` that throws makes it unhealthy. */
 async function healthOf(resource: unknown): Promise<HealthStatus> {
-  const health = hookOf(resource, "health");
-  if (health === undefined) return HealthStatus.healthy();
   try {
+    // Looked up inside the try: a resource whose property reads throw is unhealthy too.
+    const health = hookOf(resource, "health");
+    if (health === undefined) return HealthStatus.healthy();
     return await (health() as Promise<HealthStatus> | HealthStatus);
   } catch (error) {
     return HealthStatus.unhealthy(messageOf(error));

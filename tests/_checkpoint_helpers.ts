@@ -1,7 +1,14 @@
 // Test helpers for checkpointing, resume, saga and stepped tests: a store that records every call
 // (so rows stay visible after the engine clears the log) and a way to seed a log by hand.
 
-import { type CheckpointRow, type CheckpointStore, MemoryCheckpointStore } from "../mod.ts";
+import {
+  type CheckpointRow,
+  type CheckpointStore,
+  MemoryCheckpointStore,
+  type RunLease,
+  type RunStore,
+} from "../mod.ts";
+import { KvCheckpointStore } from "../kv.ts";
 
 /** One call made to a {@link RecordingStore}. */
 export type StoreCall =
@@ -188,4 +195,40 @@ export function numberedRow(sequence: number, extra: Partial<CheckpointRow> = {}
     workflowVersion: 1,
     ...extra,
   };
+}
+
+/**
+ * Waits (real time) until the lease on run `id` in the KV file has expired — after a SIGKILL, the
+ * dead owner holds the run until then — so another process can claim it.
+ */
+export async function leaseExpired(kvPath: string, id: string): Promise<void> {
+  const kv = await Deno.openKv(kvPath);
+  let until: number | undefined;
+  try {
+    until = (await new KvCheckpointStore(kv).getRun(id))?.leaseUntil.getTime();
+  } finally {
+    kv.close();
+  }
+  const wait = until === undefined ? 0 : until - Date.now() + 20;
+  if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+}
+
+/**
+ * A run left by a process that died: claimed by `owner`, `rows` appended under its lease, and
+ * never renewed again — another process may claim it once the lease expires.
+ */
+export async function abandonedRun(
+  store: RunStore,
+  workflowId: string,
+  rows: readonly CheckpointRow[],
+  options: { owner?: string; workflow?: string } = {},
+): Promise<RunLease> {
+  const { lease } = await store.claim(workflowId, {
+    mode: "start",
+    owner: options.owner ?? "crashed-worker",
+    workflow: options.workflow ?? "",
+    version: 0,
+  });
+  for (const r of rows) await store.append(workflowId, r, lease);
+  return lease;
 }

@@ -1,7 +1,10 @@
 import assert from "node:assert/strict";
 import {
   CheckpointStoreError,
+  ConfigurationError,
   MemoryCheckpointStore,
+  Resources,
+  RunExistsError,
   StateContextError,
   TaskConfig,
   Workflow,
@@ -212,27 +215,30 @@ Deno.test("Workflow.orchestrate() still succeeds when clearing the log fails, an
   assert.equal((await store.inner.loadRun("job-6")).length, 2, "the log is still there");
 });
 
-Deno.test("Workflow.orchestrate() with a store but no workflow id fails with checkpoint_store before any task", async () => {
+Deno.test("Workflow.orchestrate() with a store but no run id fails with ConfigurationError before any setup", async () => {
   const store = new RecordingStore();
   let ran = false;
-  const workflow = new Workflow<"a" | "done">()
+  let setUp = 0;
+  const workflow = new Workflow<"a" | "done">({
+    resources: new Resources({ db: { setup: () => void setUp++ } }),
+  })
     .register("a", () => {
       ran = true;
       return "done";
     })
     .addExitState("done")
     .withCheckpointStore(store);
+  workflow.validate(); // a checkpointed workflow may take its ids per run
   await assert.rejects(workflow.orchestrate("a"), (error: unknown) => {
-    assert.ok(error instanceof StateContextError);
-    assert.equal(error.category, "checkpoint_store");
-    assert.equal(error.state, "a");
-    assert.deepEqual(error.path, ["a"]);
-    assert.ok(error.cause instanceof CheckpointStoreError);
-    assert.match(error.cause.message, /workflow id/);
+    assert.ok(error instanceof ConfigurationError);
+    assert.match(error.message, /needs an id.*orchestrate\(initial, \{ id \}\)/);
     return true;
   });
   assert.equal(ran, false);
-  assert.equal(store.count("append"), 0);
+  assert.equal(setUp, 0, "no resource was set up");
+  assert.equal(store.calls.length, 0, "the store was never called");
+  const result = await workflow.orchestrate("a", { id: "job-5b" });
+  assert.equal(result.workflowId, "job-5b");
 });
 
 Deno.test("Workflow.orchestrate() fails with checkpoint_store when an append fails, without running the task", async () => {
@@ -286,14 +292,32 @@ Deno.test("Workflow.orchestrate() over an uncleared log with the same id fails a
   const before = await store.loadRun("job-8");
   assert.equal(before.length, 2);
   await assert.rejects(workflow.orchestrate("a", { data: { n: 2 } }), (error: unknown) => {
-    assert.ok(error instanceof StateContextError);
-    assert.equal(error.category, "checkpoint_store");
-    assert.equal(error.state, "a");
-    assert.match(error.message, /sequence 0/);
+    assert.ok(error instanceof RunExistsError);
+    assert.equal(error.category, "conflict");
+    assert.equal(error.id, "job-8");
+    assert.equal(error.status, "failed");
+    assert.match(error.message, /ifExists: "resume"/);
     return true;
   });
   assert.equal(calls, 1, "the second run ran no task");
   assert.deepEqual(await store.loadRun("job-8"), before);
+  assert.equal((await store.getRun("job-8"))?.status, "failed");
+});
+
+Deno.test("Workflow.orchestrate() over an uncleared log of a rows-only store fails with RunExistsError", async () => {
+  const store = new RecordingStore();
+  const workflow = new Workflow<"a" | "b" | "done">()
+    .register("a", () => "b")
+    .register("b", () => {
+      throw new Error("b is broken");
+    }, { config: TaskConfig.minimal() })
+    .addExitState("done")
+    .withCheckpointStore(store)
+    .withWorkflowId("job-8b");
+  await assert.rejects(workflow.orchestrate("a"), /b is broken/);
+  const before = await store.inner.loadRun("job-8b");
+  await assert.rejects(workflow.orchestrate("a"), RunExistsError);
+  assert.deepEqual(await store.inner.loadRun("job-8b"), before, "the old log is intact");
 });
 
 Deno.test("Workflow.orchestrate() keeps the log of a failed run", async () => {

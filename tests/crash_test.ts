@@ -3,6 +3,7 @@
 
 import assert from "node:assert/strict";
 import { KvCheckpointStore } from "../kv.ts";
+import { leaseExpired } from "./_checkpoint_helpers.ts";
 
 const worker = new URL("./e2e/crash_worker.ts", import.meta.url).pathname;
 
@@ -35,8 +36,17 @@ async function scenario(): Promise<Scenario> {
     kvPath,
     journalPath,
     id,
-    worker: (mode, hangAt = "none", failShip = false) =>
-      runWorker([mode, kvPath, journalPath, id, hangAt, failShip ? "fail-ship" : "no"]),
+    worker: async (mode, hangAt = "none", failShip = false) => {
+      if (mode === "resume") await leaseExpired(kvPath, id); // the killed owner's lease
+      return await runWorker([
+        mode,
+        kvPath,
+        journalPath,
+        id,
+        hangAt,
+        failShip ? "fail-ship" : "no",
+      ]);
+    },
     journal: async () => (await Deno.readTextFile(journalPath)).split("\n").filter(Boolean),
     rows: async () => {
       using kv = await Deno.openKv(kvPath);
@@ -166,7 +176,7 @@ Deno.test("Workflow.resumeFrom() lets exactly one of two racing processes resume
   const losers = outcomes.filter((o) => o.error !== undefined);
   assert.equal(winners.length, 1, JSON.stringify(outcomes));
   assert.equal(losers.length, 1, JSON.stringify(outcomes));
-  assert.equal(losers[0]?.error?.category, "checkpoint_store");
+  assert.equal(losers[0]?.error?.category, "conflict", "the loser found a live owner");
   const journal = await s.journal();
   assert.equal(
     count(journal, "resume notify:run"),

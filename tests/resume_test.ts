@@ -5,6 +5,7 @@ import {
   ConfigurationError,
   MemoryCheckpointStore,
   Resources,
+  RunOwnedError,
   StateContextError,
   TaskConfig,
   Workflow,
@@ -388,7 +389,7 @@ Deno.test("Workflow.resumeFrom() of a log ending in an exit state returns at onc
   assert.deepEqual(await store.inner.loadRun("finished"), []);
 });
 
-Deno.test("Workflow.resumeFrom() racing itself on one id: exactly one wins, the other fails with checkpoint_store", async () => {
+Deno.test("Workflow.resumeFrom() racing itself on one id: exactly one wins, the other gets RunOwnedError and runs nothing", async () => {
   const store = new MemoryCheckpointStore();
   await seed(store, "race", [row(0, "a", { data: {} }), row(1, "b", { data: {} })]);
   const ran: string[] = [];
@@ -412,11 +413,11 @@ Deno.test("Workflow.resumeFrom() racing itself on one id: exactly one wins, the 
   assert.equal(fulfilled.length, 1, "exactly one resume succeeds");
   assert.equal(rejected.length, 1);
   const reason = (rejected[0] as PromiseRejectedResult).reason;
-  assert.ok(reason instanceof StateContextError);
-  assert.equal(reason.category, "checkpoint_store");
-  assert.equal(reason.state, "b", "the loser stops at its first append");
-  assert.match(reason.message, /sequence 2/);
+  assert.ok(reason instanceof RunOwnedError, String(reason));
+  assert.equal(reason.category, "conflict");
+  assert.equal(reason.id, "race");
   assert.equal(ran.filter((r) => r.startsWith("b ")).length, 1, "the resumed task ran once");
+  assert.equal(new Set(ran.map((r) => r.split(" ")[1])).size, 1, "every state ran in the winner");
   assert.equal((fulfilled[0] as PromiseFulfilledResult<{ state: string }>).value.state, "done");
   assert.deepEqual(await store.loadRun("race"), [], "the winner cleared the log");
 });

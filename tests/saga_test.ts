@@ -174,7 +174,9 @@ Deno.test("Workflow.registerWithCompensation() rolls back the step whose complet
 
 Deno.test("Workflow.registerWithCompensation() rolls back when a later state_entry append fails", async () => {
   const log: string[] = [];
-  const store = new RecordingStore({ failAppend: (r) => r.state === "ship" });
+  const store = new RecordingStore({
+    failAppend: (r) => r.kind === "state_entry" && r.state === "ship",
+  });
   const workflow = new Workflow<Saga, Data>()
     .registerWithCompensation("reserve", sagaStep("reserve", "charge", log))
     .registerWithCompensation("charge", sagaStep("charge", "ship", log))
@@ -431,6 +433,13 @@ Deno.test("Workflow.registerWithCompensation() clears the log after a clean roll
     [0, "state_entry", "charge", "charge", undefined],
     [1, "compensation_completion", "charge", "charge", { id: "charge-1" }],
     [2, "state_entry", "ship", "ship", undefined],
+    // The rollback is durable: its plan before the first compensation, each one once done.
+    [3, "rollback", "ship", "", {
+      error: { name: "Error", message: "no courier" },
+      attempt: 1,
+      stack: [{ taskId: "charge", state: "charge", output: { id: "charge-1" } }],
+    }],
+    [4, "compensated", "charge", "charge", { index: 0 }],
   ]);
   assert.equal(store.count("clear"), 1);
   assert.deepEqual(await store.inner.loadRun("saga-clean"), []);
@@ -516,6 +525,8 @@ Deno.test("Workflow.registerWithCompensation() compensates inline and fails with
       ["state_entry", "reserve"],
       ["compensation_completion", "reserve"],
       ["state_entry", "charge"],
+      ["rollback", "charge"], // the rest of the saga rolls back durably
+      ["compensated", "reserve"],
     ],
     "no completion row for the unserialisable output",
   );
@@ -614,7 +625,13 @@ Deno.test("Workflow.resumeFrom() reports OrphanedCompensationError when the comp
   assert.equal(events[0]?.taskId, "reserve");
   assert.equal(events[0]?.ok, false);
   assert.ok(events[0]?.error instanceof OrphanedCompensationError);
-  assert.equal((await store.loadRun("renamed-saga")).length, 4, "dirty: the log is kept");
+  const kept = await store.loadRun("renamed-saga");
+  assert.deepEqual(
+    kept.map((r) => r.kind),
+    ["state_entry", "compensation_completion", "state_entry", "state_entry", "rollback"],
+    "dirty: the log is kept, with the rollback recorded and no compensation marked done",
+  );
+  assert.equal((await store.getRun("renamed-saga"))?.status, "failed");
 });
 
 Deno.test("Workflow.registerWithCompensation() bounds each compensation by the task's attemptTimeout", async () => {

@@ -2,6 +2,7 @@
 // only the window that was not committed is read again.
 
 import assert from "node:assert/strict";
+import { leaseExpired } from "./_checkpoint_helpers.ts";
 
 const worker = new URL("./e2e/stream_worker.ts", import.meta.url).pathname;
 
@@ -33,6 +34,7 @@ Deno.test("Workflow.resumeFrom() replays only the uncommitted stream window afte
     await Deno.writeTextFile(journalPath, "");
     const first = await runWorker(["run", kvPath, journalPath, "stream-7", "7"]);
     assert.equal(first.hung, true);
+    await leaseExpired(kvPath, "stream-7");
     const resumed = await runWorker(["resume", kvPath, journalPath, "stream-7", "-1"]);
     assert.match(resumed.stdout, /RESULT \{"state":"done"/);
     const lines = (await Deno.readTextFile(journalPath)).split("\n").filter(Boolean);

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import {
   type CheckpointRow,
   MemoryCheckpointStore,
+  type RunLease,
   type StreamErrorPolicy,
   type StreamWindow,
   type TaskConfig,
@@ -80,9 +81,9 @@ function streamWorkflow(
 /** A store that keeps every appended row even after the log is cleared. */
 class KeepingStore extends MemoryCheckpointStore {
   rows: CheckpointRow[] = [];
-  override append(workflowId: string, row: CheckpointRow): Promise<void> {
+  override append(workflowId: string, row: CheckpointRow, lease?: RunLease): Promise<void> {
     this.rows.push(structuredClone(row));
-    return super.append(workflowId, row);
+    return super.append(workflowId, row, lease);
   }
 }
 

@@ -1,116 +1,339 @@
-import { CheckpointStoreError } from "../errors.ts";
+// The checkpoint store contract: the rows of a run's log (v1: append, load, clear) and the run
+// record that makes a run an owned, fenced object (v2: claim, renew, release, finish, listing).
 
-/** What a checkpoint row records. */
-export type RowKind = "state_entry" | "compensation_completion" | "step_cursor";
+import { safeString } from "../describe.ts";
+import { CheckpointStoreError, messageOf } from "../errors.ts";
+import type { Codec } from "./codec.ts";
+import { checkRunId } from "./limits.ts";
+import { shortId } from "./run_errors.ts";
+
+/**
+ * What a checkpoint row records.
+ *
+ * - `state_entry`: the run entered `state` (written before the state's task runs).
+ * - `compensation_completion`: the saga step `taskId` succeeded; `output` is what its compensation
+ *   needs.
+ * - `step_cursor`: a stepped or stream state made progress; `output` is the cursor.
+ * - `rollback`: the run failed and its saga rollback began; `output` holds the cause and the
+ *   compensations to run. A log with this row is never run forward again.
+ * - `compensated`: one compensation of the rollback finished; `output.index` is its place in the
+ *   rollback row's list.
+ */
+export type RowKind =
+  | "state_entry"
+  | "compensation_completion"
+  | "step_cursor"
+  | "rollback"
+  | "compensated";
 
 /**
  * One entry of a run's checkpoint log. Rows are appended with dense sequence numbers from 0; the
  * last row tells `resumeFrom` where the run stopped.
- *
- * - `state_entry`: the run entered `state` (written before the state's task runs), with a snapshot
- *   of the run data in `data`.
- * - `compensation_completion`: the compensatable task `taskId` succeeded; `output` is what its
- *   compensation needs.
- * - `step_cursor`: a stepped or stream state made progress; `output` is the cursor.
  */
 export interface CheckpointRow {
   /** Position in the log, dense from 0. */
   sequence: number;
   /** The state the row belongs to. */
   state: string;
-  /** The task id (`""` for exit-only states and splits). */
+  /** The task id (`""` for exit-only states, splits and rollback rows). */
   taskId: string;
   /** What the row records. */
   kind: RowKind;
-  /** Compensation output or cursor (JSON-serialisable). */
+  /** Compensation output, cursor, rollback plan or split outcome (encoded by the store's codec). */
   output?: unknown;
-  /** Run data snapshot, on `state_entry` rows (JSON-serialisable). */
+  /** Run data snapshot, on `state_entry` and `step_cursor` rows (encoded by the store's codec). */
   data?: unknown;
   /** The workflow version that wrote the row. */
   workflowVersion: number;
+  /**
+   * `true` on the `state_entry` row a resumed run writes when it re-enters the state it stopped
+   * in: the same visit of that state continues, it is not a new one (the path does not repeat it).
+   */
+  resumed?: boolean;
 }
 
 /**
- * Durable storage for checkpoint logs, one log per workflow id.
+ * The rows of run logs, one log per run id — the part of the store every version of the contract
+ * has. A store with only these three methods still works: the engine then keeps run ownership in
+ * the process (two runs of one id in one process are kept apart, two processes are not). Implement
+ * {@link RunStore} for ownership that holds across processes.
  *
  * Contract: `append` is durable when it resolves and **rejects a duplicate sequence** for the same
- * id with a `CheckpointStoreError` (never overwrites: a collision means two runs share an id). It
- * should also reject a **gap** — a sequence above 0 whose predecessor is absent — because the
- * engine writes logs densely from 0: that is what stops a process that resumed a run from
- * appending to a log another process has meanwhile finished and cleared. `loadRun` returns every
- * row ascending by sequence (empty for an unknown id); `clear` removes one id's rows and nothing
- * else (an unknown id is a no-op). Concurrent calls must be safe.
+ * id with a `CheckpointStoreError` (never overwrites). It should also reject a gap — a sequence
+ * above 0 whose predecessor is absent. `loadRun` returns every row ascending by sequence (empty
+ * for an unknown id); `clear` removes one id's rows and nothing else (an unknown id is a no-op).
+ * `append` must not keep a reference to `row.data` or `row.output` after it returns or resolves
+ * (encode or copy them). Concurrent calls must be safe.
  */
 export interface CheckpointStore {
-  /** Appends a row; rejects a duplicate `(workflowId, sequence)`. */
-  append(workflowId: string, row: CheckpointRow): Promise<void>;
+  /**
+   * Appends a row; rejects a duplicate `(workflowId, sequence)`. With `lease` (a {@link RunStore}),
+   * the append is fenced: it commits only while that lease still owns the run.
+   */
+  append(workflowId: string, row: CheckpointRow, lease?: RunLease): Promise<void>;
   /** All rows of `workflowId`, ascending by sequence. */
   loadRun(workflowId: string): Promise<CheckpointRow[]>;
-  /** Removes all rows of `workflowId`. */
+  /** Removes all rows of `workflowId` (and, in a {@link RunStore}, its run record). */
   clear(workflowId: string): Promise<void>;
+}
+
+/** Where an unfinished run stands, as its record says. */
+export type RunStatus = "running" | "rolling_back" | "failed";
+
+/**
+ * The record of an unfinished run (finished runs have none: a completed or cleanly rolled-back
+ * run's log and record are deleted).
+ */
+export interface RunInfo {
+  /** The run id. */
+  id: string;
+  /** The name of the workflow that started it (`""` for an unnamed workflow). */
+  workflow: string;
+  /** The workflow version of its last owner. */
+  version: number;
+  /** `running`, `rolling_back` (a saga rollback began) or `failed` (its log is kept). */
+  status: RunStatus;
+  /** The state of the last row, as of the last record write (claim, heartbeat, status change). */
+  state: string;
+  /** Rows in the log (the next row's sequence), as of the last record write. */
+  sequence: number;
+  /** The process holding the lease, `undefined` when none does. */
+  owner: string | undefined;
+  /** When the lease expires; in the past when nobody holds the run. */
+  leaseUntil: Date;
+  /** When the run was first claimed. */
+  createdAt: Date;
+  /** When the record was last written. */
+  updatedAt: Date;
+  /** The error a failed run ended with. */
+  error?: string;
+}
+
+/**
+ * A claim on a run, issued by {@link RunStore.claim}. The store updates it in place (`fence`,
+ * `leaseUntil`, `sequence`, `state`) on every fenced write; treat it as opaque.
+ */
+export interface RunLease {
+  /** The run id. */
+  readonly id: string;
+  /** Who holds it. */
+  readonly owner: string;
+  /** When the lease expires unless renewed (epoch milliseconds, the store's clock). */
+  leaseUntil: number;
+  /** The store's token for "the record as this owner last wrote it". */
+  fence: string;
+  /** Rows in the log. */
+  sequence: number;
+  /** The state of the last row (`""` when none). */
+  state: string;
+}
+
+/**
+ * How a claim treats an existing run: `start` refuses any unfinished run (`RunExistsError`),
+ * `resume` requires one (rows, or a record), `startOrResume` takes either.
+ */
+export type ClaimMode = "start" | "resume" | "startOrResume";
+
+/** What {@link RunStore.claim} is asked. */
+export interface ClaimRequest {
+  /** How to treat an existing run. */
+  mode: ClaimMode;
+  /** The claiming process (shown as `RunInfo.owner`). */
+  owner: string;
+  /** The workflow's name (`""` when unnamed); a run of another named workflow is refused. */
+  workflow: string;
+  /** The workflow's version. */
+  version: number;
+}
+
+/** A granted claim. */
+export interface ClaimResult {
+  /** The lease to fence every later write with. */
+  lease: RunLease;
+  /** The run's log as it was when the claim took effect (empty for a new run). */
+  rows: CheckpointRow[];
+  /** Whether the claim created the run (no record and no rows existed). */
+  created: boolean;
+}
+
+/**
+ * How a run ends: `completed` deletes its log and record (also after a clean rollback); `failed`
+ * keeps the log, marks the record failed with the error and releases the lease.
+ */
+export type RunEnd = { status: "completed" } | { status: "failed"; error: string };
+
+/** A query of {@link RunStore.listRuns}. */
+export interface ListRunsQuery {
+  /** Only runs with this status. */
+  status?: RunStatus | undefined;
+  /** Only runs of this workflow name. */
+  workflow?: string | undefined;
+  /** At most this many runs (an integer from 1 to 1,000). Default 100. */
+  limit?: number | undefined;
+  /** Where the previous page ended (its `cursor`). */
+  cursor?: string | undefined;
+}
+
+/** A page of {@link RunStore.listRuns}, ordered by run id. */
+export interface RunPage {
+  /** The runs. */
+  runs: RunInfo[];
+  /** Pass it as `cursor` for the next page; `undefined` on the last page. */
+  cursor: string | undefined;
+}
+
+/**
+ * A checkpoint store that also keeps one **run record** per unfinished run, so that a run is
+ * owned by one process at a time (version 2 of the store contract; both built-in stores implement
+ * it, and `checkpointStoreContract()` in `@cano/cano/testing` checks an implementation).
+ *
+ * - `claim` takes a run with compare-and-set on its record: free, or its lease expired. `start`
+ *   creates the record (refusing an unfinished run with `RunExistsError`), `resume` takes over an
+ *   existing one (refusing a live owner with `RunOwnedError`) and returns its rows, read after the
+ *   claim took effect.
+ * - Every write that carries the lease (`append`, `renew`, `release`, `finish`) is **fenced**: it
+ *   commits only if the record is still the one this owner last wrote, and otherwise rejects with
+ *   `OwnershipLostError` without writing. Appending a `rollback` row also sets the status to
+ *   `rolling_back` in the same commit.
+ * - `renew` extends the lease by `leaseMs`; `release` gives it up (the run is claimable at once);
+ *   `finish` ends the run (see {@link RunEnd}).
+ * - `listRuns` pages through records (an index, not a scan of rows); `getRun` reads one.
+ * - Rows and run data go through `codec` (strict JSON unless configured), and a row Deno KV could
+ *   not store is refused.
+ */
+export interface RunStore extends CheckpointStore {
+  /** How long a claim lasts without renewal, in milliseconds. */
+  readonly leaseMs: number;
+  /** How run data, outputs and cursors are encoded. */
+  readonly codec: Codec;
+  /** Claims a run (see {@link ClaimMode}). */
+  claim(workflowId: string, request: ClaimRequest): Promise<ClaimResult>;
+  /** Extends the lease by `leaseMs` from now. */
+  renew(lease: RunLease): Promise<void>;
+  /** Gives the run up without ending it. */
+  release(lease: RunLease): Promise<void>;
+  /** Ends the run. */
+  finish(lease: RunLease, end: RunEnd): Promise<void>;
+  /** One run's record, `undefined` when the run has none. */
+  getRun(workflowId: string): Promise<RunInfo | undefined>;
+  /** A page of run records. */
+  listRuns(query?: ListRunsQuery): Promise<RunPage>;
+}
+
+const RUN_STORE_METHODS = ["claim", "renew", "release", "finish", "getRun", "listRuns"] as const;
+
+/**
+ * Whether `store` implements the whole {@link RunStore} contract (not just the rows).
+ *
+ * @param store A checkpoint store.
+ * @returns `true` when every run-record method is present.
+ */
+export function isRunStore(store: CheckpointStore): store is RunStore {
+  const candidate = store as unknown as Partial<Record<string, unknown>>;
+  return RUN_STORE_METHODS.every((method) => typeof candidate[method] === "function");
+}
+
+/**
+ * The run-record methods `store` has, when it has some but not all (a half-implemented
+ * {@link RunStore} would silently lose cross-process safety).
+ *
+ * @param store A checkpoint store.
+ * @returns The missing method names, empty when complete or when none is present.
+ */
+export function missingRunStoreMethods(store: CheckpointStore): string[] {
+  const candidate = store as unknown as Partial<Record<string, unknown>>;
+  const missing = RUN_STORE_METHODS.filter((method) => typeof candidate[method] !== "function");
+  return missing.length === RUN_STORE_METHODS.length ? [] : missing;
 }
 
 const KINDS: ReadonlySet<string> = new Set([
   "state_entry",
   "compensation_completion",
   "step_cursor",
+  "rollback",
+  "compensated",
 ]);
 
 /**
- * Checks a workflow id and a row before they are stored, and returns the row as JSON text (rows
- * must survive a JSON round-trip, since that is how durable stores keep them).
+ * Checks a row's fields (not its payloads) before it is stored.
  *
- * @param workflowId The workflow id.
+ * @param workflowId The run id.
  * @param row The row.
- * @returns The row's JSON text.
  * @throws {CheckpointStoreError} Naming what is invalid.
  */
-export function encodeRow(workflowId: string, row: CheckpointRow): string {
-  checkWorkflowId(workflowId);
+export function checkRow(workflowId: string, row: CheckpointRow): void {
+  checkRunId(workflowId);
   if (typeof row !== "object" || row === null) {
-    throw new CheckpointStoreError(`Checkpoint row must be an object, received ${String(row)}`);
+    throw new CheckpointStoreError(`Checkpoint row must be an object, received ${safeString(row)}`);
   }
   if (!Number.isSafeInteger(row.sequence) || row.sequence < 0) {
     throw new CheckpointStoreError(
-      `Checkpoint row sequence must be a non-negative integer, received ${row.sequence}`,
+      `Checkpoint row sequence must be a non-negative integer, received ${
+        safeString(row.sequence)
+      }`,
     );
   }
   if (typeof row.state !== "string" || typeof row.taskId !== "string") {
     throw new CheckpointStoreError("Checkpoint row state and taskId must be strings");
   }
   if (!KINDS.has(row.kind)) {
-    throw new CheckpointStoreError(`Checkpoint row kind is invalid: ${String(row.kind)}`);
+    throw new CheckpointStoreError(`Checkpoint row kind is invalid: ${safeString(row.kind)}`);
   }
   if (!Number.isSafeInteger(row.workflowVersion) || row.workflowVersion < 0) {
     throw new CheckpointStoreError(
-      `Checkpoint row workflowVersion must be a non-negative integer, received ${row.workflowVersion}`,
-    );
-  }
-  const { sequence, state, taskId, kind, output, data, workflowVersion } = row;
-  try {
-    return JSON.stringify({ sequence, state, taskId, kind, output, data, workflowVersion });
-  } catch (error) {
-    throw new CheckpointStoreError(
-      `Checkpoint row ${sequence} of workflow "${workflowId}" is not JSON-serialisable`,
-      { cause: error },
+      `Checkpoint row workflowVersion must be a non-negative integer, received ${
+        safeString(row.workflowVersion)
+      }`,
     );
   }
 }
 
 /**
+ * Checks a row and returns it as JSON text, its payloads (`data`, `output`) encoded by `codec`
+ * (which refuses a value that would not come back equal, naming its path).
+ *
+ * @param workflowId The run id.
+ * @param row The row.
+ * @param codec The payload codec.
+ * @returns The row's JSON text.
+ * @throws {CheckpointStoreError} Naming what is invalid.
+ */
+export function encodeRow(workflowId: string, row: CheckpointRow, codec: Codec): string {
+  checkRow(workflowId, row);
+  const { sequence, state, taskId, kind, output, data, workflowVersion } = row;
+  let text = `{"sequence":${sequence},"state":${JSON.stringify(state)},"taskId":${
+    JSON.stringify(taskId)
+  },"kind":"${kind}","workflowVersion":${workflowVersion}`;
+  if (row.resumed === true) text += `,"resumed":true`;
+  try {
+    if (output !== undefined) text += `,"output":${codec.stringify(output, "output")}`;
+    if (data !== undefined) text += `,"data":${codec.stringify(data, "data")}`;
+  } catch (error) {
+    throw new CheckpointStoreError(
+      `Checkpoint row ${sequence} (${kind} of state "${state}") of workflow "${
+        shortId(workflowId)
+      }" cannot be stored: ${messageOf(error)}`,
+      { cause: error },
+    );
+  }
+  return `${text}}`;
+}
+
+/**
  * Parses a row stored by {@link encodeRow}.
  *
- * @param workflowId The workflow id (for error messages).
+ * @param workflowId The run id (for error messages).
  * @param text The JSON text.
+ * @param codec The payload codec the row was written with.
  * @returns The row.
  * @throws {CheckpointStoreError} When the text is not a row.
  */
-export function decodeRow(workflowId: string, text: string): CheckpointRow {
+export function decodeRow(workflowId: string, text: string, codec: Codec): CheckpointRow {
   let parsed: unknown;
   try {
-    parsed = JSON.parse(text);
+    parsed = codec.parse(text);
   } catch (error) {
-    throw new CheckpointStoreError(`Corrupt checkpoint row for workflow "${workflowId}"`, {
+    throw new CheckpointStoreError(`Corrupt checkpoint row for workflow "${shortId(workflowId)}"`, {
       cause: error,
     });
   }
@@ -120,7 +343,7 @@ export function decodeRow(workflowId: string, text: string): CheckpointRow {
     typeof row.state !== "string" || typeof row.taskId !== "string" || !KINDS.has(row.kind ?? "")
   ) {
     throw new CheckpointStoreError(
-      `Corrupt checkpoint row for workflow "${workflowId}": ${text.slice(0, 200)}`,
+      `Corrupt checkpoint row for workflow "${shortId(workflowId)}": ${text.slice(0, 200)}`,
     );
   }
   const decoded: CheckpointRow = {
@@ -130,37 +353,24 @@ export function decodeRow(workflowId: string, text: string): CheckpointRow {
     kind: row.kind as RowKind,
     workflowVersion: Number.isSafeInteger(row.workflowVersion) ? row.workflowVersion as number : 0,
   };
+  if (row.resumed === true) decoded.resumed = true;
   if ("output" in row && row.output !== undefined) decoded.output = row.output;
   if ("data" in row && row.data !== undefined) decoded.data = row.data;
   return decoded;
 }
 
 /**
- * Rejects workflow ids no store can key: anything but a non-empty string.
- *
- * @param workflowId The id.
- * @throws {CheckpointStoreError} When invalid.
- */
-export function checkWorkflowId(workflowId: string): void {
-  if (typeof workflowId !== "string" || workflowId.length === 0) {
-    throw new CheckpointStoreError(
-      `Workflow id must be a non-empty string, received ${
-        JSON.stringify(workflowId) ?? String(workflowId)
-      }`,
-    );
-  }
-}
-
-/**
  * The error for a duplicate sequence.
  *
- * @param workflowId The workflow id.
+ * @param workflowId The run id.
  * @param sequence The duplicate sequence.
  * @returns The error.
  */
 export function conflictError(workflowId: string, sequence: number): CheckpointStoreError {
   return new CheckpointStoreError(
-    `Checkpoint conflict: workflow "${workflowId}" already has a row with sequence ${sequence}; ` +
+    `Checkpoint conflict: workflow "${
+      shortId(workflowId)
+    }" already has a row with sequence ${sequence}; ` +
       "resume the existing run or clear its log",
   );
 }
@@ -168,97 +378,25 @@ export function conflictError(workflowId: string, sequence: number): CheckpointS
 /**
  * The error for an append whose predecessor row is missing.
  *
- * @param workflowId The workflow id.
+ * @param workflowId The run id.
  * @param sequence The sequence that would leave a gap.
  * @returns The error.
  */
 export function gapError(workflowId: string, sequence: number): CheckpointStoreError {
   return new CheckpointStoreError(
-    `Checkpoint gap: workflow "${workflowId}" has no row ${sequence - 1}, so row ${sequence} ` +
+    `Checkpoint gap: workflow "${shortId(workflowId)}" has no row ${
+      sequence - 1
+    }, so row ${sequence} ` +
       "cannot be appended; the run was finished or cleared by another process",
   );
 }
 
 /**
- * An in-memory {@link CheckpointStore} with the full contract (duplicate rejection, ordered loads,
- * gap rejection, per-id clear). Rows are stored as JSON, exactly as a durable store would keep them, so a row
- * that could not survive a restart fails here too. For tests and single-process use.
+ * The error for a run that has nothing to resume.
  *
- * @example Append and load
- * ```ts
- * import { MemoryCheckpointStore } from "@cano/cano";
- * import assert from "node:assert/strict";
- *
- * const store = new MemoryCheckpointStore();
- * await store.append("order-1", { sequence: 0, state: "charge", taskId: "charge", kind: "state_entry", workflowVersion: 0 });
- * await assert.rejects(
- *   store.append("order-1", { sequence: 0, state: "ship", taskId: "ship", kind: "state_entry", workflowVersion: 0 }),
- *   { category: "checkpoint_store" },
- * );
- * assert.equal((await store.loadRun("order-1"))[0]?.state, "charge");
- * await store.clear("order-1");
- * assert.deepEqual(await store.loadRun("order-1"), []);
- * ```
+ * @param workflowId The run id.
+ * @returns The error.
  */
-export class MemoryCheckpointStore implements CheckpointStore {
-  #runs = new Map<string, Map<number, string>>();
-
-  /**
-   * Appends a row.
-   *
-   * @param workflowId The workflow id.
-   * @param row The row.
-   * @returns When stored.
-   * @throws {CheckpointStoreError} On a duplicate sequence or an invalid row.
-   */
-  append(workflowId: string, row: CheckpointRow): Promise<void> {
-    try {
-      const text = encodeRow(workflowId, row);
-      let rows = this.#runs.get(workflowId);
-      if (rows === undefined) {
-        rows = new Map();
-        this.#runs.set(workflowId, rows);
-      }
-      if (rows.has(row.sequence)) throw conflictError(workflowId, row.sequence);
-      if (row.sequence > 0 && !rows.has(row.sequence - 1)) throw gapError(workflowId, row.sequence);
-      rows.set(row.sequence, text);
-      return Promise.resolve();
-    } catch (error) {
-      return Promise.reject(error);
-    }
-  }
-
-  /**
-   * Loads a run's rows.
-   *
-   * @param workflowId The workflow id.
-   * @returns The rows, ascending by sequence.
-   */
-  loadRun(workflowId: string): Promise<CheckpointRow[]> {
-    try {
-      checkWorkflowId(workflowId);
-      const rows = [...(this.#runs.get(workflowId)?.entries() ?? [])]
-        .sort(([a], [b]) => a - b)
-        .map(([, text]) => decodeRow(workflowId, text));
-      return Promise.resolve(rows);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-  }
-
-  /**
-   * Removes a run's rows.
-   *
-   * @param workflowId The workflow id.
-   * @returns When removed.
-   */
-  clear(workflowId: string): Promise<void> {
-    try {
-      checkWorkflowId(workflowId);
-      this.#runs.delete(workflowId);
-      return Promise.resolve();
-    } catch (error) {
-      return Promise.reject(error);
-    }
-  }
+export function noRowsError(workflowId: string): CheckpointStoreError {
+  return new CheckpointStoreError(`No checkpoint rows for workflow id "${shortId(workflowId)}"`);
 }

@@ -1,3 +1,4 @@
+import { safeInstanceOf, safeString } from "../describe.ts";
 import { CircuitOpenError, ConfigurationError } from "../errors.ts";
 import { SafeEventTarget } from "../events.ts";
 
@@ -176,12 +177,16 @@ export class CircuitBreaker extends SafeEventTarget<CircuitBreakerEventMap> {
     const { failureThreshold = 5, resetTimeout = 30_000, halfOpenMaxCalls = 1 } = policy;
     if (!Number.isSafeInteger(failureThreshold) || failureThreshold < 1) {
       throw new ConfigurationError(
-        `Circuit breaker failureThreshold must be a positive integer, got ${failureThreshold}`,
+        `Circuit breaker failureThreshold must be a positive integer, got ${
+          safeString(failureThreshold)
+        }`,
       );
     }
     if (!Number.isFinite(resetTimeout) || resetTimeout < 0) {
       throw new ConfigurationError(
-        `Circuit breaker resetTimeout must be a finite number of milliseconds >= 0, got ${resetTimeout}`,
+        `Circuit breaker resetTimeout must be a finite number of milliseconds >= 0, got ${
+          safeString(resetTimeout)
+        }`,
       );
     }
     if (
@@ -189,7 +194,9 @@ export class CircuitBreaker extends SafeEventTarget<CircuitBreakerEventMap> {
       halfOpenMaxCalls > MAX_HALF_OPEN_CALLS
     ) {
       throw new ConfigurationError(
-        `Circuit breaker halfOpenMaxCalls must be an integer from 1 to ${MAX_HALF_OPEN_CALLS}, got ${halfOpenMaxCalls}`,
+        `Circuit breaker halfOpenMaxCalls must be an integer from 1 to ${MAX_HALF_OPEN_CALLS}, got ${
+          safeString(halfOpenMaxCalls)
+        }`,
       );
     }
     this.#threshold = failureThreshold;
@@ -395,7 +402,7 @@ export class CircuitBreaker extends SafeEventTarget<CircuitBreakerEventMap> {
   }
 
   #own(permit: CircuitPermit): Permit {
-    if (permit instanceof Permit && permit.breaker === this) return permit;
+    if (safeInstanceOf(permit, Permit) && permit.breaker === this) return permit;
     throw new ConfigurationError("Circuit permit was not issued by this circuit breaker");
   }
 

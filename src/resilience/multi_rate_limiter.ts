@@ -1,3 +1,4 @@
+import { safeString } from "../describe.ts";
 import { ConfigurationError, RateLimitedError } from "../errors.ts";
 import {
   type AcquireOptions,
@@ -97,7 +98,7 @@ export class MultiRateLimiter implements Limiter {
     }
     if (!Number.isSafeInteger(cost) || cost < 0) {
       throw new ConfigurationError(
-        `Rate limiter tier "${name}" cost must be a non-negative integer, got ${String(cost)}`,
+        `Rate limiter tier "${name}" cost must be a non-negative integer, got ${safeString(cost)}`,
       );
     }
     this.#tiers = Object.freeze([...this.#tiers, Object.freeze({ name, meter, cost })]);

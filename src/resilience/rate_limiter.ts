@@ -1,4 +1,5 @@
-import { delay } from "../async.ts";
+import { delay, MAX_TIMER_DELAY } from "../async.ts";
+import { safeString } from "../describe.ts";
 import { ConfigurationError } from "../errors.ts";
 
 /** Options of a limiter's `acquire`. */
@@ -166,9 +167,6 @@ export class MeterReservation implements Reservation {
   }
 }
 
-/** The longest delay `setTimeout` honours; longer waits are slept in steps. */
-const MAX_TIMER_DELAY = 2_147_483_647;
-
 /**
  * Throws a {@link ConfigurationError} unless `cost` is a non-negative safe integer.
  *
@@ -177,7 +175,7 @@ const MAX_TIMER_DELAY = 2_147_483_647;
 export function checkCost(cost: number): void {
   if (!Number.isSafeInteger(cost) || cost < 0) {
     throw new ConfigurationError(
-      `Rate limiter cost must be a non-negative integer, got ${String(cost)}`,
+      `Rate limiter cost must be a non-negative integer, got ${safeString(cost)}`,
     );
   }
 }
@@ -198,7 +196,11 @@ export async function waitForDebit(
   }
 }
 
-/** Sleeps `ms` (at least 1, at most the largest timer delay), abortably. */
+/**
+ * Sleeps `ms` (at least 1), abortably. Capped at the largest single timer delay: `delay` could
+ * wait longer, but the callers loop and re-ask their meter, so a very long (or `Infinity`) wait
+ * is re-evaluated about every 24.8 days instead of trusted blindly.
+ */
 export function sleepFor(ms: number, signal: AbortSignal | undefined): Promise<void> {
   return delay(Math.min(Math.max(Math.ceil(ms), 1), MAX_TIMER_DELAY), signal);
 }
@@ -261,13 +263,13 @@ export class RateLimiter implements Meter, Limiter {
     if (typeof refillPeriod !== "number" || !Number.isFinite(refillPeriod) || refillPeriod <= 0) {
       throw new ConfigurationError(
         `Rate limiter refillPeriod must be a positive number of milliseconds, got ${
-          String(refillPeriod)
+          safeString(refillPeriod)
         }`,
       );
     }
     if (!Number.isSafeInteger(burst) || burst < 0) {
       throw new ConfigurationError(
-        `Rate limiter burst must be a non-negative integer, got ${String(burst)}`,
+        `Rate limiter burst must be a non-negative integer, got ${safeString(burst)}`,
       );
     }
     this.#maxTokens = maxTokens;
@@ -572,7 +574,7 @@ export class RateLimiter implements Meter, Limiter {
 function positiveInteger(name: string, value: number): void {
   if (!Number.isSafeInteger(value) || value < 1) {
     throw new ConfigurationError(
-      `Rate limiter ${name} must be a positive integer, got ${String(value)}`,
+      `Rate limiter ${name} must be a positive integer, got ${safeString(value)}`,
     );
   }
 }

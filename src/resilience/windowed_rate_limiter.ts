@@ -1,3 +1,4 @@
+import { safeString } from "../describe.ts";
 import { ConfigurationError } from "../errors.ts";
 import {
   type AcquireOptions,
@@ -58,13 +59,13 @@ export class WindowedRateLimiter implements Meter, Limiter {
     const { limit, window } = policy;
     if (!Number.isSafeInteger(limit) || limit < 1) {
       throw new ConfigurationError(
-        `Windowed rate limiter limit must be a positive integer, got ${String(limit)}`,
+        `Windowed rate limiter limit must be a positive integer, got ${safeString(limit)}`,
       );
     }
     if (typeof window !== "number" || !Number.isFinite(window) || window <= 0) {
       throw new ConfigurationError(
         `Windowed rate limiter window must be a positive number of milliseconds, got ${
-          String(window)
+          safeString(window)
         }`,
       );
     }

@@ -1,3 +1,4 @@
+import { safeString } from "../describe.ts";
 import { ConfigurationError } from "../errors.ts";
 
 /**
@@ -130,7 +131,9 @@ export const BackoffPolicy: {
 export function resolveBackoff(policy: BackoffPolicy | undefined): ResolvedBackoffPolicy {
   if (policy === undefined) return DEFAULTS;
   if (typeof policy !== "object" || policy === null) {
-    throw new ConfigurationError(`Backoff policy must be an object, received ${String(policy)}`);
+    throw new ConfigurationError(
+      `Backoff policy must be an object, received ${safeString(policy)}`,
+    );
   }
   const initial = policy.initial ?? DEFAULTS.initial;
   const multiplier = policy.multiplier ?? DEFAULTS.multiplier;
@@ -139,31 +142,31 @@ export function resolveBackoff(policy: BackoffPolicy | undefined): ResolvedBacko
   const streakLimit = policy.streakLimit;
   if (typeof initial !== "number" || !Number.isFinite(initial) || initial < 0) {
     throw new ConfigurationError(
-      `Backoff initial delay must be a finite number of ms ≥ 0, received ${String(initial)}`,
+      `Backoff initial delay must be a finite number of ms ≥ 0, received ${safeString(initial)}`,
     );
   }
   if (typeof multiplier !== "number" || !Number.isFinite(multiplier) || multiplier < 1) {
     throw new ConfigurationError(
-      `Backoff multiplier must be a finite number ≥ 1, received ${String(multiplier)}`,
+      `Backoff multiplier must be a finite number ≥ 1, received ${safeString(multiplier)}`,
     );
   }
   if (typeof maxDelay !== "number" || !Number.isFinite(maxDelay) || maxDelay < initial) {
     throw new ConfigurationError(
       `Backoff maxDelay must be a finite number of ms ≥ initial (${initial}), received ${
-        String(maxDelay)
+        safeString(maxDelay)
       }`,
     );
   }
   if (typeof jitter !== "number" || !(jitter >= 0 && jitter <= 1)) {
     throw new ConfigurationError(
-      `Backoff jitter must be a number in [0, 1], received ${String(jitter)}`,
+      `Backoff jitter must be a number in [0, 1], received ${safeString(jitter)}`,
     );
   }
   if (
     streakLimit !== undefined && (!Number.isSafeInteger(streakLimit) || streakLimit < 0)
   ) {
     throw new ConfigurationError(
-      `Backoff streakLimit must be a non-negative integer, received ${String(streakLimit)}`,
+      `Backoff streakLimit must be a non-negative integer, received ${safeString(streakLimit)}`,
     );
   }
   return Object.freeze({ initial, multiplier, maxDelay, jitter, streakLimit });

@@ -71,6 +71,8 @@ export class FlowState {
   lastError: string | undefined;
   /** When the last run ended: the interval is measured from here. */
   lastEnd = NaN;
+  /** The id of the last run of a checkpointed workflow. */
+  lastRunId: string | undefined;
   /** The flow's timer entry, reused for every dispatch it schedules. */
   timer: TimerEntry | undefined;
   /** Aborts the run in flight. */

@@ -4,6 +4,7 @@
 
 import type { ResourceMap } from "../task/task.ts";
 import {
+  isCheckpointed,
   runWithExternalResources,
   type Workflow,
   type WorkflowResult,
@@ -15,6 +16,34 @@ export interface ScheduledRunOptions<D> {
   data?: D;
   /** Aborted by `cancelFlow` and `stop`. */
   signal: AbortSignal;
+  /** The run's id, for a checkpointed workflow (see {@link scheduledRunId}). */
+  id?: string;
+}
+
+/**
+ * The id a scheduled run of a checkpointed workflow runs under: the flow and the time it was due
+ * (`nightly@2026-12-01T03:00:00.000Z`), so that every run has its own log and a failed run never
+ * blocks the next one. `undefined` for a workflow without a store (it keeps its own id).
+ *
+ * @param workflow The flow's workflow.
+ * @param flowId The flow id.
+ * @param due When the run was due (or started, for a trigger), epoch ms.
+ * @param previous The id of the flow's previous run, to keep two runs in one millisecond apart.
+ * @param count The flow's run count.
+ * @returns The id, or `undefined`.
+ */
+export function scheduledRunId<S extends string, D, R extends ResourceMap>(
+  workflow: Workflow<S, D, R>,
+  flowId: string,
+  due: number,
+  previous: string | undefined,
+  count: number,
+): string | undefined {
+  if (!isCheckpointed(workflow as unknown as Workflow<string, never, ResourceMap>)) {
+    return undefined;
+  }
+  const id = `${flowId}@${new Date(due).toISOString()}`;
+  return id === previous || previous?.startsWith(`${id}#`) === true ? `${id}#${count}` : id;
 }
 
 /**

@@ -1,3 +1,4 @@
+import { safeString } from "../describe.ts";
 import { CancelledError, CanoError, ConfigurationError } from "../errors.ts";
 import { SafeEventTarget } from "../events.ts";
 import type { Resources } from "../resources.ts";
@@ -11,14 +12,16 @@ import {
 } from "./events.ts";
 import { type FlowSpec, FlowState } from "./flow.ts";
 import type { FlowInfo, FlowStatus } from "./flow_info.ts";
-import { runScheduled } from "./run_flow.ts";
+import { runScheduled, scheduledRunId, type ScheduledRunOptions } from "./run_flow.ts";
 import { TimerQueue } from "./timer_queue.ts";
 
 /** Options of {@link RunningScheduler.stop}. */
 export interface StopOptions {
   /**
-   * How long to wait for runs in flight to end after they were aborted, in ms. Default 30 000;
-   * `Infinity` waits for ever. Resources are torn down when the wait ends either way.
+   * How long `stop()` waits for the runs in flight to end after they were aborted, in ms, before
+   * it rejects. Default 30 000; `0` gives them only until the next turn of the event loop;
+   * `Infinity` waits for ever. It bounds the wait, not the teardown: resources are torn down only
+   * once every run has ended, however long that takes.
    */
   timeout?: number;
 }
@@ -52,9 +55,9 @@ export function startRunning(
  *
  * All flows share one timer: a min-heap of due times with a single pending `setTimeout`. `stop()`
  * clears it, so no sleeping flow delays shutdown, then aborts the runs in flight (their sagas roll
- * back), waits for them up to a timeout, and tears the resources down in reverse registration
- * order. `await using` stops it on scope exit, and so does aborting the `signal` given to
- * `start`.
+ * back), waits for them up to a timeout, and, once every run has ended, tears the resources down
+ * in reverse registration order. `await using` stops it on scope exit, and so does aborting the
+ * `signal` given to `start`.
  *
  * @example Trigger a manual flow and watch it end
  * ```ts
@@ -81,13 +84,16 @@ export class RunningScheduler extends SafeEventTarget<RunningSchedulerEventMap>
   readonly #order: FlowState[];
   readonly #resources: readonly Resources[];
   readonly #queue = new TimerQueue((error) =>
-    console.error(`cano: a scheduler timer callback threw: ${String(error)}`)
+    console.error(`cano: a scheduler timer callback threw: ${safeString(error)}`)
   );
   readonly #startedAt = Date.now();
   readonly #inFlight = new Set<FlowState>();
   #phase: "running" | "stopping" | "stopped" = "running";
+  /** While stopping: resolves the promise of `#settled()` once no run is in flight. */
   #drained: (() => void) | undefined;
+  /** The first stop()'s outcome: at the timeout, or once everything is released. */
   #shutdown: Promise<CanoError | undefined> | undefined;
+  /** The same outcome, always once the resources are torn down: wait() and later stop() calls. */
   readonly #done: Promise<CanoError | undefined>;
   #resolveDone!: (error: CanoError | undefined) => void;
   readonly #signal: AbortSignal | undefined;
@@ -308,16 +314,35 @@ export class RunningScheduler extends SafeEventTarget<RunningSchedulerEventMap>
   }
 
   /**
-   * Stops the scheduler: no further run starts, every sleeping flow is released at once, the runs
-   * in flight are aborted (their sagas roll back) and awaited up to `timeout`, then every
-   * workflow's resources are torn down, in reverse registration order. Idempotent: later calls
-   * return the first call's outcome. Afterwards `trigger`, `resetFlow` and `cancelFlow` refuse
-   * with "Scheduler not running".
+   * Stops the scheduler: no further run starts, every sleeping flow is released at once, and the
+   * runs in flight are all aborted together (their sagas roll back) and awaited up to `timeout`.
+   * Afterwards `trigger`, `resetFlow` and `cancelFlow` refuse with "Scheduler not running".
+   *
+   * Resources are never torn down while a run is in flight: a rollback may still be using them
+   * (compensations cannot be cancelled). Every workflow's resources are torn down, once and in
+   * reverse registration order, as soon as the last run has ended:
+   *
+   * - when every run ends within `timeout`, the teardown happens first and this call then
+   *   resolves;
+   * - when runs are still in flight at the timeout, this call rejects then, on time, while the
+   *   teardown waits for them: it happens later, as soon as the last of them ends.
+   *   {@link RunningScheduler.wait} settles only after that teardown, with the same timeout error,
+   *   so `await running.wait()` is how to know that everything has been released.
+   *
+   * A run that never ends (say a compensation that hangs for ever) therefore keeps the resources
+   * up for ever and `wait()` never settles: that is the price of never pulling a resource out
+   * from under a rollback. Bound compensations with their task's `attemptTimeout` or the
+   * workflow's `withCompensationTimeout`. (A plain task that ignores its signal is abandoned when
+   * its run is aborted: the run ends without it, so such a task must not use its resources after
+   * the abort.)
+   *
+   * Idempotent: later calls (and disposal) start nothing and settle like `wait()`, once the
+   * resources are torn down, with the first call's outcome, whatever their own timeout.
    *
    * @param options The timeout (default 30 000 ms).
-   * @returns A promise that resolves once the scheduler has stopped.
-   * @throws {CanoError} (category `"workflow"`) when runs were still in flight at the timeout
-   * (resources are torn down anyway).
+   * @returns A promise that resolves once the scheduler has stopped and released its resources.
+   * @throws {CanoError} (category `"workflow"`) when runs were still in flight at the timeout;
+   * the message names their flows, and their resources are torn down once they end.
    * @throws {ConfigurationError} When the timeout is negative or not a number.
    *
    * @example Stop promptly, even with an hourly flow asleep
@@ -333,19 +358,55 @@ export class RunningScheduler extends SafeEventTarget<RunningSchedulerEventMap>
    * assert.ok(Date.now() - started < 1_000);
    * await running.stop(); // idempotent
    * ```
+   *
+   * @example Learn about a slow rollback on time, then wait for the teardown
+   * ```ts
+   * import { Scheduler } from "@cano/cano/scheduler";
+   * import { Resources, TaskConfig, Workflow } from "@cano/cano";
+   * import assert from "node:assert/strict";
+   *
+   * const log: string[] = [];
+   * const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+   * const workflow = new Workflow<"book" | "wait" | "done">({
+   *   resources: new Resources({ db: { teardown: () => void log.push("teardown") } }),
+   * })
+   *   .registerWithCompensation("book", {
+   *     name: "booking",
+   *     config: TaskConfig.minimal(),
+   *     run: () => ({ next: "wait", output: 1 }),
+   *     compensate: async () => {
+   *       await sleep(200); // a slow rollback: it cannot be cancelled
+   *       log.push("cancelled the booking");
+   *     },
+   *   })
+   *   .register("wait", ({ signal }) =>
+   *     new Promise<"done">((_resolve, reject) =>
+   *       signal.addEventListener("abort", () => reject(signal.reason))
+   *     ), { config: TaskConfig.minimal() })
+   *   .addExitState("done");
+   * const running = await new Scheduler().manual("trip", workflow, "book").start();
+   * await running.trigger("trip");
+   * await sleep(10);
+   * await assert.rejects(running.stop({ timeout: 50 }), /Timeout waiting .*'trip'/);
+   * assert.deepEqual(log, [], "the rollback still uses the database");
+   * await assert.rejects(running.wait(), /Timeout waiting/);
+   * assert.deepEqual(log, ["cancelled the booking", "teardown"]);
+   * ```
    */
   // deno-lint-ignore require-await
   async stop(options: StopOptions = {}): Promise<void> {
     const timeout = checkTimeout(options);
-    this.#shutdown ??= this.#stopNow(timeout);
+    if (this.#shutdown !== undefined) return this.wait();
+    this.#shutdown = this.#stopNow(timeout);
     return this.#shutdown.then(raise);
   }
 
   /**
-   * Waits until the scheduler has stopped (by `stop`, disposal or the start signal) without
-   * stopping it.
+   * Waits until the scheduler has stopped (by `stop`, disposal or the start signal) and torn its
+   * resources down, without stopping it. After a `stop()` that timed out, this settles only once
+   * the late runs have ended and the teardown has happened (never, if a run never ends).
    *
-   * @returns A promise with the same outcome as {@link RunningScheduler.stop}.
+   * @returns A promise with the same outcome as the first {@link RunningScheduler.stop} call.
    *
    * @example Wait for a stop requested elsewhere
    * ```ts
@@ -366,9 +427,11 @@ export class RunningScheduler extends SafeEventTarget<RunningSchedulerEventMap>
   }
 
   /**
-   * Stops the scheduler with the default timeout, for `await using`.
+   * Stops the scheduler with the default timeout, for `await using`: exactly
+   * {@link RunningScheduler.stop} without options (after an earlier stop, it settles like
+   * `wait()`).
    *
-   * @returns A promise that resolves once the scheduler has stopped.
+   * @returns A promise that resolves once the scheduler has stopped and released its resources.
    *
    * @example Scope a scheduler
    * ```ts
@@ -470,23 +533,29 @@ export class RunningScheduler extends SafeEventTarget<RunningSchedulerEventMap>
         ),
       );
     }
-    flow.run = this.#execute(flow, controller.signal, startedAt);
+    flow.run = this.#execute(flow, controller.signal, startedAt, due ?? startedAt);
     return undefined;
   }
 
   /** Runs the workflow and applies the outcome. Never rejects. */
-  async #execute(flow: FlowState, signal: AbortSignal, startedAt: number): Promise<void> {
+  async #execute(
+    flow: FlowState,
+    signal: AbortSignal,
+    startedAt: number,
+    due: number,
+  ): Promise<void> {
     let result: WorkflowResult<string, unknown> | undefined;
     let error: unknown;
     let failed = false;
     try {
       const { workflow, initial, data } = flow.spec;
       const runData = data?.();
-      result = await runScheduled(
-        workflow,
-        initial,
-        runData === undefined ? { signal } : { data: runData, signal },
-      );
+      const id = scheduledRunId(workflow, flow.id, due, flow.lastRunId, flow.runCount);
+      flow.lastRunId = id;
+      const options: ScheduledRunOptions<unknown> = { signal };
+      if (runData !== undefined) options.data = runData;
+      if (id !== undefined) options.id = id;
+      result = await runScheduled(workflow, initial, options);
     } catch (thrown) {
       // Anything escaping the run, including non-Error values, is an outcome: the flow must
       // never stay stranded in "running".
@@ -500,7 +569,7 @@ export class RunningScheduler extends SafeEventTarget<RunningSchedulerEventMap>
     try {
       this.#plan(flow);
     } catch (planError) {
-      console.error(`cano: scheduling flow '${flow.id}' failed: ${String(planError)}`);
+      console.error(`cano: scheduling flow '${flow.id}' failed: ${safeString(planError)}`);
     } finally {
       if (this.hasListener("flowend")) {
         this.dispatchEvent(
@@ -523,48 +592,74 @@ export class RunningScheduler extends SafeEventTarget<RunningSchedulerEventMap>
     }
   }
 
+  /** The first stop(): resolves with its outcome, at the timeout or once all is released. */
   async #stopNow(timeout: number): Promise<CanoError | undefined> {
     this.#phase = "stopping";
     this.#signal?.removeEventListener("abort", this.#onAbort);
     this.#queue.clear();
     const reason = new CancelledError("Scheduler is stopping");
     for (const flow of [...this.#inFlight]) flow.controller?.abort(reason);
-    let error: CanoError | undefined;
-    if (this.#inFlight.size > 0 && !(await this.#drain(timeout))) {
-      const ids = [...this.#inFlight].map((flow) => `'${flow.id}'`).join(", ");
-      error = new CanoError(
-        `Timeout waiting for workflows to complete: ${ids} still running after ${timeout} ms`,
-        { category: "workflow" },
-      );
-    }
-    for (const resources of [...this.#resources].reverse()) await resources.teardownAll();
-    this.#phase = "stopped";
-    this.#resolveDone(error);
+    // No run can start any more, so the set only shrinks: once empty, nothing uses the resources.
+    const settled = this.#settled();
+    const released = settled.then(() => this.#teardown());
+    const error = await this.#within(settled, timeout) ? undefined : this.#timeoutError(timeout);
+    const done = released.then(() => {
+      this.#phase = "stopped";
+      this.#resolveDone(error);
+    });
+    // A timeout is reported now, on time; the teardown follows the late runs (see wait()).
+    if (error === undefined) await done;
     return error;
   }
 
-  /** Resolves `true` once no run is in flight, or `false` after `timeout` ms. */
-  #drain(timeout: number): Promise<boolean> {
+  /** The error of a stop() that timed out, naming the flows still in flight. */
+  #timeoutError(timeout: number): CanoError {
+    const ids = [...this.#inFlight].map((flow) => `'${flow.id}'`).join(", ");
+    return new CanoError(
+      `Timeout waiting for workflows to complete: ${ids} still running after ${timeout} ms`,
+      { category: "workflow" },
+    );
+  }
+
+  /** Resolves once no run is in flight (at once when none is); only while stopping. */
+  #settled(): Promise<void> {
+    if (this.#inFlight.size === 0) return Promise.resolve();
     return new Promise((resolve) => {
-      let timer: ReturnType<typeof setTimeout> | undefined;
       this.#drained = () => {
         this.#drained = undefined;
-        if (timer !== undefined) clearTimeout(timer);
-        resolve(true);
+        resolve();
       };
-      if (timeout !== Infinity) {
-        timer = setTimeout(() => {
-          this.#drained = undefined;
-          resolve(false);
-        }, timeout);
-      }
     });
+  }
+
+  /** Resolves `true` when `settled` settles within `timeout` ms, else `false` at the timeout. */
+  #within(settled: Promise<void>, timeout: number): Promise<boolean> {
+    if (this.#inFlight.size === 0) return Promise.resolve(true);
+    if (timeout === Infinity) return settled.then(() => true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeout);
+      settled.then(() => {
+        clearTimeout(timer); // a no-op once it fired: resolve(false) already won
+        resolve(true);
+      });
+    });
+  }
+
+  /** Tears every workflow's resources down, in reverse registration order. Never rejects. */
+  async #teardown(): Promise<void> {
+    for (const resources of [...this.#resources].reverse()) {
+      try {
+        await resources.teardownAll(); // reports its own failures and carries on
+      } catch (error) {
+        console.error(`cano: tearing the scheduler's resources down failed: ${safeString(error)}`);
+      }
+    }
   }
 }
 
 function checkTimeout(options: StopOptions): number {
   if (typeof options !== "object" || options === null) {
-    throw new ConfigurationError(`Stop options must be an object, received ${String(options)}`);
+    throw new ConfigurationError(`Stop options must be an object, received ${safeString(options)}`);
   }
   const timeout = options.timeout ?? 30_000;
   if (
@@ -573,7 +668,7 @@ function checkTimeout(options: StopOptions): number {
   ) {
     throw new ConfigurationError(
       `Stop timeout must be a number of ms between 0 and ${MAX_TIMEOUT}, or Infinity, received ${
-        String(timeout)
+        safeString(timeout)
       }`,
     );
   }

@@ -1,3 +1,4 @@
+import { safeString } from "../describe.ts";
 import { Cron } from "croner";
 import { CancelledError, ConfigurationError, messageOf } from "../errors.ts";
 import type { Resources } from "../resources.ts";
@@ -171,7 +172,7 @@ export class Scheduler {
     if (typeof intervalMs !== "number" || !Number.isFinite(intervalMs) || intervalMs <= 0) {
       throw new ConfigurationError(
         `Interval of flow '${id}' must be a positive, finite number of ms, received ${
-          String(intervalMs)
+          safeString(intervalMs)
         }`,
       );
     }
@@ -179,7 +180,7 @@ export class Scheduler {
     if (typeof initialDelay !== "number" || !Number.isFinite(initialDelay) || initialDelay < 0) {
       throw new ConfigurationError(
         `Initial delay of flow '${id}' must be a finite number of ms ≥ 0, received ${
-          String(initialDelay)
+          safeString(initialDelay)
         }`,
       );
     }
@@ -231,7 +232,7 @@ export class Scheduler {
     if (typeof expression !== "string" || expression.trim() === "") {
       throw new ConfigurationError(
         `Cron expression of flow '${id}' must be a non-empty string, received ${
-          String(expression)
+          safeString(expression)
         }`,
       );
     }
@@ -404,7 +405,9 @@ export class Scheduler {
 
   #checkNew(id: string, workflow: unknown, initial: unknown, options: FlowOptions<unknown>): void {
     if (typeof id !== "string" || id.length === 0) {
-      throw new ConfigurationError(`Flow id must be a non-empty string, received ${String(id)}`);
+      throw new ConfigurationError(
+        `Flow id must be a non-empty string, received ${safeString(id)}`,
+      );
     }
     this.#checkBuilding(id);
     if (this.#flows.has(id)) throw new ConfigurationError(`Flow '${id}' already exists`);
@@ -415,12 +418,12 @@ export class Scheduler {
     }
     if (typeof initial !== "string" || initial.length === 0) {
       throw new ConfigurationError(
-        `Initial state of flow '${id}' must be a non-empty string, received ${String(initial)}`,
+        `Initial state of flow '${id}' must be a non-empty string, received ${safeString(initial)}`,
       );
     }
     if (typeof options !== "object" || options === null) {
       throw new ConfigurationError(
-        `Options of flow '${id}' must be an object, received ${String(options)}`,
+        `Options of flow '${id}' must be an object, received ${safeString(options)}`,
       );
     }
     if (options.data !== undefined && typeof options.data !== "function") {
@@ -479,7 +482,7 @@ function parseCron(id: string, expression: string, timezone: string): CronSchedu
 function checkTimezone(id: string, timezone: unknown): void {
   if (typeof timezone !== "string" || timezone.length === 0) {
     throw new ConfigurationError(
-      `Time zone of flow '${id}' must be a non-empty string, received ${String(timezone)}`,
+      `Time zone of flow '${id}' must be a non-empty string, received ${safeString(timezone)}`,
     );
   }
   try {
@@ -494,11 +497,15 @@ function checkTimezone(id: string, timezone: unknown): void {
 
 function checkSignal(options: StartOptions): AbortSignal | undefined {
   if (typeof options !== "object" || options === null) {
-    throw new ConfigurationError(`Start options must be an object, received ${String(options)}`);
+    throw new ConfigurationError(
+      `Start options must be an object, received ${safeString(options)}`,
+    );
   }
   const signal = options.signal;
   if (signal === undefined || signal instanceof AbortSignal) return signal;
-  throw new ConfigurationError(`Option signal must be an AbortSignal, received ${String(signal)}`);
+  throw new ConfigurationError(
+    `Option signal must be an AbortSignal, received ${safeString(signal)}`,
+  );
 }
 
 function throwIfAborted(signal: AbortSignal | undefined): void {

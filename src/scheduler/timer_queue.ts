@@ -2,6 +2,7 @@
 // with a single pending `setTimeout` armed for the earliest. Only the global setTimeout,
 // clearTimeout and Date.now are used, so fake clocks drive it.
 
+import { safeString } from "../describe.ts";
 /** The longest single `setTimeout`: longer sleeps are taken in chunks (also resyncs the clock). */
 const MAX_CHUNK = 60_000;
 
@@ -33,7 +34,7 @@ export class TimerQueue {
   readonly #onError: (error: unknown) => void;
 
   /** @param onError Receives anything a callback throws (default: `console.error`). */
-  constructor(onError: (error: unknown) => void = (error) => console.error(error)) {
+  constructor(onError: (error: unknown) => void = reportError) {
     this.#onError = onError;
   }
 
@@ -216,5 +217,14 @@ export class TimerQueue {
     }
     heap[index] = slot;
     slot.index = index;
+  }
+}
+
+/** The default error report: never throws, whatever was thrown (a console may fail to inspect). */
+function reportError(error: unknown): void {
+  try {
+    console.error(error);
+  } catch {
+    console.error(`cano: a timer callback threw: ${safeString(error)}`);
   }
 }

@@ -1,4 +1,5 @@
 import { abortable } from "../async.ts";
+import { safeInstanceOf, safeString } from "../describe.ts";
 import { ConfigurationError, NonRetryableError } from "../errors.ts";
 import { RetryMode } from "./retry.ts";
 import { type ResourceMap, type Task, TaskConfig, type TaskContext } from "./task.ts";
@@ -123,7 +124,9 @@ export function batchTask<
         return { ok: true, value: await processItem(item, ctx) };
       } catch (error) {
         if (ctx.signal.aborted) throw ctx.signal.reason;
-        const wait = error instanceof NonRetryableError ? undefined : itemRetry.delayForAttempt(k);
+        const wait = safeInstanceOf(error, NonRetryableError)
+          ? undefined
+          : itemRetry.delayForAttempt(k);
         if (wait === undefined) return { ok: false, error };
         await sleepFor(wait, ctx.signal);
       }
@@ -136,7 +139,7 @@ export function batchTask<
     const items = await load(ctx);
     if (!Array.isArray(items)) {
       throw new ConfigurationError(
-        `batchTask load() must return an array of items, received ${String(items)}`,
+        `batchTask load() must return an array of items, received ${safeString(items)}`,
       );
     }
     const results = new Array<BatchItemResult<O>>(items.length);
@@ -161,7 +164,9 @@ function checkConcurrency(concurrency: number | undefined): number {
     return concurrency;
   }
   throw new ConfigurationError(
-    `batchTask() option concurrency must be a positive integer or Infinity, received ${concurrency}`,
+    `batchTask() option concurrency must be a positive integer or Infinity, received ${
+      safeString(concurrency)
+    }`,
   );
 }
 

@@ -1,3 +1,4 @@
+import { safeInstanceOf, safeString } from "../describe.ts";
 import { ConfigurationError, NonRetryableError } from "../errors.ts";
 import { type ResourceMap, type Task, TaskConfig, type TaskContext } from "./task.ts";
 import { buildTask, checkFunction, checkOptionsObject, sleepFor } from "./timer.ts";
@@ -146,7 +147,7 @@ export function pollTask<
         outcome = await poll(ctx);
       } catch (error) {
         if (signal.aborted) throw signal.reason; // cancelled or timed out, not a poll error
-        if (error instanceof NonRetryableError) throw error;
+        if (safeInstanceOf(error, NonRetryableError)) throw error;
         errors += 1;
         if (errors > tolerated) throw error;
         continue; // cano re-polls at once after a tolerated error
@@ -160,7 +161,9 @@ export function pollTask<
         }
       }
       throw new ConfigurationError(
-        `pollTask poll() must return ready(state) or pending(delayMs), received ${String(outcome)}`,
+        `pollTask poll() must return ready(state) or pending(delayMs), received ${
+          safeString(outcome)
+        }`,
       );
     }
   });
@@ -186,7 +189,9 @@ function checkPolicy(policy: PollErrorPolicy | undefined): number {
 function checkDelay(ms: unknown): number {
   if (typeof ms !== "number" || !Number.isFinite(ms) || ms < 0) {
     throw new ConfigurationError(
-      `pollTask pending delay must be a finite number of milliseconds ≥ 0, received ${String(ms)}`,
+      `pollTask pending delay must be a finite number of milliseconds ≥ 0, received ${
+        safeString(ms)
+      }`,
     );
   }
   return ms;

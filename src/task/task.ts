@@ -1,4 +1,5 @@
 import { abortable, deadline, delay, NEVER_ABORTED } from "../async.ts";
+import { safeInstanceOf, safeString } from "../describe.ts";
 import {
   CircuitOpenError,
   ConfigurationError,
@@ -86,7 +87,11 @@ export interface TaskConfig {
   retry?: RetryMode;
   /** Milliseconds per attempt; on expiry the attempt's signal aborts and a `TimeoutError` is retried. */
   attemptTimeout?: number;
-  /** Retry only the errors this returns `true` for; others fail at once. */
+  /**
+   * Retry only the errors this returns `true` for; others fail at once. It receives whatever the
+   * attempt threw, which may be any value (not only an `Error`). If `retryIf` itself throws, the
+   * dispatch fails at once with what it threw (no retry, no `RetryExhaustedError` wrapping).
+   */
   retryIf?: (error: unknown) => boolean;
   /**
    * Checked before each attempt: an open breaker fails the dispatch at once with
@@ -167,7 +172,7 @@ export function resolveTaskConfig(
     return { retry: fallback, attemptTimeout: undefined, retryIf: undefined };
   }
   if (typeof config !== "object" || config === null) {
-    throw new ConfigurationError(`Task config must be an object, received ${String(config)}`);
+    throw new ConfigurationError(`Task config must be an object, received ${safeString(config)}`);
   }
   if (config.retry !== undefined && !(config.retry instanceof RetryMode)) {
     throw new ConfigurationError(
@@ -269,25 +274,32 @@ export async function runResolved<T>(
   for (let n = 1;; n++) {
     if (signal?.aborted) throw signal.reason;
     const permit = acquirePermit(config, options);
+    let value: T;
     try {
-      const value = config.rateLimiter !== undefined
+      value = config.rateLimiter !== undefined
         ? await runLimitedAttempt(config, config.rateLimiter, attempt, n, signal)
         : config.attemptTimeout === undefined && signal === undefined
         // Hot path (nothing can abort or time out the attempt): call it directly.
         ? await attempt({ attempt: n, signal: NEVER_ABORTED })
         : await runAttempt(config.attemptTimeout, attempt, n, signal);
-      permit?.recordSuccess();
-      return value;
     } catch (error) {
+      // `error` may be any value at all: it is only compared, instanceof-tested through
+      // safeInstanceOf and handed on, never stringified here.
       permit?.recordFailure(); // a timeout, a cancel or a rate-limit failure all count
       if (signal?.aborted) throw signal.reason; // cancelled, not failed: never retried
-      if (error instanceof NonRetryable) throw error.error;
+      if (safeInstanceOf(error, NonRetryable)) throw error.error;
+      // A retryIf that throws ends the dispatch with what it threw (documented on TaskConfig).
       if (!isRetryable(config, error)) throw error;
       if (n >= maxAttempts) throw maxAttempts > 1 ? new RetryExhaustedError(n, error) : error;
       const wait = config.retry.delayForAttempt(n - 1, options.random) ?? 0;
       options.onRetry?.(n, wait, error);
       await delay(wait, signal);
+      continue;
     }
+    // Outside the try: a breaker that throws while recording a success must not turn the
+    // successful attempt into a failure (and run it again).
+    permit?.recordSuccess();
+    return value;
   }
 }
 
@@ -301,7 +313,7 @@ function acquirePermit(
     return config.circuitBreaker.tryAcquire();
   } catch (error) {
     // Raw, never wrapped in RetryExhaustedError, even when earlier attempts failed (cano §2.5).
-    if (error instanceof CircuitOpenError) options.onCircuitOpen?.();
+    if (safeInstanceOf(error, CircuitOpenError)) options.onCircuitOpen?.();
     throw error;
   }
 }
@@ -346,7 +358,7 @@ class NonRetryable {
 }
 
 function isRetryable(config: ResolvedTaskConfig, error: unknown): boolean {
-  if (error instanceof NonRetryableError) return false;
+  if (safeInstanceOf(error, NonRetryableError)) return false;
   return config.retryIf === undefined || config.retryIf(error);
 }
 

@@ -1,4 +1,5 @@
 import { delay } from "../async.ts";
+import { safeInstanceOf, safeString } from "../describe.ts";
 import { ConfigurationError } from "../errors.ts";
 import { DRIVE_AS_STEPS, type SteppedTask } from "./stepped.ts";
 import {
@@ -120,7 +121,7 @@ interface TimerCursor {
 
 /** Turns what `wait` returned into an absolute deadline (epoch ms), rejecting bad values. */
 function deadlineOf(until: TimerWait): number {
-  if (until instanceof Date) {
+  if (safeInstanceOf(until, Date)) {
     const target = until.getTime();
     if (Number.isNaN(target)) {
       throw new ConfigurationError("timerTask wait() returned an invalid Date");
@@ -130,7 +131,7 @@ function deadlineOf(until: TimerWait): number {
   if (typeof until !== "number" || !Number.isFinite(until) || until < 0) {
     throw new ConfigurationError(
       `timerTask wait() must return a finite number of milliseconds ≥ 0 or a Date, received ${
-        String(until)
+        safeString(until)
       }`,
     );
   }
@@ -139,34 +140,28 @@ function deadlineOf(until: TimerWait): number {
 
 // ── Helpers shared by the processing-model factories (poll, timer, batch); not exported by mod.ts.
 
-/** The longest delay `setTimeout` honours (2^31 − 1 ms); longer sleeps are split into chunks. */
-const MAX_TIMER_DELAY = 2_147_483_647;
-
 /**
  * Sleeps `ms` milliseconds (no timer at all for 0), rejecting with `signal.reason` as soon as the
- * signal aborts. Delays beyond `setTimeout`'s limit are split.
+ * signal aborts. Any duration works: `delay` splits those beyond `setTimeout`'s limit.
  *
  * @param ms The duration, finite and ≥ 0.
  * @param signal Ends the sleep early.
  */
 export async function sleepFor(ms: number, signal: AbortSignal): Promise<void> {
-  for (let left = ms; left > 0;) {
-    const step = Math.min(left, MAX_TIMER_DELAY);
-    await delay(step, signal);
-    left -= step;
-  }
+  if (ms > 0) await delay(ms, signal);
 }
 
 /**
  * Sleeps until `Date.now()` reaches `target` (no timer when it already has), rejecting with
- * `signal.reason` as soon as the signal aborts.
+ * `signal.reason` as soon as the signal aborts. The clock is read again after every wake-up, so
+ * a clock set back while sleeping extends the sleep rather than ending it early.
  *
  * @param target Epoch milliseconds.
  * @param signal Ends the sleep early.
  */
 export async function sleepUntil(target: number, signal: AbortSignal): Promise<void> {
   for (let left = target - Date.now(); left > 0; left = target - Date.now()) {
-    await delay(Math.min(left, MAX_TIMER_DELAY), signal);
+    await delay(left, signal);
   }
 }
 
@@ -178,7 +173,9 @@ export async function sleepUntil(target: number, signal: AbortSignal): Promise<v
  */
 export function checkOptionsObject(factory: string, options: unknown): void {
   if (typeof options !== "object" || options === null) {
-    throw new ConfigurationError(`${factory}() needs an options object, received ${options}`);
+    throw new ConfigurationError(
+      `${factory}() needs an options object, received ${safeString(options)}`,
+    );
   }
 }
 

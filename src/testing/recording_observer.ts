@@ -1,6 +1,6 @@
 // RecordingObserver: records a workflow's events as plain objects and asserts on them.
 
-import { ConfigurationError } from "../errors.ts";
+import { ConfigurationError, messageOf } from "../errors.ts";
 import type { SafeEventTarget } from "../events.ts";
 import type { WorkflowEventMap } from "../workflow/events.ts";
 import { assertionError, firstDifference, format } from "./_assert.ts";
@@ -394,8 +394,4 @@ function checkStates(method: string, states: readonly string[]): void {
   if (!Array.isArray(states) || states.some((s) => typeof s !== "string")) {
     throw new ConfigurationError(`${method} needs an array of state names`);
   }
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

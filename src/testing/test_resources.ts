@@ -4,7 +4,7 @@ import { ConfigurationError, NonRetryableError } from "../errors.ts";
 import { type Task, TaskConfig } from "../task/task.ts";
 import { assertionError, firstDifference, format } from "./_assert.ts";
 
-export { MemoryCheckpointStore as InMemoryCheckpointStore } from "../recovery/checkpoint.ts";
+export { MemoryCheckpointStore as InMemoryCheckpointStore } from "../recovery/memory_checkpoint_store.ts";
 
 /** Options of {@link failOnAttempts}. */
 export interface FailOnAttemptsOptions {

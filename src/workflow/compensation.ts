@@ -1,47 +1,140 @@
 // Saga rollback: after any terminal failure, completed compensatable steps are undone in reverse
-// order. The drain is not cancellable (every compensator gets its chance even while the run's
-// signal stays aborted) but it is bounded: by each task's attempt timeout and, when configured,
-// by a drain deadline.
+// order. For a checkpointed run the rollback is durable: a `rollback` row (the cause and every
+// compensation to run) is appended before the first compensation, and a `compensated` row after
+// each one, so a resumed run finishes the rollback — skipping what is done — and never runs
+// forward. The drain is not cancellable but it is bounded (each task's attempt timeout and, when
+// configured, a drain deadline), and it stops dead when the run's ownership is lost.
 
 import { abortable, deadline, NEVER_ABORTED } from "../async.ts";
-import { CompensationFailedError, OrphanedCompensationError, TimeoutError } from "../errors.ts";
+import {
+  CheckpointStoreError,
+  CompensationFailedError,
+  messageOf,
+  OrphanedCompensationError,
+  StateContextError,
+  TimeoutError,
+} from "../errors.ts";
+import { safeInstanceOf, summarizeError } from "../describe.ts";
 import { invoke, type ResourceMap } from "../task/task.ts";
 import { CompensateEvent } from "./events.ts";
-import { clearLog } from "./journal.ts";
-import { contextFor, ids, listens, type Run, type StackEntry } from "./run.ts";
+import { appendRow, completeRun, failRun, journaling } from "./journal.ts";
+import { contextFor, ids, listens, type RollbackPlan, type Run, type StackEntry } from "./run.ts";
 
 const MAX_DEFAULT_DRAIN = 30_000;
 
+/** What a `rollback` row's output holds. */
+export interface RollbackRecord {
+  /** The failure, summarised (the cause inside the `StateContextError`, when it was one). */
+  readonly error: { name: string; message: string; category?: string };
+  /** When the run's error was a `StateContextError`: its attempt count. */
+  readonly attempt?: number;
+  /** Every compensation to run, in stack order. */
+  readonly stack: readonly StackEntry[];
+}
+
+/** The rollback row's record of a run's error and stack. */
+function recordOf(original: unknown, stack: readonly StackEntry[]): RollbackRecord {
+  if (safeInstanceOf(original, StateContextError)) {
+    return { error: summarizeError(original.cause), attempt: original.attempt, stack };
+  }
+  return { error: summarizeError(original), stack };
+}
+
 /**
- * Rolls back the run's compensation stack and returns the error the run ends with: the wrapped
- * original when the stack was empty or rolled back cleanly (the log is then kept or cleared,
- * respectively), else a `CompensationFailedError` (the log is kept for manual recovery).
+ * Handles the end of a failed run and returns the error it ends with: with nothing to roll back,
+ * the error itself (the log is kept: the run can be resumed); else the rollback's outcome — the
+ * error after a clean rollback (log deleted), or a `CompensationFailedError`. Rejects only with an
+ * `OwnershipLostError`, when the run is lost mid-way (nothing more is done or written).
  */
 export async function drain<R extends ResourceMap>(
   run: Run<R>,
+  state: string,
   original: unknown,
 ): Promise<unknown> {
-  if (run.stack.length === 0) return original;
+  if (run.stack.length === 0) {
+    await failRun(run, original);
+    return original;
+  }
+  const stack = run.stack.splice(0);
+  if (journaling(run)) {
+    const record = recordOf(original, stack);
+    try {
+      await appendRow(
+        run,
+        { kind: "rollback", state, taskId: "", output: record },
+        "Record the saga rollback",
+      );
+    } catch (error) {
+      if (run.ownership?.lost !== undefined) throw run.ownership.lost;
+      // Without a durable rollback row, a compensation now could later be followed by a resume
+      // that runs the workflow forward: refunded *and* shipped. Nothing is compensated; the log
+      // is kept as it was, so the run can be resumed (or retried) once the store works again.
+      const failure = new CompensationFailedError([
+        original,
+        new CheckpointStoreError(
+          `Saga rollback not started: it could not be recorded (${messageOf(error)}); no ` +
+            "compensation ran and the log is kept, so resumeFrom can continue the run",
+          { cause: error },
+        ),
+      ]);
+      await failRun(run, failure);
+      return failure;
+    }
+  }
+  return await rollBack(run, { state, cause: original, stack, done: new Set() });
+}
+
+/**
+ * Runs the compensations of `plan` not yet done, from the top of the stack, recording each, then
+ * ends the run (log deleted after a clean rollback, kept and marked failed after a dirty one).
+ * Returns the error the run ends with.
+ */
+export async function rollBack<R extends ResourceMap>(
+  run: Run<R>,
+  plan: RollbackPlan,
+): Promise<unknown> {
   const budget = drainBudget(run);
   const until = budget === undefined ? undefined : Date.now() + budget;
   const errors: unknown[] = [];
-  while (run.stack.length > 0) {
+  for (let index = plan.stack.length - 1; index >= 0; index--) {
+    if (plan.done.has(index)) continue;
+    const lost = run.ownership?.lost;
+    if (lost !== undefined) throw lost;
     if (until !== undefined && Date.now() >= until) {
-      errors.push(...orphanRemaining(run));
+      errors.push(...orphanRemaining(plan, index));
       break;
     }
-    const entry = run.stack.pop() as StackEntry;
-    const error = await compensateOne(run, entry, until);
+    const entry = plan.stack[index]!;
+    let outcome = await compensateOne(run, entry, until);
+    if (run.ownership?.lost !== undefined) throw run.ownership.lost;
+    if (outcome.ok && journaling(run)) {
+      try {
+        await appendRow(
+          run,
+          { kind: "compensated", state: entry.state, taskId: entry.taskId, output: { index } },
+          "Record a compensation",
+        );
+      } catch (appendError) {
+        if (run.ownership?.lost !== undefined) throw run.ownership.lost;
+        // Done but unrecorded: a resume runs it again (compensations are idempotent).
+        outcome = { ok: false, error: appendError };
+      }
+    }
+    const error = outcome.ok ? undefined : outcome.error;
     if (listens(run, "compensate")) {
       run.def.events.dispatchEvent(
-        new CompensateEvent({ ...ids(run), taskId: entry.taskId, ok: error === undefined, error }),
+        new CompensateEvent({ ...ids(run), taskId: entry.taskId, ok: outcome.ok, error }),
       );
     }
-    if (error !== undefined) errors.push(error);
+    if (!outcome.ok) errors.push(outcome.error);
   }
-  if (errors.length > 0) return new CompensationFailedError([original, ...errors]);
-  await clearLog(run);
-  return original;
+  if (errors.length > 0) {
+    const failure = new CompensationFailedError([plan.cause, ...errors]);
+    await failRun(run, failure);
+    return failure;
+  }
+  await completeRun(run);
+  return plan.cause;
 }
 
 /** cano's bound: the explicit compensation timeout, else min(total / 2, 30 s) under a total timeout. */
@@ -53,30 +146,44 @@ function drainBudget<R extends ResourceMap>(run: Run<R>): number | undefined {
 }
 
 /** Once the deadline passed, every remaining entry is orphaned (outputs kept), then one summary. */
-function orphanRemaining<R extends ResourceMap>(run: Run<R>): unknown[] {
-  const left = run.stack.length;
+function orphanRemaining(plan: RollbackPlan, from: number): unknown[] {
   const errors: unknown[] = [];
-  while (run.stack.length > 0) {
-    const entry = run.stack.pop() as StackEntry;
+  for (let index = from; index >= 0; index--) {
+    if (plan.done.has(index)) continue;
+    const entry = plan.stack[index]!;
     errors.push(new OrphanedCompensationError(entry.taskId, entry.output));
   }
-  errors.push(new TimeoutError(`Compensation deadline elapsed; ${left} entries left unprocessed`));
+  errors.push(
+    new TimeoutError(`Compensation deadline elapsed; ${errors.length} entries left unprocessed`),
+  );
   return errors;
 }
 
-/** Runs one compensator once; returns its error, or `undefined` on success. */
+/**
+ * How one compensation went. A wrapper rather than the bare error: anything may be thrown,
+ * `undefined` or a thenable included, and neither must read as success or be awaited.
+ */
+type Outcome = { readonly ok: true } | { readonly ok: false; readonly error: unknown };
+
+const DONE: Outcome = { ok: true };
+
+/** Runs one compensator once. */
 async function compensateOne<R extends ResourceMap>(
   run: Run<R>,
   entry: StackEntry,
   until: number | undefined,
-): Promise<unknown> {
+): Promise<Outcome> {
   const compensator = run.def.compensators.get(entry.taskId);
-  if (compensator === undefined) return new OrphanedCompensationError(entry.taskId, entry.output);
+  if (compensator === undefined) {
+    return { ok: false, error: new OrphanedCompensationError(entry.taskId, entry.output) };
+  }
   const attemptLimit = compensator.config.attemptTimeout;
   const remaining = until === undefined ? undefined : Math.max(0, until - Date.now());
   const useDrainLimit = remaining !== undefined &&
     (attemptLimit === undefined || remaining < attemptLimit);
   const limit = useDrainLimit ? remaining : attemptLimit;
+  // Lost ownership aborts the compensation in flight too: the new owner runs the rollback.
+  const lostSignal = run.ownership?.signal;
   const guard = limit === undefined ? undefined : deadline(
     limit,
     () =>
@@ -85,14 +192,16 @@ async function compensateOne<R extends ResourceMap>(
           ? `Compensate for "${entry.taskId}" exceeded the compensation deadline`
           : `Compensate for "${entry.taskId}" exceeded its attempt timeout of ${attemptLimit} ms`,
       ),
+    lostSignal,
   );
-  const signal = guard?.signal ?? NEVER_ABORTED;
+  const signal = guard?.signal ?? lostSignal ?? NEVER_ABORTED;
   try {
     const ctx = contextFor(run, entry.state, signal, 1);
-    await abortable(invoke((c) => compensator.compensate(c, entry.output), ctx), guard?.signal);
-    return undefined;
+    const race = guard?.signal ?? lostSignal;
+    await abortable(invoke((c) => compensator.compensate(c, entry.output), ctx), race);
+    return DONE;
   } catch (error) {
-    return error;
+    return { ok: false, error };
   } finally {
     guard?.clear();
   }

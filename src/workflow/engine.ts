@@ -1,7 +1,10 @@
 // The FSM loop. One function drives a run from its initial state to an exit state; every state
-// kind is dispatched from `dispatch`, and every failure leaves through `fail`, which wraps the
-// error with its state context and rolls back the saga stack.
+// kind is dispatched through its processing model (`models.ts`), every failure leaves through
+// `fail`, which wraps the error with its state context and rolls back the saga stack — unless the
+// process lost the run, in which case it stops dead.
 
+import { setLongTimeout } from "../async.ts";
+import { safeInstanceOf, summarizeError } from "../describe.ts";
 import {
   CancelledError,
   CanoError,
@@ -11,10 +14,10 @@ import {
   StateContextError,
   WorkflowTimeoutError,
 } from "../errors.ts";
-import { NEVER_ABORTED } from "../async.ts";
-import type { StepOutcome } from "../task/stepped.ts";
-import { type ResourceMap, runResolved } from "../task/task.ts";
-import { drain } from "./compensation.ts";
+import type { RunOwnership } from "../recovery/lease.ts";
+import type { ResourceMap } from "../task/task.ts";
+import { describeResult } from "./attempts.ts";
+import { drain, rollBack } from "./compensation.ts";
 import {
   CancelledEvent,
   RunEndEvent,
@@ -25,26 +28,21 @@ import {
   TaskSuccessEvent,
   WorkflowTimeoutEvent,
 } from "./events.ts";
-import { appendRow, clearLog, journaling } from "./journal.ts";
-import { jsonCopy } from "./json.ts";
+import type { SplitOutcome } from "./join.ts";
+import { appendRow, completeRun, journaling, stopsDead } from "./journal.ts";
+import type { ProcessingModel } from "./model.ts";
+import { modelOf } from "./models.ts";
+import { DrainFailure } from "./models/stream.ts";
 import {
   cancelledError,
-  type CompensatableEntry,
-  contextFor,
   type Definition,
   ids,
   listens,
-  retryOptions,
+  type RollbackPlan,
   type Run,
   type RunStart,
-  type SingleEntry,
-  type SplitEntry,
   type StateEntry,
-  type SteppedEntry,
 } from "./run.ts";
-import type { SplitOutcome } from "./join.ts";
-import { runSplit } from "./split.ts";
-import { DrainFailure, runStream } from "./stream_runner.ts";
 
 /** The outcome of a run that reached an exit state. */
 export interface WorkflowResult<S extends string, D> {
@@ -52,7 +50,7 @@ export interface WorkflowResult<S extends string, D> {
   state: S;
   /** The run data, as the tasks left it. */
   data: D;
-  /** The workflow id, when one is set. */
+  /** The run's id, when it has one. */
   workflowId?: string | undefined;
   /** Every state entered, in order, ending with `state` (for a resumed run, since the start). */
   path: S[];
@@ -64,9 +62,11 @@ export function freshStart(workflowId: string | undefined): RunStart {
 }
 
 /**
- * Runs the FSM from `initial` until an exit state. Resources must already be set up. Errors thrown
- * from inside a state are `StateContextError`s (or `CompensationFailedError` after a dirty
- * rollback).
+ * Runs the FSM from `initial` until an exit state (or, for a log that holds a rollback, finishes
+ * that rollback). Resources must already be set up; `ownership` is the claim on a checkpointed
+ * run (its heartbeat is stopped when the run ends). Errors thrown from inside a state are
+ * `StateContextError`s (or `CompensationFailedError` after a dirty rollback); a lost run rejects
+ * with the `OwnershipLostError` itself.
  */
 export async function runFsm<S extends string, D, R extends ResourceMap>(
   def: Definition<R>,
@@ -74,9 +74,10 @@ export async function runFsm<S extends string, D, R extends ResourceMap>(
   data: D,
   cancel: AbortSignal | undefined,
   start: RunStart,
-  runId: string = crypto.randomUUID(),
+  runId: string,
+  ownership: RunOwnership | undefined,
 ): Promise<WorkflowResult<S, D>> {
-  const budget = startBudget(def.totalTimeout, cancel);
+  const budget = startBudget(def.totalTimeout, cancel, ownership?.signal);
   const run: Run<R> = {
     def,
     runId,
@@ -88,6 +89,9 @@ export async function runFsm<S extends string, D, R extends ResourceMap>(
     cursors: new Map(start.cursors),
     cancel,
     signal: budget.signal,
+    ownership,
+    codec: ownership?.store.codec,
+    resuming: start.sequence > 0,
     timedOut: undefined,
     pendingSplit: start.split,
     currentSplit: undefined,
@@ -97,7 +101,9 @@ export async function runFsm<S extends string, D, R extends ResourceMap>(
     def.events.dispatchEvent(new RunStartEvent({ ...ids(run), initial }));
   }
   try {
-    const state = await loop(run, initial);
+    const state = start.rollback === undefined
+      ? await loop(run, initial)
+      : await finishRollback(run, start.rollback);
     if (listens(run, "runend")) def.events.dispatchEvent(new RunEndEvent({ ...ids(run), state }));
     return { state, data: run.data as D, workflowId: run.workflowId, path: run.path as S[] };
   } catch (error) {
@@ -107,6 +113,7 @@ export async function runFsm<S extends string, D, R extends ResourceMap>(
     throw error;
   } finally {
     budget.dispose();
+    ownership?.stop();
   }
 }
 
@@ -114,6 +121,8 @@ async function loop<S extends string, R extends ResourceMap>(run: Run<R>, initia
   const { entries, exits, events } = run.def;
   let state: string = initial;
   for (;;) {
+    const lost = run.ownership?.lost;
+    if (lost !== undefined) throw lost;
     if (run.cancel?.aborted) {
       // Boundary check: the state is not entered, so it is not on the path either.
       if (listens(run, "cancelled")) {
@@ -129,63 +138,62 @@ async function loop<S extends string, R extends ResourceMap>(run: Run<R>, initia
       events.dispatchEvent(new StateEnterEvent({ ...ids(run), state }));
     }
     const entry = entries.get(state);
-    if (journaling(run) && entry?.kind !== "router") {
+    const model = entry === undefined ? undefined : modelOf(entry);
+    if (journaling(run) && model?.journaled !== false) {
       try {
         const split = run.currentSplit === undefined
           ? undefined
           : { split: storableSplit(run.currentSplit) };
         await appendRow(
           run,
-          { kind: "state_entry", state, taskId: entry?.name ?? "", data: run.data, output: split },
+          {
+            kind: "state_entry",
+            state,
+            taskId: entry?.name ?? "",
+            data: run.data,
+            output: split,
+            resumed: run.resuming,
+          },
           "Append checkpoint",
         );
       } catch (error) {
         throw await fail(run, state, error);
       }
     }
+    run.resuming = false;
     if (exits.has(state)) {
-      await clearLog(run);
+      await completeRun(run);
       return state as S;
     }
-    if (entry === undefined) {
+    if (entry === undefined || model === undefined) {
       const error = new CanoError(`No task registered for state: ${state}`, {
         category: "workflow",
       });
       throw await fail(run, state, error);
     }
-    state = await dispatch(run, state, entry);
+    state = model.framed
+      ? await dispatchTask(run, state, entry, model)
+      : await dispatchUnframed(run, state, entry, model);
   }
 }
 
-/** The single dispatch point for every state kind. */
-function dispatch<R extends ResourceMap>(
+/** A resumed log that holds a rollback row: finish the rollback, then end with its cause. */
+async function finishRollback<R extends ResourceMap>(
   run: Run<R>,
-  state: string,
-  entry: StateEntry,
-): Promise<string> {
-  switch (entry.kind) {
-    case "single":
-    case "router":
-      return dispatchTask(run, state, entry, runSingle);
-    case "compensatable":
-      return dispatchTask(run, state, entry, runCompensatable);
-    case "stepped":
-      return dispatchTask(run, state, entry, runStepped);
-    case "split":
-      return dispatchSplit(run, state, entry);
-    case "stream":
-      return dispatchTask(run, state, entry, runStream);
-  }
+  plan: RollbackPlan,
+): Promise<never> {
+  throw await rollBack(run, plan);
 }
 
 /** Splits report per branch (`name[index]`), so they have no task frame of their own. */
-async function dispatchSplit<R extends ResourceMap>(
+async function dispatchUnframed<R extends ResourceMap>(
   run: Run<R>,
   state: string,
-  entry: SplitEntry,
+  entry: StateEntry,
+  model: ProcessingModel,
 ): Promise<string> {
   try {
-    return await runSplit(run, state, entry);
+    return await model.run(run, state, entry);
   } catch (raw) {
     throw await fail(run, state, classify(run, raw));
   }
@@ -196,30 +204,20 @@ function storableSplit(outcome: SplitOutcome): SplitOutcome {
   return {
     ...outcome,
     results: outcome.results.map((result) =>
-      result.status === "error" ? { ...result, error: describeError(result.error) } : result
+      result.status === "error" ? { ...result, error: summarizeError(result.error) } : result
     ),
   };
 }
 
-function describeError(error: unknown): { name: string; message: string; category?: string } {
-  const { name, message, category } = (error ?? {}) as {
-    name?: unknown;
-    message?: unknown;
-    category?: unknown;
-  };
-  const described = { name: String(name ?? "Error"), message: String(message ?? error) };
-  return category === undefined ? described : { ...described, category: String(category) };
-}
-
 /**
- * The frame shared by every task kind: `taskstart`, the kind's body, the declared-next check,
- * then `tasksuccess`, or `taskfailure` and the run's failure.
+ * The frame shared by every task-like model: `taskstart`, the model's body, the declared-next
+ * check, then `tasksuccess`, or `taskfailure` and the run's failure.
  */
-async function dispatchTask<R extends ResourceMap, E extends StateEntry>(
+async function dispatchTask<R extends ResourceMap>(
   run: Run<R>,
   state: string,
-  entry: E,
-  body: (run: Run<R>, state: string, entry: E) => Promise<string>,
+  entry: StateEntry,
+  model: ProcessingModel,
 ): Promise<string> {
   const taskId = entry.name;
   const { events } = run.def;
@@ -228,7 +226,7 @@ async function dispatchTask<R extends ResourceMap, E extends StateEntry>(
   }
   let next: string;
   try {
-    next = await body(run, state, entry);
+    next = await model.run(run, state, entry);
     checkNext(state, entry, next);
   } catch (raw) {
     const error = classify(run, raw);
@@ -243,160 +241,12 @@ async function dispatchTask<R extends ResourceMap, E extends StateEntry>(
   return next;
 }
 
-/** Runs `attempt` under the entry's retry policy, raced against the run's signal. */
-function attempts<T, R extends ResourceMap>(
-  run: Run<R>,
-  state: string,
-  entry: StateEntry,
-  attempt: (signal: AbortSignal, n: number) => T | Promise<T>,
-  signal: AbortSignal | undefined,
-): Promise<T> {
-  return runResolved(
-    entry.config,
-    (info) => attempt(info.signal, info.attempt),
-    retryOptions(run, state, entry.name, signal),
-  );
-}
-
-function runSingle<R extends ResourceMap>(
-  run: Run<R>,
-  state: string,
-  entry: SingleEntry,
-): Promise<string> {
-  return attempts(run, state, entry, (signal, n) => {
-    const ctx = contextFor(run, state, signal, n);
-    return settleData(run, ctx, entry.run(ctx));
-  }, run.signal);
-}
-
-/**
- * A saga step: never raced against cancellation or the total timeout (only its own attempt
- * timeout applies), then recorded — durably first — so a later failure rolls it back.
- */
-async function runCompensatable<R extends ResourceMap>(
-  run: Run<R>,
-  state: string,
-  entry: CompensatableEntry,
-): Promise<string> {
-  const result = await attempts(run, state, entry, (signal, n) => {
-    const ctx = contextFor(run, state, signal, n);
-    return settleData(run, ctx, entry.run(ctx));
-  }, undefined);
-  const { next, output: raw } = checkCompensatableResult(state, result);
-  let output: unknown;
-  try {
-    // The stack holds what a resumed process would read back from the log: a JSON copy.
-    output = jsonCopy(raw);
-  } catch (error) {
-    const failure = new CanoError(
-      `Serialize compensation output of "${entry.name}": ${String(error)}`,
-      { category: "task_execution", cause: error },
-    );
-    throw await compensateInline(run, state, entry, raw, failure);
-  }
-  try {
-    await appendRow(
-      run,
-      { kind: "compensation_completion", state, taskId: entry.name, output },
-      "Append compensation checkpoint",
-    );
-  } finally {
-    // Pushed even when the append failed: the side effect happened and must be rolled back.
-    run.stack.push({ taskId: entry.name, state, output });
-  }
-  return next;
-}
-
-function checkCompensatableResult(
-  state: string,
-  result: unknown,
-): { next: string; output: unknown } {
-  if (typeof result !== "object" || result === null || !("next" in result)) {
-    throw new CanoError(
-      `Compensatable task for state "${state}" must return { next, output }, received ${
-        describe(result)
-      }`,
-      { category: "workflow" },
-    );
-  }
-  return result as { next: string; output: unknown };
-}
-
-/** cano's rule when a step's output cannot be recorded: undo it at once, then fail. */
-async function compensateInline<R extends ResourceMap>(
-  run: Run<R>,
-  state: string,
-  entry: CompensatableEntry,
-  output: unknown,
-  failure: Error,
-): Promise<Error> {
-  try {
-    await entry.compensate(contextFor(run, state, NEVER_ABORTED, 1), output);
-    return failure;
-  } catch (error) {
-    return new CompensationFailedError([failure, error]);
-  }
-}
-
-/** A stepped task: each step is its own retry unit, and each cursor is checkpointed. */
-async function runStepped<R extends ResourceMap>(
-  run: Run<R>,
-  state: string,
-  entry: SteppedEntry,
-): Promise<string> {
-  let cursor = run.cursors.get(state);
-  run.cursors.delete(state); // a cursor is consumed once: a later visit starts over
-  for (;;) {
-    const from = cursor;
-    const outcome: unknown = await attempts(run, state, entry, (signal, n) => {
-      const ctx = contextFor(run, state, signal, n);
-      return settleData(run, ctx, entry.step(ctx, from));
-    }, run.signal);
-    if (isOutcome(outcome, "done")) return outcome.done;
-    if (!isOutcome(outcome, "more")) {
-      throw new CanoError(
-        `Stepped task for state "${state}" must return { more: cursor } or { done: state }, received ${
-          describe(outcome)
-        }`,
-        { category: "workflow" },
-      );
-    }
-    cursor = outcome.more;
-    await appendRow(
-      run,
-      { kind: "step_cursor", state, taskId: entry.name, output: cursor, data: run.data },
-      "Append step cursor checkpoint",
-    );
-  }
-}
-
-function isOutcome<K extends "more" | "done">(
-  value: unknown,
-  key: K,
-): value is Extract<StepOutcome<unknown, string>, Record<K, unknown>> {
-  return typeof value === "object" && value !== null && key in value;
-}
-
-/** Picks up a task that replaced `ctx.data` instead of mutating it. */
-function settleData<R extends ResourceMap, T>(
-  run: Run<R>,
-  ctx: { data: unknown },
-  result: T | Promise<T>,
-): T | Promise<T> {
-  if (!(result instanceof Promise)) {
-    run.data = ctx.data;
-    return result;
-  }
-  return result.then((value) => {
-    run.data = ctx.data;
-    return value;
-  });
-}
-
 function checkNext(state: string, entry: StateEntry, next: unknown): asserts next is string {
   if (typeof next !== "string") {
     throw new CanoError(
-      `Task for state "${state}" returned ${describe(next)}; expected the name of the next state`,
+      `Task for state "${state}" returned ${
+        describeResult(next)
+      }; expected the name of the next state`,
       { category: "workflow" },
     );
   }
@@ -411,12 +261,16 @@ function checkNext(state: string, entry: StateEntry, next: unknown): asserts nex
 }
 
 /**
- * Turns what a dispatch threw into the run's error: cancellation wins over the total timeout,
- * which wins over the task's own error (the task's error is usually a consequence of the abort).
- * Emits `cancelled` / `workflowtimeout` exactly once, since the run ends right after.
+ * Turns what a dispatch threw into the run's error: lost ownership wins over everything (the run
+ * stops dead), cancellation over the total timeout, which wins over the task's own error (the
+ * task's error is usually a consequence of the abort). Emits `cancelled` / `workflowtimeout`
+ * exactly once, since the run ends right after.
  */
 function classify<R extends ResourceMap>(run: Run<R>, raw: unknown): unknown {
-  if (raw instanceof DrainFailure) return raw.error;
+  const lost = run.ownership?.lost;
+  if (lost !== undefined) return lost;
+  if (safeInstanceOf(raw, DrainFailure)) return raw.error;
+  if (stopsDead(raw)) return raw;
   if (run.cancel?.aborted) {
     const state = run.path[run.path.length - 1] ?? "";
     if (listens(run, "cancelled")) {
@@ -438,10 +292,18 @@ function classify<R extends ResourceMap>(run: Run<R>, raw: unknown): unknown {
 
 /**
  * The one place a run's failure is handled: the error is wrapped with its state context, then
- * the saga stack is rolled back. Returns the error to throw.
+ * the saga stack is rolled back (durably, for a checkpointed run). Returns the error to throw. A
+ * process that lost the run (or never had it) does neither: the error is returned as it is.
  */
-function fail<R extends ResourceMap>(run: Run<R>, state: string, error: unknown): Promise<unknown> {
-  return drain(run, withContext(run, state, error));
+async function fail<R extends ResourceMap>(
+  run: Run<R>,
+  state: string,
+  error: unknown,
+): Promise<unknown> {
+  const lost = run.ownership?.lost;
+  if (lost !== undefined) return lost;
+  if (stopsDead(error)) return error;
+  return await drain(run, state, withContext(run, state, error));
 }
 
 /**
@@ -449,8 +311,8 @@ function fail<R extends ResourceMap>(run: Run<R>, state: string, error: unknown)
  * compensation) keeps its shape: only its original error is wrapped, as in cano.
  */
 function withContext<R extends ResourceMap>(run: Run<R>, state: string, error: unknown): unknown {
-  if (error instanceof StateContextError) return error;
-  if (error instanceof CompensationFailedError) {
+  if (safeInstanceOf(error, StateContextError)) return error;
+  if (safeInstanceOf(error, CompensationFailedError)) {
     const [original, ...rest] = error.errors;
     return new CompensationFailedError([withContext(run, state, original), ...rest]);
   }
@@ -459,10 +321,10 @@ function withContext<R extends ResourceMap>(run: Run<R>, state: string, error: u
 
 /** cano's `attempt` field: the exhausted count, 0 when no attempt completed, else 1. */
 function attemptsOf(error: unknown): number {
-  if (error instanceof RetryExhaustedError) return error.attempts;
+  if (safeInstanceOf(error, RetryExhaustedError)) return error.attempts;
   if (
-    error instanceof CancelledError || error instanceof WorkflowTimeoutError ||
-    error instanceof CircuitOpenError
+    safeInstanceOf(error, CancelledError) || safeInstanceOf(error, WorkflowTimeoutError) ||
+    safeInstanceOf(error, CircuitOpenError)
   ) return 0;
   return 1;
 }
@@ -474,47 +336,48 @@ interface Budget {
 }
 
 /**
- * One signal for the whole run that aborts on cancellation (with the caller's reason) or when the
- * total timeout trips (with a `WorkflowTimeoutError`). Without a total timeout it is the caller's
- * signal itself, and without either there is nothing to race: the engine skips racing entirely.
+ * One signal for the whole run that aborts on cancellation (with the caller's reason), on lost
+ * ownership (with the `OwnershipLostError`) or when the total timeout trips (with a
+ * `WorkflowTimeoutError`). With a single source it is that signal itself, and with none there is
+ * nothing to race: the engine skips racing entirely.
  */
-function startBudget(limit: number | undefined, cancel: AbortSignal | undefined): Budget {
+function startBudget(
+  limit: number | undefined,
+  cancel: AbortSignal | undefined,
+  lost: AbortSignal | undefined,
+): Budget {
   const bounded = limit !== undefined && Number.isFinite(limit);
   if (!bounded) {
-    // Only cancellation can abort the run: the caller's signal serves as is (no controller, no
-    // listener: the scheduler starts thousands of such runs a second).
-    return { signal: cancel, onTimeout: () => {}, dispose: () => {} };
+    // Only cancellation (and lost ownership) can abort the run: no controller or timer (the
+    // scheduler starts thousands of such runs a second).
+    const signal = cancel === undefined
+      ? lost
+      : lost === undefined
+      ? cancel
+      : AbortSignal.any([cancel, lost]);
+    return { signal, onTimeout: () => {}, dispose: () => {} };
   }
   const controller = new AbortController();
   const started = Date.now();
-  const onCancel = (): void => controller.abort(cancel?.reason);
+  const sources = [cancel, lost].filter((source) => source !== undefined);
+  const follow = (source: AbortSignal) => (): void => controller.abort(source.reason);
+  const links = sources.map((source) => ({ source, onAbort: follow(source) }));
+  const timer = setLongTimeout(() => {
+    const error = new WorkflowTimeoutError(Date.now() - started, limit);
+    budget.onTimeout(error);
+    controller.abort(error);
+  }, limit);
   const budget: Budget = {
     signal: controller.signal,
     onTimeout: () => {},
     dispose(): void {
-      clearTimeout(timer);
-      cancel?.removeEventListener("abort", onCancel);
+      timer.clear();
+      for (const { source, onAbort } of links) source.removeEventListener("abort", onAbort);
     },
   };
-  const timer = bounded
-    ? setTimeout(() => {
-      const error = new WorkflowTimeoutError(Date.now() - started, limit);
-      budget.onTimeout(error);
-      controller.abort(error);
-    }, limit)
-    : undefined;
-  if (cancel?.aborted) onCancel();
-  else cancel?.addEventListener("abort", onCancel, { once: true });
-  return budget;
-}
-
-function describe(value: unknown): string {
-  if (value === undefined || value === null) return String(value);
-  let text: string;
-  try {
-    text = JSON.stringify(value) ?? String(value);
-  } catch {
-    text = String(value);
+  for (const { source, onAbort } of links) {
+    if (source.aborted) onAbort();
+    else source.addEventListener("abort", onAbort, { once: true });
   }
-  return `a ${typeof value} (${text.slice(0, 100)})`;
+  return budget;
 }

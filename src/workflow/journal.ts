@@ -1,11 +1,14 @@
-// Writing the checkpoint log of a run: every append goes through `appendRow` (dense sequences,
-// version stamp, `checkpoint` event), and the log is cleared through `clearLog` (best effort).
+// Writing the checkpoint log of a run: every write of every processing model goes through here —
+// appends (dense sequences, version stamp, `checkpoint` event) and the run's end — and through the
+// run's ownership, so every one of them is fenced by the run's lease.
 
+import { safeInstanceOf } from "../describe.ts";
 import { CheckpointStoreError, messageOf } from "../errors.ts";
 import type { CheckpointRow, RowKind } from "../recovery/checkpoint.ts";
+import { OwnershipLostError, RunExistsError } from "../recovery/run_errors.ts";
 import type { ResourceMap } from "../task/task.ts";
-import { jsonCopy } from "./json.ts";
 import { CheckpointClearFailedEvent, CheckpointEvent } from "./events.ts";
+import { jsonCopy } from "./json.ts";
 import { ids, listens, type Run } from "./run.ts";
 
 /** The parts of a row the caller decides; sequence and version are the journal's. */
@@ -15,30 +18,34 @@ export interface RowDraft {
   readonly taskId: string;
   readonly output?: unknown;
   readonly data?: unknown;
+  readonly resumed?: boolean;
 }
 
 /** Whether this run writes a checkpoint log at all. */
 export function journaling<R extends ResourceMap>(run: Run<R>): boolean {
-  return run.def.store !== undefined;
+  return run.ownership !== undefined;
 }
 
 /**
- * Appends the next row of the run's log. Failures become `CheckpointStoreError`s whose message
- * says which append failed (`what`), with the store's error as the cause.
+ * Whether an error means this process must stop the run dead: it lost the run (or never had it,
+ * for a start whose id turned out to be taken). Such errors skip rollback and every later write.
+ */
+export function stopsDead(error: unknown): boolean {
+  return safeInstanceOf(error, OwnershipLostError) || safeInstanceOf(error, RunExistsError);
+}
+
+/**
+ * Appends the next row of the run's log, fenced by the run's lease. Store failures become
+ * `CheckpointStoreError`s whose message says which append failed (`what`); a lost lease rejects
+ * with the `OwnershipLostError` itself.
  */
 export async function appendRow<R extends ResourceMap>(
   run: Run<R>,
   draft: RowDraft,
   what: string,
 ): Promise<void> {
-  const store = run.def.store;
-  if (store === undefined) return;
-  const workflowId = run.workflowId;
-  if (workflowId === undefined) {
-    throw new CheckpointStoreError(
-      "Checkpointing requires a workflow id (call withWorkflowId, or resume with resumeFrom(id))",
-    );
-  }
+  const ownership = run.ownership;
+  if (ownership === undefined) return;
   const row: CheckpointRow = {
     sequence: run.sequence,
     state: draft.state,
@@ -46,21 +53,15 @@ export async function appendRow<R extends ResourceMap>(
     kind: draft.kind,
     workflowVersion: run.def.version,
   };
+  // The store encodes these when append is called (before this returns to the loop), so the row
+  // is a snapshot as of now; later mutations of the run data do not reach the log.
+  if (draft.output !== undefined) row.output = draft.output;
+  if (draft.data !== undefined) row.data = draft.data;
+  if (draft.resumed === true) row.resumed = true;
   try {
-    // Snapshots, not references: later mutations of the run data must not reach the log.
-    if (draft.output !== undefined) row.output = jsonCopy(draft.output);
-    if (draft.data !== undefined) row.data = jsonCopy(draft.data);
+    await ownership.append(row);
   } catch (error) {
-    throw new CheckpointStoreError(
-      `${what}: the run data or output of state "${draft.state}" is not JSON-serialisable: ${
-        messageOf(error)
-      }`,
-      { cause: error },
-    );
-  }
-  try {
-    await store.append(workflowId, row);
-  } catch (error) {
+    if (stopsDead(error)) throw error;
     throw new CheckpointStoreError(`${what}: ${messageOf(error)}`, { cause: error });
   }
   if (listens(run, "checkpoint")) {
@@ -69,13 +70,18 @@ export async function appendRow<R extends ResourceMap>(
   run.sequence += 1;
 }
 
-/** Clears the run's log; a failure is reported as `checkpointclearfailed`, never thrown. */
-export async function clearLog<R extends ResourceMap>(run: Run<R>): Promise<void> {
-  const { store } = run.def;
-  if (store === undefined || run.workflowId === undefined) return;
+/**
+ * Ends a run that reached an exit state or rolled back cleanly: its log and record are deleted.
+ * A failure is reported as `checkpointclearfailed`, never thrown (the log then ends in a state a
+ * resume finishes at once); a lost lease means another process finishes the run.
+ */
+export async function completeRun<R extends ResourceMap>(run: Run<R>): Promise<void> {
+  const ownership = run.ownership;
+  if (ownership === undefined) return;
   try {
-    await store.clear(run.workflowId);
+    await ownership.finish({ status: "completed" });
   } catch (cause) {
+    if (safeInstanceOf(cause, OwnershipLostError)) return;
     if (listens(run, "checkpointclearfailed")) {
       const error = new CheckpointStoreError(`Clear checkpoint log: ${messageOf(cause)}`, {
         cause,
@@ -83,4 +89,30 @@ export async function clearLog<R extends ResourceMap>(run: Run<R>): Promise<void
       run.def.events.dispatchEvent(new CheckpointClearFailedEvent({ ...ids(run), error }));
     }
   }
+}
+
+/**
+ * Ends a failed run: its log is kept (a later `resumeFrom` retries it), its record says failed
+ * with the error, and the lease is released. Best effort: when the store cannot record it, the
+ * lease simply expires and the run looks like one whose process died.
+ */
+export async function failRun<R extends ResourceMap>(run: Run<R>, error: unknown): Promise<void> {
+  const ownership = run.ownership;
+  if (ownership === undefined || ownership.lost !== undefined) return;
+  try {
+    await ownership.finish({ status: "failed", error: messageOf(error) });
+  } catch {
+    // Nothing else to do: the kept log and the expiring lease tell the next claimer the rest.
+  }
+}
+
+/**
+ * A copy of a saga step's output as a resumed process would read it back: through the store's
+ * codec (which refuses what it cannot keep), or a JSON round-trip for an unjournaled run.
+ */
+export function storedCopy<R extends ResourceMap>(run: Run<R>, value: unknown): unknown {
+  if (value === undefined) return undefined;
+  const codec = run.codec;
+  if (codec === undefined) return jsonCopy(value);
+  return codec.parse(codec.stringify(value, "output"));
 }

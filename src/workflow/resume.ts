@@ -1,45 +1,80 @@
-// Reading a checkpoint log back into a starting point for the FSM (cano's resume algorithm):
-// the last row decides where and whether to resume, one pass rebuilds the rest.
+// Reading a checkpoint log back into a starting point for the FSM (cano's resume algorithm, made
+// visit-aware and rollback-aware): the last row decides where and whether to resume, one pass
+// rebuilds the rest. A log holding a `rollback` row resumes the rollback, never the workflow.
 
 import {
   CanoError,
   CheckpointStoreError,
-  messageOf,
+  type ErrorCategory,
+  StateContextError,
   WorkflowVersionMismatchError,
 } from "../errors.ts";
-import type { CheckpointRow, CheckpointStore } from "../recovery/checkpoint.ts";
+import type { CheckpointRow } from "../recovery/checkpoint.ts";
+import { shortId } from "../recovery/run_errors.ts";
 import type { ResourceMap } from "../task/task.ts";
+import type { RollbackRecord } from "./compensation.ts";
 import { ResumeEvent, UnknownResumeStateEvent } from "./events.ts";
 import type { SplitOutcome } from "./join.ts";
-import type { Definition, RunStart, StackEntry } from "./run.ts";
+import type { Definition, RollbackPlan, RunStart, StackEntry } from "./run.ts";
 
 /** Where a resumed run starts, with the data to start it with. */
 export interface ResumePoint extends RunStart {
-  /** The state to re-enter. */
+  /** The state to re-enter (for a rollback: the state whose failure started it). */
   readonly state: string;
   /** The run data of the last snapshot (`{}` if the log holds none). */
   readonly data: unknown;
 }
 
 /**
- * Loads `workflowId`'s log and turns it into a resume point: version gate on the last row, resume
- * at the last row's state, run data from the last snapshot, compensation stack, step cursors and
- * the path so far. Emits `unknownresumestate` for dropped rows and `resume` once at the end.
+ * Turns a claimed run's rows into a resume point: version gate on the last row, then either the
+ * rollback to finish or the state to re-enter, with the run data of the last snapshot, the saga
+ * stack, the step cursor and the path so far. Emits `unknownresumestate` for dropped rows and
+ * `resume` once at the end.
  */
-export async function loadResumePoint<R extends ResourceMap>(
+export function resumePoint<R extends ResourceMap>(
   def: Definition<R>,
-  store: CheckpointStore,
+  unsorted: readonly CheckpointRow[],
   workflowId: string,
   runId: string,
-): Promise<ResumePoint> {
-  const rows = await loadRows(store, workflowId);
+): ResumePoint {
+  const rows = [...unsorted].sort((a, b) => a.sequence - b.sequence); // defensive: stores sort
   const last = rows[rows.length - 1];
   if (last === undefined) {
-    throw new CheckpointStoreError(`No checkpoint rows for workflow id "${workflowId}"`);
+    throw new CheckpointStoreError(`No checkpoint rows for workflow id "${shortId(workflowId)}"`);
   }
   if (last.workflowVersion !== def.version) {
     throw new WorkflowVersionMismatchError(last.workflowVersion, def.version);
   }
+  let rollbackAt = -1;
+  rows.forEach((row, index) => {
+    if (row.kind === "rollback") rollbackAt = index;
+  });
+  const point = rollbackAt >= 0
+    ? rollbackPoint(def, rows, rollbackAt, workflowId, runId)
+    : forwardPoint(def, rows, last, workflowId, runId);
+  if (def.events.hasListener("resume")) {
+    def.events.dispatchEvent(new ResumeEvent({ runId, workflowId, sequence: last.sequence }));
+  }
+  return point;
+}
+
+function known<R extends ResourceMap>(def: Definition<R>, state: string): boolean {
+  return def.entries.has(state) || def.exits.has(state);
+}
+
+/**
+ * One pass over the rows of a run going forward. The current visit of the last row's state starts
+ * at that state's last `state_entry` row not marked `resumed`: saga steps and cursors written in
+ * it belong to the re-run (the step re-runs and pushes itself again; only the visit's own cursor
+ * counts), and the path ends just before it.
+ */
+function forwardPoint<R extends ResourceMap>(
+  def: Definition<R>,
+  rows: readonly CheckpointRow[],
+  last: CheckpointRow,
+  workflowId: string,
+  runId: string,
+): ResumePoint {
   if (!known(def, last.state)) {
     throw new CanoError(
       `Checkpoint state "${last.state}" (sequence ${last.sequence}) is not a registered or exit ` +
@@ -47,66 +82,34 @@ export async function loadResumePoint<R extends ResourceMap>(
       { category: "workflow" },
     );
   }
-  const point = rehydrate(def, rows, last, workflowId, runId);
-  if (def.events.hasListener("resume")) {
-    def.events.dispatchEvent(new ResumeEvent({ runId, workflowId, sequence: last.sequence }));
+  let visit = last.sequence + 1;
+  for (const row of rows) {
+    if (row.kind === "state_entry" && row.state === last.state && row.resumed !== true) {
+      visit = row.sequence;
+    }
   }
-  return point;
-}
-
-async function loadRows(store: CheckpointStore, workflowId: string): Promise<CheckpointRow[]> {
-  let rows: CheckpointRow[];
-  try {
-    rows = await store.loadRun(workflowId);
-  } catch (error) {
-    throw new CheckpointStoreError(
-      `Load checkpoint run of workflow "${workflowId}": ${messageOf(error)}`,
-      { cause: error },
-    );
-  }
-  return [...rows].sort((a, b) => a.sequence - b.sequence); // defensive: stores must sort already
-}
-
-function known<R extends ResourceMap>(def: Definition<R>, state: string): boolean {
-  return def.entries.has(state) || def.exits.has(state);
-}
-
-/** One pass over the rows: stack, cursors, prior path and the last data snapshot. */
-function rehydrate<R extends ResourceMap>(
-  def: Definition<R>,
-  rows: readonly CheckpointRow[],
-  last: CheckpointRow,
-  workflowId: string,
-  runId: string,
-): ResumePoint {
   const stack: StackEntry[] = [];
   const cursors = new Map<string, unknown>();
-  let data: unknown = undefined;
-  // The resumed state re-enters the path, so its own last entry row ends the prior path.
-  let cutoff = last.sequence + 1;
-  for (const row of rows) {
-    if (row.kind === "state_entry" && row.state === last.state) cutoff = row.sequence;
-  }
   const path: string[] = [];
+  let data: unknown = undefined;
   let split: SplitOutcome | undefined;
   for (const row of rows) {
-    if (row.kind === "state_entry" && row.sequence === cutoff) split = splitOf(row.output);
     if (row.data !== undefined) data = row.data;
+    const inVisit = row.sequence >= visit && row.state === last.state;
     switch (row.kind) {
       case "compensation_completion":
-        // The step at the resume point re-runs and pushes itself again: skip its old entry.
-        if (row.sequence !== last.sequence) {
-          stack.push({ taskId: row.taskId, state: row.state, output: row.output });
-        }
+        if (!inVisit) stack.push({ taskId: row.taskId, state: row.state, output: row.output });
         break;
       case "step_cursor":
-        // Only progress of the resumed state's latest visit counts; older visits had finished.
-        if (row.state === last.state && row.sequence > cutoff) cursors.set(row.state, row.output);
+        if (inVisit) cursors.set(row.state, row.output);
         break;
       case "state_entry":
-        if (row.sequence >= cutoff) break;
+        if (row.sequence === visit) split = splitOf(row.output);
+        if (row.sequence >= visit || row.resumed === true) break;
         if (known(def, row.state)) path.push(row.state);
         else reportUnknown(def, workflowId, runId, row);
+        break;
+      default:
         break;
     }
   }
@@ -120,6 +123,77 @@ function rehydrate<R extends ResourceMap>(
     split,
     data: data ?? {},
   };
+}
+
+/** A run whose log holds a rollback row: the plan it recorded, minus what is compensated. */
+function rollbackPoint<R extends ResourceMap>(
+  def: Definition<R>,
+  rows: readonly CheckpointRow[],
+  at: number,
+  workflowId: string,
+  runId: string,
+): ResumePoint {
+  const row = rows[at]!;
+  const record = checkRecord(workflowId, row);
+  const done = new Set<number>();
+  for (const later of rows.slice(at + 1)) {
+    const index = (later.output as { index?: unknown } | undefined)?.index;
+    if (later.kind === "compensated" && typeof index === "number") done.add(index);
+  }
+  const path: string[] = [];
+  let data: unknown = undefined;
+  for (const earlier of rows.slice(0, at)) {
+    if (earlier.data !== undefined) data = earlier.data;
+    if (earlier.kind !== "state_entry" || earlier.resumed === true) continue;
+    if (known(def, earlier.state)) path.push(earlier.state);
+    else reportUnknown(def, workflowId, runId, earlier);
+  }
+  const cause = recordedError(record.error);
+  const rollback: RollbackPlan = {
+    state: row.state,
+    cause: record.attempt === undefined
+      ? cause
+      : new StateContextError(row.state, record.attempt, path, cause),
+    stack: record.stack,
+    done,
+  };
+  const last = rows[rows.length - 1]!;
+  return {
+    workflowId,
+    state: row.state,
+    sequence: last.sequence + 1,
+    path,
+    stack: [],
+    cursors: new Map(),
+    data: data ?? {},
+    rollback,
+  };
+}
+
+function checkRecord(workflowId: string, row: CheckpointRow): RollbackRecord {
+  const record = row.output as Partial<RollbackRecord> | undefined;
+  const error = record?.error;
+  if (
+    typeof record !== "object" || record === null || !Array.isArray(record.stack) ||
+    typeof error !== "object" || error === null || typeof error.message !== "string" ||
+    record.stack.some((entry) =>
+      typeof entry !== "object" || entry === null || typeof entry.taskId !== "string" ||
+      typeof entry.state !== "string"
+    )
+  ) {
+    throw new CheckpointStoreError(
+      `Corrupt rollback row ${row.sequence} of workflow "${shortId(workflowId)}"`,
+    );
+  }
+  return record as RollbackRecord;
+}
+
+/** The error a recorded summary stands for: same name, message and category. */
+function recordedError(summary: RollbackRecord["error"]): CanoError {
+  const category = (summary.category ?? "task_execution") as ErrorCategory;
+  const error = new CanoError(summary.message, { category });
+  error.name = typeof summary.name === "string" ? summary.name : "Error";
+  return error;
 }
 
 /** The split outcome a join state's entry row carries, if any. */

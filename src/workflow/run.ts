@@ -2,7 +2,9 @@
 // (`Definition`), how each state is handled (`StateEntry`), and the per-run state (`Run`).
 
 import type { SafeEventTarget } from "../events.ts";
-import type { CheckpointStore } from "../recovery/checkpoint.ts";
+import type { RunStore } from "../recovery/checkpoint.ts";
+import type { Codec } from "../recovery/codec.ts";
+import type { RunOwnership } from "../recovery/lease.ts";
 import type { Resources } from "../resources.ts";
 import type { StepOutcome } from "../task/stepped.ts";
 import type { StreamErrorPolicy, StreamTask, StreamWindow } from "../task/stream.ts";
@@ -87,9 +89,13 @@ export interface Definition<R extends ResourceMap> {
   readonly exits: ReadonlySet<string>;
   /** Compensatable entries by task name: rollback finds compensators by the stack key. */
   readonly compensators: ReadonlyMap<string, CompensatableEntry>;
+  /** The workflow's name (`""` when unnamed), stored in run records. */
+  readonly name: string;
+  /** The default run id (`withWorkflowId`). */
   readonly workflowId: string | undefined;
   readonly version: number;
-  readonly store: CheckpointStore | undefined;
+  /** The checkpoint store, seen through the run-store contract. */
+  readonly store: RunStore | undefined;
   readonly totalTimeout: number | undefined;
   readonly compensationTimeout: number | undefined;
   readonly resources: Resources<R>;
@@ -103,9 +109,23 @@ export interface StackEntry {
   readonly output: unknown;
 }
 
+/** A saga rollback: the cause, the compensations to run, and those already done. */
+export interface RollbackPlan {
+  /** The state whose failure started the rollback. */
+  readonly state: string;
+  /** The run's error, as recorded. */
+  readonly cause: unknown;
+  /** Every compensation of the rollback, in stack order (run from the top). */
+  readonly stack: readonly StackEntry[];
+  /** Indices of `stack` already compensated (recorded in the log). */
+  readonly done: ReadonlySet<number>;
+}
+
 /** Where a run starts: fresh (`orchestrate`) or from a checkpoint log (`resumeFrom`). */
 export interface RunStart {
   readonly workflowId: string | undefined;
+  /** Set when resuming a log that holds a rollback row: finish the rollback, never go forward. */
+  readonly rollback?: RollbackPlan | undefined;
   /** The next sequence number to write. */
   readonly sequence: number;
   /** States entered before this call (resume only). */
@@ -129,8 +149,14 @@ export interface Run<R extends ResourceMap> {
   readonly cursors: Map<string, unknown>;
   /** The caller's signal: cancellation. */
   readonly cancel: AbortSignal | undefined;
-  /** Aborts on cancellation or total timeout; `undefined` when neither can happen. */
+  /** Aborts on cancellation, total timeout or lost ownership; `undefined` when none can happen. */
   readonly signal: AbortSignal | undefined;
+  /** This process's claim on the run, when it is checkpointed: every write goes through it. */
+  readonly ownership: RunOwnership | undefined;
+  /** How saga outputs are copied: what a resumed process would read back from the store. */
+  readonly codec: Codec | undefined;
+  /** Whether the first state entered re-enters the state a resumed log stopped in. */
+  resuming: boolean;
   /** Set when the total timeout tripped. */
   timedOut: Error | undefined;
   /** The outcome of the split just finished, for the state entered next. */

@@ -1,4 +1,5 @@
-import { CheckpointStoreError, ConfigurationError } from "../errors.ts";
+import { safeString } from "../describe.ts";
+import { ConfigurationError } from "../errors.ts";
 import { SafeEventTarget } from "../events.ts";
 import { Resources } from "../resources.ts";
 import { checkDuration, RetryMode } from "../task/retry.ts";
@@ -10,23 +11,40 @@ import {
   type TaskContext,
   type TaskFn,
 } from "../task/task.ts";
-import type { CheckpointStore } from "../recovery/checkpoint.ts";
+import {
+  type CheckpointStore,
+  missingRunStoreMethods,
+  type RunStore,
+} from "../recovery/checkpoint.ts";
+import { runStoreFor } from "../recovery/local_leases.ts";
 import type { CompensatableTask } from "../task/compensatable.ts";
 import { drivesAsSteps, type SteppedTask } from "../task/stepped.ts";
 import type { StreamErrorPolicy, StreamTask, StreamWindow } from "../task/stream.ts";
-import { freshStart, runFsm, type WorkflowResult } from "./engine.ts";
+import type { WorkflowResult } from "./engine.ts";
 import type { WorkflowEventMap } from "./events.ts";
 import { toMermaid } from "./mermaid.ts";
 import { checkJoinConfig, type JoinConfig } from "./join.ts";
-import { loadResumePoint } from "./resume.ts";
+import { checkIdOption, startRun } from "./start.ts";
 import type { CompensatableEntry, Definition, SingleEntry, StateEntry } from "./run.ts";
 
 export type { WorkflowResult } from "./engine.ts";
 
 /** Options of the {@link Workflow} constructor. */
 export interface WorkflowOptions<R extends ResourceMap> {
-  /** Resources set up before and torn down after every run. Default: none. */
+  /**
+   * Resources set up before and torn down after every run.
+   *
+   * @default {new Resources()}
+   */
   resources?: Resources<R>;
+  /**
+   * The workflow's name, stored in the record of every checkpointed run so that any process can
+   * find the definition to resume it with (a run of another named workflow is refused). A
+   * non-empty, well-formed string; give every workflow sharing a store its own name.
+   *
+   * @default {undefined} (unnamed: recorded as `""`)
+   */
+  name?: string;
 }
 
 /** Options of {@link Workflow.register} and {@link Workflow.registerRouter}. */
@@ -44,7 +62,27 @@ export interface RegisterOptions<N extends string> {
 
 /** Options of {@link Workflow.orchestrate}. */
 export interface OrchestrateOptions<D> {
-  /** The run data: tasks read and mutate it as `ctx.data`. Default: `{}`. */
+  /**
+   * The run's id: `ctx.workflowId`, `result.workflowId`, and the key of its checkpoint log. Each
+   * run of a checkpointed workflow needs one (one id per order, per job, per tick).
+   *
+   * @default {the `withWorkflowId` id}
+   */
+  id?: string;
+  /**
+   * What to do when a checkpointed run with this id is unfinished (running, rolling back, or
+   * failed with its log kept): `"fail"` rejects with `RunExistsError`; `"resume"` continues that
+   * run instead (as `resumeFrom(id)` would; `initial` and `data` are then ignored), or starts a
+   * new one when there is none.
+   *
+   * @default {"fail"}
+   */
+  ifExists?: "fail" | "resume";
+  /**
+   * The run data: tasks read and mutate it as `ctx.data`.
+   *
+   * @default {{}}
+   */
   data?: D;
   /** Cancels the run: checked at every state boundary and raced against the task in flight. */
   signal?: AbortSignal;
@@ -66,7 +104,8 @@ export type TaskHandler<N extends string, S extends string, D, R extends Resourc
   | TaskFn<N, S, D, R>
   | Task<N, S, D, R>;
 
-// Assigned by a static block of Workflow (see runWithExternalResources).
+// Assigned by a static block of Workflow (see runWithExternalResources and isCheckpointed).
+let checkpointed: (workflow: Workflow<string, unknown, ResourceMap>) => boolean;
 let orchestrateWithoutLifecycle: <S extends string, D, R extends ResourceMap>(
   workflow: Workflow<S, D, R>,
   initial: S,
@@ -112,11 +151,13 @@ export class Workflow<
 > extends SafeEventTarget<WorkflowEventMap> {
   /** The resources set up around every run. */
   readonly resources: Resources<R>;
+  /** The workflow's name (see {@link WorkflowOptions.name}), `undefined` when unnamed. */
+  readonly name: string | undefined;
   #entries = new Map<S, StateEntry>();
   #exits = new Set<S>();
   #workflowId: string | undefined;
   #version = 0;
-  #store: CheckpointStore | undefined;
+  #store: RunStore | undefined;
   #totalTimeout: number | undefined;
   #compensationTimeout: number | undefined;
   #definition: Definition<R> | undefined;
@@ -128,7 +169,18 @@ export class Workflow<
    */
   constructor(options: WorkflowOptions<R> = {}) {
     super();
+    if (typeof options !== "object" || options === null) {
+      throw new ConfigurationError(
+        `Workflow options must be an object, received ${safeString(options)}`,
+      );
+    }
+    if (options.resources !== undefined && !(options.resources instanceof Resources)) {
+      throw new ConfigurationError("Workflow option resources must be a Resources instance");
+    }
     this.resources = options.resources ?? new Resources() as unknown as Resources<R>;
+    this.name = options.name === undefined
+      ? undefined
+      : checkIdOption(options.name, "Workflow name");
   }
 
   /**
@@ -459,12 +511,14 @@ export class Workflow<
   }
 
   /**
-   * Sets the workflow id, carried by events, task contexts and results (and used by checkpoints).
+   * Sets the default run id: the id of every run that does not pass its own
+   * (`orchestrate(initial, { id })`), carried by events, task contexts and results. With a
+   * checkpoint store, prefer an id per run: two runs cannot share an unfinished id.
    *
-   * @param id A non-empty string.
+   * @param id A non-empty, well-formed string.
    * @returns This workflow.
    *
-   * @example Name the workflow
+   * @example A default id
    * ```ts
    * import { Workflow } from "@cano/cano";
    * import assert from "node:assert/strict";
@@ -477,19 +531,19 @@ export class Workflow<
    * ```
    */
   withWorkflowId(id: string): this {
-    if (typeof id !== "string" || id.length === 0) {
-      throw new ConfigurationError(
-        `Workflow id must be a non-empty string, received ${String(id)}`,
-      );
-    }
-    this.#workflowId = id;
+    this.#workflowId = checkIdOption(id, "Workflow id");
     return this.#changed();
   }
 
   /**
-   * Attaches a checkpoint store: every non-router state entry (and every saga step and cursor) is
-   * appended to the run's log before its task runs, so `resumeFrom` can continue after a crash.
-   * Requires a workflow id for `orchestrate`.
+   * Attaches a checkpoint store: every run is claimed in it (one owner at a time), and every
+   * non-router state entry (and every saga step, cursor and rollback step) is appended to the
+   * run's log under that claim before the work it records, so `resumeFrom` — in this process or
+   * any other on the same store — can continue after a crash. Every run then needs an id
+   * (`orchestrate(initial, { id })`, or `withWorkflowId`).
+   *
+   * A store with only `append`, `loadRun` and `clear` (the first version of the contract) also
+   * works; ownership is then kept within this process only.
    *
    * @param store The store, e.g. `MemoryCheckpointStore` or `KvCheckpointStore` from `./kv`.
    * @returns This workflow.
@@ -517,7 +571,15 @@ export class Workflow<
     ) {
       throw new ConfigurationError("Checkpoint store must have append, loadRun and clear methods");
     }
-    this.#store = store;
+    const missing = missingRunStoreMethods(store);
+    if (missing.length > 0) {
+      throw new ConfigurationError(
+        `Checkpoint store implements part of the run-store contract but not ${
+          missing.join(", ")
+        }; implement all of claim, renew, release, finish, getRun and listRuns, or none`,
+      );
+    }
+    this.#store = runStoreFor(store);
     return this.#changed();
   }
 
@@ -635,7 +697,7 @@ export class Workflow<
   validateInitialState(state: S): void {
     if (!this.#entries.has(state) && !this.#exits.has(state)) {
       throw new ConfigurationError(
-        `Initial state "${String(state)}" is neither registered nor an exit state`,
+        `Initial state "${safeString(state)}" is neither registered nor an exit state`,
       );
     }
   }
@@ -684,13 +746,42 @@ export class Workflow<
   }
 
   /**
-   * Runs the workflow from `initial` until an exit state: validates, sets up resources, runs the
-   * FSM, and tears resources down whatever happens. Failures inside a state reject with a
-   * `StateContextError` whose `category` is the cause's; validation and setup errors reject raw.
+   * Runs the workflow from `initial` until an exit state: validates, sets up resources, claims
+   * the run (with a checkpoint store), runs the FSM, and tears resources down whatever happens.
+   * Failures inside a state reject with a `StateContextError` whose `category` is the cause's;
+   * validation and setup errors reject raw, and so do `RunExistsError` (the id's run is
+   * unfinished; see `ifExists`), `RunOwnedError` and `OwnershipLostError` (another process took
+   * the run over: this one stopped it dead, without compensating).
    *
    * @param initial The initial state.
-   * @param options Run data and an abort signal.
-   * @returns The exit state reached, the run data, the workflow id and the path taken.
+   * @param options The run's id, run data, an abort signal, and what to do when the id is taken.
+   * @returns The exit state reached, the run data, the run id and the path taken.
+   *
+   * @example One run per order, checkpointed
+   * ```ts
+   * import { MemoryCheckpointStore, RunExistsError, TaskConfig, Workflow } from "@cano/cano";
+   * import assert from "node:assert/strict";
+   *
+   * const workflow = new Workflow<"charge" | "ship" | "done", { orderId: string }>({ name: "order" })
+   *   .register("charge", () => "ship")
+   *   .register("ship", (ctx) => {
+   *     if (ctx.data.orderId === "7") throw new Error("courier down");
+   *     return "done";
+   *   }, { config: TaskConfig.minimal() })
+   *   .addExitState("done")
+   *   .withCheckpointStore(new MemoryCheckpointStore());
+   *
+   * const done = await workflow.orchestrate("charge", { id: "order-6", data: { orderId: "6" } });
+   * assert.equal(done.workflowId, "order-6");
+   * await assert.rejects(workflow.orchestrate("charge", { id: "order-7", data: { orderId: "7" } }));
+   * // order-7 failed with its log kept: its id is taken until it is resumed…
+   * await assert.rejects(
+   *   workflow.orchestrate("charge", { id: "order-7", data: { orderId: "7" } }),
+   *   RunExistsError,
+   * );
+   * // …and other orders run on.
+   * await workflow.orchestrate("charge", { id: "order-8", data: { orderId: "8" } });
+   * ```
    *
    * @example Cancel a run
    * ```ts
@@ -725,9 +816,30 @@ export class Workflow<
   #prepare(initial: S, options: OrchestrateOptions<D>): () => Promise<WorkflowResult<S, D>> {
     const definition = this.#validated();
     this.validateInitialState(initial);
+    if (typeof options !== "object" || options === null) {
+      throw new ConfigurationError(
+        `orchestrate options must be an object, received ${safeString(options)}`,
+      );
+    }
     const signal = checkSignal(options.signal);
     const data = options.data ?? {} as D;
-    return () => runFsm(definition, initial, data, signal, freshStart(definition.workflowId));
+    const id = options.id === undefined
+      ? definition.workflowId
+      : checkIdOption(options.id, "Run id");
+    const ifExists = options.ifExists ?? "fail";
+    if (ifExists !== "fail" && ifExists !== "resume") {
+      throw new ConfigurationError(
+        `Option ifExists must be "fail" or "resume", received ${safeString(ifExists)}`,
+      );
+    }
+    if (definition.store !== undefined && id === undefined) {
+      throw new ConfigurationError(
+        "A checkpointed run needs an id: pass orchestrate(initial, { id }) (one per run), or " +
+          "set a default with withWorkflowId(id)",
+      );
+    }
+    const mode = ifExists === "resume" ? "startOrResume" : "start";
+    return () => startRun(definition, { id, mode, initial, data, signal });
   }
 
   static {
@@ -735,13 +847,18 @@ export class Workflow<
     // lifecycle; exposed to it through a module-private function rather than a public method.
     orchestrateWithoutLifecycle = (workflow, initial, options) =>
       Promise.resolve().then(() => workflow.#prepare(initial, options)());
+    // …and it gives each run of a checkpointed workflow its own id.
+    checkpointed = (workflow) => workflow.#store !== undefined;
   }
 
   /**
-   * Continues a run from its checkpoint log after a crash (or a cancel): resources are set up,
-   * the log is loaded, the version of its last row is checked, and the run re-enters the state of
+   * Continues a run from its checkpoint log after a crash (or a cancel, or a failure): resources
+   * are set up, the run is claimed (a run whose owner is alive is refused with `RunOwnedError`),
+   * its log is read, the version of its last row is checked, and the run re-enters the state of
    * the last row with the run data of the last snapshot, the saga stack and the step cursor
-   * restored. The state it resumes in runs again (at least once), states before it never do.
+   * restored. The state it resumes in runs again (at least once), states before it never do. A
+   * log whose saga rollback had begun is never run forward: the rollback is finished (skipping
+   * the compensations already recorded) and the call rejects with the run's original error.
    *
    * @param workflowId The id of the run to resume.
    * @param options An abort signal.
@@ -773,24 +890,29 @@ export class Workflow<
    * ```
    */
   async resumeFrom(workflowId: string, options: ResumeOptions = {}): Promise<WorkflowResult<S, D>> {
-    const store = this.#store;
-    if (store === undefined) {
+    if (this.#store === undefined) {
       throw new ConfigurationError(
         "resumeFrom requires a checkpoint store (call withCheckpointStore)",
       );
     }
     const definition = this.#validated();
-    if (typeof workflowId !== "string" || workflowId.length === 0) {
-      throw new CheckpointStoreError(
-        `Workflow id must be a non-empty string, received ${String(workflowId)}`,
+    const id = checkIdOption(workflowId, "Workflow id");
+    if (typeof options !== "object" || options === null) {
+      throw new ConfigurationError(
+        `resumeFrom options must be an object, received ${safeString(options)}`,
       );
     }
     const signal = checkSignal(options.signal);
     await this.resources.setupAll();
     try {
-      const runId = crypto.randomUUID();
-      const point = await loadResumePoint(definition, store, workflowId, runId);
-      return await runFsm(definition, point.state as S, point.data as D, signal, point, runId);
+      return await startRun(definition, {
+        id,
+        mode: "resume",
+        // A resumed run starts where its log says; these are never used.
+        initial: "" as S,
+        data: undefined as D,
+        signal,
+      });
     } finally {
       await this.resources.teardownAll();
     }
@@ -867,6 +989,7 @@ export class Workflow<
       entries: new Map(this.#entries),
       exits: new Set(this.#exits),
       compensators: this.#compensators(),
+      name: this.name ?? "",
       workflowId: this.#workflowId,
       version: this.#version,
       store: this.#store,
@@ -877,6 +1000,14 @@ export class Workflow<
     };
     return this.#definition;
   }
+}
+
+/**
+ * Whether a workflow checkpoints its runs (so each run needs its own id). Not part of the public
+ * API.
+ */
+export function isCheckpointed(workflow: Workflow<string, never, ResourceMap>): boolean {
+  return checkpointed(workflow as unknown as Workflow<string, unknown, ResourceMap>);
 }
 
 /**
@@ -893,7 +1024,7 @@ export function runWithExternalResources<S extends string, D, R extends Resource
 
 function checkState(state: unknown): void {
   if (typeof state !== "string" || state.length === 0) {
-    throw new ConfigurationError(`State must be a non-empty string, received ${String(state)}`);
+    throw new ConfigurationError(`State must be a non-empty string, received ${safeString(state)}`);
   }
 }
 
@@ -946,7 +1077,9 @@ function checkMethod(state: string, task: object, method: string): void {
 
 function checkSignal(signal: unknown): AbortSignal | undefined {
   if (signal === undefined || signal instanceof AbortSignal) return signal;
-  throw new ConfigurationError(`Option signal must be an AbortSignal, received ${String(signal)}`);
+  throw new ConfigurationError(
+    `Option signal must be an AbortSignal, received ${safeString(signal)}`,
+  );
 }
 
 function normaliseTask<N extends string, S extends string, D, R extends ResourceMap>(

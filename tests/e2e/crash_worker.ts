@@ -39,6 +39,8 @@ function maybeHang(point: string): void {
   if (hangAt === point) hang(point);
 }
 
+// A short lease: a SIGKILLed worker's run is claimable again after this long.
+const LEASE_MS = Number(Deno.env.get("CANO_LEASE_MS") ?? 500);
 const kv = await Deno.openKv(kvPath);
 const workflow = new Workflow<Step, Order>()
   .registerWithCompensation("reserve", {
@@ -80,7 +82,7 @@ const workflow = new Workflow<Step, Order>()
     return "done";
   }, { config: TaskConfig.minimal() })
   .addExitState("done")
-  .withCheckpointStore(new KvCheckpointStore(kv))
+  .withCheckpointStore(new KvCheckpointStore(kv, { leaseMs: LEASE_MS }))
   .withWorkflowId(workflowId);
 
 // Hang right after the state_entry row of "notify" is durable (before its task starts).

@@ -25,6 +25,8 @@ async function* numbers(from: number): AsyncGenerator<number> {
   for (let n = from; n < 12; n++) yield await Promise.resolve(n);
 }
 
+// A short lease: a SIGKILLed worker's run is claimable again after this long.
+const LEASE_MS = Number(Deno.env.get("CANO_LEASE_MS") ?? 500);
 const kv = await Deno.openKv(kvPath);
 const controller = new AbortController();
 const workflow = new Workflow<"ingest" | "done">()
@@ -51,7 +53,7 @@ const workflow = new Workflow<"ingest" | "done">()
     },
   })
   .addExitState("done")
-  .withCheckpointStore(new KvCheckpointStore(kv))
+  .withCheckpointStore(new KvCheckpointStore(kv, { leaseMs: LEASE_MS }))
   .withWorkflowId(workflowId);
 
 try {

@@ -2,12 +2,14 @@
 // per window, checkpoint the cursor of each flushed window, and drain cooperatively on cancel or
 // total timeout (flush and commit the partial window, then `onClose("cancelled")`).
 
-import { abortable, deadline, NEVER_ABORTED } from "../async.ts";
-import { CanoError, TimeoutError } from "../errors.ts";
-import type { WindowSignal } from "../task/stream.ts";
-import { invoke, type ResourceMap, type TaskContext } from "../task/task.ts";
-import { appendRow } from "./journal.ts";
-import { contextFor, type Run, type StreamEntry } from "./run.ts";
+import { safeString } from "../../describe.ts";
+import { abortable, deadline, NEVER_ABORTED } from "../../async.ts";
+import { CanoError, TimeoutError } from "../../errors.ts";
+import type { WindowSignal } from "../../task/stream.ts";
+import { invoke, type ResourceMap, type TaskContext } from "../../task/task.ts";
+import { appendRow } from "../journal.ts";
+import { contextFor, type Run, type StreamEntry } from "../run.ts";
+import type { ProcessingModel } from "../model.ts";
 
 const WINDOW_DUE = Symbol("window due");
 
@@ -172,7 +174,7 @@ class StreamRun<R extends ResourceMap> {
     }
     throw new CanoError(
       `Stream task for state "${this.#state}" flushWindow must return "continue" or { stop: state }, received ${
-        JSON.stringify(signal)
+        safeString(signal)
       }`,
       { category: "workflow" },
     );
@@ -245,3 +247,10 @@ function checkItemResult(state: string, result: unknown): { output: unknown; cur
   }
   return result as { output: unknown; cursor: unknown };
 }
+
+/** `registerStream`. */
+export const streamModel: ProcessingModel<StreamEntry> = {
+  journaled: true,
+  framed: true,
+  run: runStream,
+};

@@ -2,18 +2,20 @@
 // policy and its own abort signal; the join strategy decides when to stop waiting, losers are
 // aborted, and the outcome is handed to the next state as `ctx.split`.
 
-import { childController } from "../async.ts";
-import { CancelledError, CanoError } from "../errors.ts";
-import { type ResourceMap, runResolved, type TaskContext } from "../task/task.ts";
-import { TaskFailureEvent, TaskStartEvent, TaskSuccessEvent } from "./events.ts";
+import { childController, setLongTimeout } from "../../async.ts";
+import { safeInstanceOf } from "../../describe.ts";
+import type { ProcessingModel } from "../model.ts";
+import { CancelledError, CanoError } from "../../errors.ts";
+import { type ResourceMap, runResolved, type TaskContext } from "../../task/task.ts";
+import { TaskFailureEvent, TaskStartEvent, TaskSuccessEvent } from "../events.ts";
 import {
   type BranchResult,
   canStopEarly,
   isSatisfied,
   joinNotMet,
   type SplitOutcome,
-} from "./join.ts";
-import type { Resources } from "../resources.ts";
+} from "../join.ts";
+import type { Resources } from "../../resources.ts";
 import {
   cancelledError,
   contextFor,
@@ -23,7 +25,7 @@ import {
   type Run,
   type SplitBranch,
   type SplitEntry,
-} from "./run.ts";
+} from "../run.ts";
 
 type Verdict = "settled" | "timeout";
 
@@ -58,7 +60,7 @@ export async function runSplit<R extends ResourceMap>(
   };
   const timer = join.timeout === undefined
     ? undefined
-    : setTimeout(() => verdict.resolve("timeout"), join.timeout);
+    : setLongTimeout(() => verdict.resolve("timeout"), join.timeout);
   const onOuterAbort = (): void => verdict.reject(run.signal?.reason);
   if (run.signal?.aborted) onOuterAbort();
   else run.signal?.addEventListener("abort", onOuterAbort, { once: true });
@@ -83,7 +85,7 @@ export async function runSplit<R extends ResourceMap>(
     throw reason;
   } finally {
     open = false;
-    clearTimeout(timer);
+    timer?.clear();
     run.signal?.removeEventListener("abort", onOuterAbort);
   }
   abortUnfinished(
@@ -132,7 +134,7 @@ function launch<R extends ResourceMap>(
     } catch (error) {
       return settle(index, false, error);
     }
-    if (result instanceof Promise) {
+    if (safeInstanceOf(result, Promise)) {
       result.then((value) => settle(index, true, value), (error) => settle(index, false, error));
     } else {
       settle(index, true, result);
@@ -299,3 +301,10 @@ class Gate {
     }
   }
 }
+
+/** `registerSplit`: reports per branch (`name[index]`), so the engine does not frame it as one task. */
+export const splitModel: ProcessingModel<SplitEntry> = {
+  journaled: true,
+  framed: false,
+  run: runSplit,
+};

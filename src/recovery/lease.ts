@@ -1,0 +1,170 @@
+// The engine's side of owning a run: every write to the run's log goes through here (serialised,
+// fenced by the lease), a heartbeat renews the lease well inside its length, and the moment
+// ownership is lost — a fenced write refused, or the lease running out unrenewed — the run's
+// signal aborts with OwnershipLostError and no further write is attempted.
+
+import { safeInstanceOf } from "../describe.ts";
+import { messageOf } from "../errors.ts";
+import type { CheckpointRow, RunEnd, RunLease, RunStore } from "./checkpoint.ts";
+import { OwnershipLostError } from "./run_errors.ts";
+
+/** The heartbeat renews this many times per lease length. */
+const BEATS_PER_LEASE = 3;
+/** The shortest wait before retrying a renewal that failed for another reason than ownership. */
+const MIN_RETRY_MS = 10;
+/**
+ * A run whose lease could not be renewed is given up this long before the lease expires (at most
+ * a second, a tenth of the lease), so its task is stopped before anyone else may claim the run.
+ */
+const MAX_MARGIN_MS = 1_000;
+
+/** One process's ownership of one run, from its claim until the run ends. */
+export class RunOwnership {
+  /** The store the run lives in. */
+  readonly store: RunStore;
+  /** The claim; the store updates it on every fenced write. */
+  readonly lease: RunLease;
+  readonly #controller = new AbortController();
+  readonly #interval: number;
+  readonly #margin: number;
+  #chain: Promise<unknown> = Promise.resolve();
+  #busy = 0;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #stopped = false;
+  #lost: OwnershipLostError | undefined;
+
+  /**
+   * Starts owning a claimed run: the heartbeat begins at once.
+   *
+   * @param store The store.
+   * @param lease The claim.
+   */
+  constructor(store: RunStore, lease: RunLease) {
+    this.store = store;
+    this.lease = lease;
+    this.#interval = Math.max(1, Math.floor(store.leaseMs / BEATS_PER_LEASE));
+    this.#margin = Math.min(MAX_MARGIN_MS, Math.floor(store.leaseMs / 10));
+    this.#schedule(this.#interval);
+  }
+
+  /** Aborts with an `OwnershipLostError` when ownership is lost. */
+  get signal(): AbortSignal {
+    return this.#controller.signal;
+  }
+
+  /** The loss, once ownership is lost. */
+  get lost(): OwnershipLostError | undefined {
+    return this.#lost;
+  }
+
+  /**
+   * Appends a row under the lease.
+   *
+   * @param row The row.
+   * @returns When durable.
+   */
+  append(row: CheckpointRow): Promise<void> {
+    return this.#serial(() => this.store.append(this.lease.id, row, this.lease));
+  }
+
+  /**
+   * Ends the run (and stops the heartbeat).
+   *
+   * @param end How it ended.
+   * @returns When recorded.
+   */
+  finish(end: RunEnd): Promise<void> {
+    this.stop();
+    return this.#serial(() => this.store.finish(this.lease, end));
+  }
+
+  /**
+   * Gives the run up without ending it (and stops the heartbeat).
+   *
+   * @returns When released.
+   */
+  release(): Promise<void> {
+    this.stop();
+    return this.#serial(() => this.store.release(this.lease));
+  }
+
+  /** Stops the heartbeat; idempotent. */
+  stop(): void {
+    this.#stopped = true;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /**
+   * Runs store writes one at a time, and never once ownership is lost. When nothing is in flight
+   * the write starts synchronously: the store encodes the row's data before the caller goes on
+   * (a snapshot as of the call), and a transition costs no extra turn of the microtask queue.
+   */
+  #serial<T>(operation: () => Promise<T>): Promise<T> {
+    const start = (): Promise<T> => {
+      if (this.#lost !== undefined) throw this.#lost;
+      return operation();
+    };
+    const run = this.#busy === 0 ? invoke(start) : this.#chain.then(start);
+    this.#busy += 1;
+    const next = run.then(
+      (value) => {
+        this.#busy -= 1;
+        return value;
+      },
+      (error: unknown) => {
+        this.#busy -= 1;
+        if (safeInstanceOf(error, OwnershipLostError)) this.#lose(error);
+        throw error;
+      },
+    );
+    this.#chain = next.catch(() => {});
+    return next;
+  }
+
+  #schedule(ms: number): void {
+    if (this.#stopped) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      void this.#beat();
+    }, ms);
+  }
+
+  async #beat(): Promise<void> {
+    try {
+      await this.#serial(() => this.store.renew(this.lease));
+      this.#schedule(this.#interval);
+    } catch (error) {
+      if (this.#lost !== undefined || this.#stopped) return;
+      const left = this.lease.leaseUntil - this.#margin - Date.now();
+      if (left <= 0) {
+        this.#lose(
+          new OwnershipLostError(
+            this.lease.id,
+            `its lease could not be renewed before it expired (${messageOf(error)})`,
+          ),
+        );
+        return;
+      }
+      // A transient failure: try again well before the lease runs out, and at the latest when
+      // it is time to give the run up.
+      this.#schedule(Math.min(this.#interval, Math.max(MIN_RETRY_MS, Math.floor(left / 2)), left));
+    }
+  }
+
+  #lose(error: OwnershipLostError): void {
+    if (this.#lost !== undefined) return;
+    this.#lost = error;
+    this.stop();
+    this.#controller.abort(error);
+  }
+}
+
+/** Calls `fn`, turning a synchronous throw into a rejection. */
+function invoke<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return fn();
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}

@@ -1,0 +1,441 @@
+// The in-memory RunStore: the whole contract (run records, leases, fencing, listing) with the
+// same limits and codec as the Deno KV store, so what passes here does not fail on KV.
+
+import type { Codec } from "./codec.ts";
+import { jsonCodec } from "./codec.ts";
+import {
+  type CheckpointRow,
+  checkRow,
+  type ClaimRequest,
+  type ClaimResult,
+  conflictError,
+  decodeRow,
+  encodeRow,
+  gapError,
+  type ListRunsQuery,
+  noRowsError,
+  type RunEnd,
+  type RunInfo,
+  type RunLease,
+  type RunPage,
+  type RunStore,
+} from "./checkpoint.ts";
+import {
+  checkRowSize,
+  checkRunId,
+  DEFAULT_PREFIX_BYTES,
+  limitsFor,
+  statusChangeBytes,
+  utf8Bytes,
+} from "./limits.ts";
+import {
+  checkClaimRequest,
+  checkClock,
+  checkLeaseMs,
+  checkQuery,
+  checkTakeover,
+  createdRun,
+  cursorAfter,
+  failedRun,
+  isOwned,
+  leaseOf,
+  lostError,
+  matches,
+  released,
+  renewed,
+  rollingBack,
+  type StoredRun,
+  summarizeRows,
+  takenOver,
+  toRunInfo,
+} from "./run_record.ts";
+import { CheckpointStoreError } from "../errors.ts";
+import { RunExistsError, shortId } from "./run_errors.ts";
+
+/** Options of {@link MemoryCheckpointStore}. */
+export interface MemoryCheckpointStoreOptions {
+  /**
+   * How long a claim lasts without renewal, in milliseconds (10 ms to one day). The engine renews
+   * every `leaseMs / 3` while it works on a run.
+   *
+   * @default {30_000}
+   */
+  leaseMs?: number | undefined;
+  /**
+   * How run data, outputs and cursors are encoded. The default refuses values JSON would change
+   * (a `Map`, a `Date`, `undefined`, `NaN`, …), naming their path; `typedJsonCodec` keeps them.
+   *
+   * @default {jsonCodec}
+   */
+  codec?: Codec | undefined;
+  /**
+   * The clock for lease times (epoch milliseconds). Inject one to test lease expiry.
+   *
+   * @default {Date.now}
+   */
+  now?: (() => number) | undefined;
+}
+
+interface Entry {
+  run: StoredRun;
+  fence: number;
+}
+
+/**
+ * An in-memory {@link RunStore}: run logs and run records with the full contract (claims, leases,
+ * fenced appends, listing) and the same limits as `KvCheckpointStore` with its default prefix —
+ * a row the KV store would refuse (too large, a `Map` in the run data, an id too long for a KV
+ * key) is refused here too. For tests and single-process use.
+ *
+ * @example Claim a run, append under its lease, list it
+ * ```ts
+ * import { MemoryCheckpointStore } from "@cano/cano";
+ * import assert from "node:assert/strict";
+ *
+ * const store = new MemoryCheckpointStore();
+ * const { lease } = await store.claim("order-1", {
+ *   mode: "start",
+ *   owner: "worker-1",
+ *   workflow: "order",
+ *   version: 0,
+ * });
+ * await store.append(
+ *   "order-1",
+ *   { sequence: 0, state: "charge", taskId: "charge", kind: "state_entry", workflowVersion: 0 },
+ *   lease,
+ * );
+ * const { runs } = await store.listRuns({ status: "running" });
+ * assert.deepEqual(runs.map((run) => [run.id, run.owner]), [["order-1", "worker-1"]]);
+ * await store.finish(lease, { status: "completed" });
+ * assert.deepEqual(await store.loadRun("order-1"), []);
+ * ```
+ */
+export class MemoryCheckpointStore implements RunStore {
+  /** How long a claim lasts without renewal, in milliseconds. */
+  readonly leaseMs: number;
+  /** How run data, outputs and cursors are encoded. */
+  readonly codec: Codec;
+  readonly #now: () => number;
+  readonly #rows = new Map<string, Map<number, string>>();
+  readonly #runs = new Map<string, Entry>();
+  #fences = 0;
+
+  /**
+   * Creates an empty store.
+   *
+   * @param options Lease length, codec and clock.
+   */
+  constructor(options: MemoryCheckpointStoreOptions = {}) {
+    if (typeof options !== "object" || options === null) {
+      throw new CheckpointStoreError("MemoryCheckpointStore options must be an object");
+    }
+    this.leaseMs = checkLeaseMs("MemoryCheckpointStore", options.leaseMs);
+    this.codec = checkCodec(options.codec);
+    this.#now = checkClock("MemoryCheckpointStore", options.now);
+  }
+
+  /**
+   * Appends a row. With `lease`, only while that lease owns the run (else `OwnershipLostError`);
+   * without one, only while no live process owns the run.
+   *
+   * @param workflowId The run id.
+   * @param row The row.
+   * @param lease The owner's lease.
+   * @returns When stored.
+   * @throws {CheckpointStoreError} On a duplicate or gap, an invalid or too large row, or run data
+   * the codec refuses.
+   */
+  append(workflowId: string, row: CheckpointRow, lease?: RunLease): Promise<void> {
+    return settle(() => {
+      checkRow(workflowId, row);
+      const limits = limitsFor(workflowId, DEFAULT_PREFIX_BYTES);
+      const text = encodeRow(workflowId, row, this.codec);
+      const now = this.#now();
+      const entry = lease === undefined ? undefined : this.#fenced(workflowId, lease, now);
+      if (lease === undefined) {
+        const current = this.#runs.get(workflowId);
+        if (current !== undefined && isOwned(current.run, now)) throw ownedAppendError(workflowId);
+      }
+      const next = entry !== undefined && lease !== undefined && row.kind === "rollback"
+        ? rollingBack(entry.run, { ...lease, sequence: row.sequence + 1, state: row.state }, now)
+        : undefined;
+      const extra = next === undefined
+        ? 0
+        : statusChangeBytes(DEFAULT_PREFIX_BYTES, workflowId, utf8Bytes(JSON.stringify(next)));
+      checkRowSize(workflowId, row.sequence, utf8Bytes(text), limits.maxRowBytesWith(extra));
+      let rows = this.#rows.get(workflowId);
+      if (rows?.has(row.sequence)) throw conflictError(workflowId, row.sequence);
+      if (row.sequence > 0 && !rows?.has(row.sequence - 1)) {
+        throw gapError(workflowId, row.sequence);
+      }
+      if (rows === undefined) {
+        rows = new Map();
+        this.#rows.set(workflowId, rows);
+      }
+      rows.set(row.sequence, text);
+      if (entry === undefined || lease === undefined) return;
+      lease.sequence = row.sequence + 1;
+      lease.state = row.state;
+      if (next !== undefined) this.#write(entry, lease, next);
+    });
+  }
+
+  /**
+   * Loads a run's rows.
+   *
+   * @param workflowId The run id.
+   * @returns The rows, ascending by sequence.
+   */
+  loadRun(workflowId: string): Promise<CheckpointRow[]> {
+    return settle(() => {
+      checkRunId(workflowId);
+      limitsFor(workflowId, DEFAULT_PREFIX_BYTES);
+      return this.#load(workflowId);
+    });
+  }
+
+  /**
+   * Removes a run's rows and record, whoever owns it (its owner's next write then fails with
+   * `OwnershipLostError`).
+   *
+   * @param workflowId The run id.
+   * @returns When removed.
+   */
+  clear(workflowId: string): Promise<void> {
+    return settle(() => {
+      checkRunId(workflowId);
+      limitsFor(workflowId, DEFAULT_PREFIX_BYTES);
+      this.#rows.delete(workflowId);
+      this.#runs.delete(workflowId);
+    });
+  }
+
+  /**
+   * Claims a run (see `RunStore.claim`).
+   *
+   * @param workflowId The run id.
+   * @param request Mode, owner, workflow name and version.
+   * @returns The lease, and the rows as of the claim.
+   * @throws {RunExistsError} `start` over an unfinished run.
+   * @throws {RunOwnedError} `resume` of a run a live process holds.
+   * @throws {CheckpointStoreError} `resume` of a run with nothing to resume.
+   */
+  claim(workflowId: string, request: ClaimRequest): Promise<ClaimResult> {
+    return settle(() => {
+      checkRunId(workflowId);
+      limitsFor(workflowId, DEFAULT_PREFIX_BYTES);
+      checkClaimRequest(request);
+      const now = this.#now();
+      const existing = this.#runs.get(workflowId);
+      if (existing === undefined) {
+        const hasRows = (this.#rows.get(workflowId)?.size ?? 0) > 0;
+        if (request.mode === "start" && hasRows) {
+          throw new RunExistsError(workflowId, "a log without a run record");
+        }
+        if (request.mode === "resume" && !hasRows) throw noRowsError(workflowId);
+        const rows = hasRows ? this.#load(workflowId) : [];
+        const run = createdRun(workflowId, request, now, this.leaseMs, summarizeRows(rows));
+        const entry: Entry = { run, fence: ++this.#fences };
+        this.#runs.set(workflowId, entry);
+        return { lease: leaseOf(run, String(entry.fence)), rows, created: !hasRows };
+      }
+      checkTakeover(existing.run, request, now);
+      const rows = this.#load(workflowId);
+      if (request.mode === "resume" && rows.length === 0) {
+        // A record whose run never wrote a row (its first claim died): nothing to resume.
+        this.#runs.delete(workflowId);
+        throw noRowsError(workflowId);
+      }
+      existing.run = takenOver(existing.run, request, now, this.leaseMs);
+      existing.fence = ++this.#fences;
+      // The record's progress is as of its last write; the lease follows the log itself.
+      const lease = leaseOf(existing.run, String(existing.fence));
+      const { count, state } = summarizeRows(rows);
+      lease.sequence = count;
+      lease.state = state;
+      return { lease, rows, created: false };
+    });
+  }
+
+  /**
+   * Extends the lease by `leaseMs` from now.
+   *
+   * @param lease The owner's lease (updated in place).
+   * @returns When renewed.
+   * @throws {OwnershipLostError} When the lease no longer owns the run.
+   */
+  renew(lease: RunLease): Promise<void> {
+    return settle(() => {
+      const now = this.#now();
+      const entry = this.#fenced(lease.id, lease, now);
+      this.#write(entry, lease, renewed(entry.run, lease, now, this.leaseMs));
+    });
+  }
+
+  /**
+   * Gives the run up without ending it: it is claimable at once.
+   *
+   * @param lease The owner's lease.
+   * @returns When released.
+   * @throws {OwnershipLostError} When the lease no longer owns the run.
+   */
+  release(lease: RunLease): Promise<void> {
+    return settle(() => {
+      const now = this.#now();
+      const entry = this.#fenced(lease.id, lease, now);
+      this.#write(entry, lease, released(entry.run, lease, now));
+    });
+  }
+
+  /**
+   * Ends the run: `completed` deletes its rows and record, `failed` keeps the rows and marks the
+   * record failed.
+   *
+   * @param lease The owner's lease.
+   * @param end How the run ended.
+   * @returns When recorded.
+   * @throws {OwnershipLostError} When the lease no longer owns the run.
+   */
+  finish(lease: RunLease, end: RunEnd): Promise<void> {
+    return settle(() => {
+      const now = this.#now();
+      const entry = this.#fenced(lease.id, lease, now);
+      if (end?.status === "completed") {
+        this.#rows.delete(lease.id);
+        this.#runs.delete(lease.id);
+        return;
+      }
+      if (end?.status !== "failed" || typeof end.error !== "string") {
+        throw new CheckpointStoreError(
+          'finish() needs { status: "completed" } or { status: "failed", error: string }',
+        );
+      }
+      this.#write(entry, lease, failedRun(entry.run, lease, now, end.error));
+    });
+  }
+
+  /**
+   * One run's record.
+   *
+   * @param workflowId The run id.
+   * @returns The record, `undefined` when the run has none.
+   */
+  getRun(workflowId: string): Promise<RunInfo | undefined> {
+    return settle(() => {
+      checkRunId(workflowId);
+      const entry = this.#runs.get(workflowId);
+      return entry === undefined ? undefined : toRunInfo(entry.run);
+    });
+  }
+
+  /**
+   * A page of run records, ordered by id.
+   *
+   * @param query Filters, page size and cursor.
+   * @returns The page.
+   */
+  listRuns(query?: ListRunsQuery): Promise<RunPage> {
+    return settle(() => {
+      const checked = checkQuery(query);
+      const ids = [...this.#runs.keys()].sort(compareIds);
+      const runs: RunInfo[] = [];
+      for (const id of ids) {
+        if (checked.after !== undefined && compareIds(id, checked.after) <= 0) continue;
+        const entry = this.#runs.get(id) as Entry;
+        if (!matches(entry.run, checked)) continue;
+        if (runs.length === checked.limit) {
+          return { runs, cursor: cursorAfter(runs[runs.length - 1]!.id) };
+        }
+        runs.push(toRunInfo(entry.run));
+      }
+      return { runs, cursor: undefined };
+    });
+  }
+
+  #fenced(id: string, lease: RunLease, now: number): Entry {
+    checkLease(lease);
+    const entry = this.#runs.get(id);
+    if (entry === undefined || String(entry.fence) !== lease.fence) {
+      throw lostError(id, entry?.run, now);
+    }
+    return entry;
+  }
+
+  #write(entry: Entry, lease: RunLease, run: StoredRun): void {
+    entry.run = run;
+    entry.fence = ++this.#fences;
+    lease.fence = String(entry.fence);
+    lease.leaseUntil = run.leaseUntil;
+  }
+
+  #load(id: string): CheckpointRow[] {
+    const rows = this.#rows.get(id);
+    if (rows === undefined) return [];
+    return [...rows.entries()]
+      .sort(([a], [b]) => a - b)
+      .map(([, text]) => decodeRow(id, text, this.codec));
+  }
+}
+
+/** Orders ids the way Deno KV orders string key parts: by their UTF-8 bytes. */
+function compareIds(a: string, b: string): number {
+  // For well-formed strings, comparing code points equals comparing UTF-8 bytes.
+  const left = [...a];
+  const right = [...b];
+  for (let i = 0; i < Math.min(left.length, right.length); i++) {
+    const x = left[i]!.codePointAt(0)!;
+    const y = right[i]!.codePointAt(0)!;
+    if (x !== y) return x - y;
+  }
+  return left.length - right.length;
+}
+
+/** Runs a synchronous store operation and reports its outcome as a promise. */
+function settle<T>(operation: () => T): Promise<T> {
+  try {
+    return Promise.resolve(operation());
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+function checkLease(lease: RunLease): void {
+  if (
+    typeof lease !== "object" || lease === null || typeof lease.id !== "string" ||
+    typeof lease.fence !== "string"
+  ) {
+    throw new CheckpointStoreError("A lease must be the object a claim returned");
+  }
+}
+
+/**
+ * Validates a store's `codec` option.
+ *
+ * @param codec The option.
+ * @returns The codec.
+ */
+export function checkCodec(codec: unknown): Codec {
+  if (codec === undefined) return jsonCodec;
+  const candidate = codec as Partial<Codec> | null;
+  if (
+    typeof candidate !== "object" || candidate === null ||
+    typeof candidate.stringify !== "function" || typeof candidate.parse !== "function"
+  ) {
+    throw new CheckpointStoreError(
+      "A store's codec must have stringify(value, path) and parse(text) methods",
+    );
+  }
+  return candidate as Codec;
+}
+
+/**
+ * The error for an append without a lease to a run a live process owns.
+ *
+ * @param id The run id.
+ * @returns The error.
+ */
+export function ownedAppendError(id: string): CheckpointStoreError {
+  return new CheckpointStoreError(
+    `Run "${shortId(id)}" is owned by a live process; appends to it must carry its lease`,
+  );
+}

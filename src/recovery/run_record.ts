@@ -1,0 +1,405 @@
+// The run record both built-in stores keep, and the rules that change it: who may claim a run,
+// what a takeover, a renewal, a rollback, a release or a failure writes. The stores differ only in
+// how they commit a record atomically with their checks; the decisions live here, once.
+
+import { safeString } from "../describe.ts";
+import { CanoError, CheckpointStoreError, ConfigurationError } from "../errors.ts";
+import type { ClaimRequest, ListRunsQuery, RunInfo, RunLease, RunStatus } from "./checkpoint.ts";
+import { OwnershipLostError, RunExistsError, RunOwnedError, shortId } from "./run_errors.ts";
+
+/** The record as stored (JSON), one per unfinished run. */
+export interface StoredRun {
+  readonly id: string;
+  readonly workflow: string;
+  readonly version: number;
+  readonly status: RunStatus;
+  readonly state: string;
+  readonly sequence: number;
+  /** `null` when no process holds the run. */
+  readonly owner: string | null;
+  /** Epoch milliseconds; in the past when released. */
+  readonly leaseUntil: number;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+  readonly error?: string;
+  /** Whether the log holds a `rollback` row: a claimer resumes the rollback, never forward. */
+  readonly rolledBack: boolean;
+}
+
+/** Errors recorded on a run are cut to this many characters. */
+const MAX_ERROR_LENGTH = 2_000;
+/** The default lease, in milliseconds. */
+export const DEFAULT_LEASE_MS = 30_000;
+const MIN_LEASE_MS = 10;
+const MAX_LEASE_MS = 86_400_000;
+const MAX_PAGE = 1_000;
+const DEFAULT_PAGE = 100;
+const STATUSES: ReadonlySet<string> = new Set(["running", "rolling_back", "failed"]);
+
+/**
+ * Validates a store's `leaseMs` option.
+ *
+ * @param store The store's name, for the message.
+ * @param leaseMs The option.
+ * @returns The lease in milliseconds.
+ */
+export function checkLeaseMs(store: string, leaseMs: unknown): number {
+  if (leaseMs === undefined) return DEFAULT_LEASE_MS;
+  if (
+    typeof leaseMs !== "number" || !Number.isFinite(leaseMs) || leaseMs < MIN_LEASE_MS ||
+    leaseMs > MAX_LEASE_MS
+  ) {
+    throw new ConfigurationError(
+      `${store} leaseMs must be a number of milliseconds from ${MIN_LEASE_MS} to ${MAX_LEASE_MS} ` +
+        `(one day), received ${safeString(leaseMs)}`,
+    );
+  }
+  return leaseMs;
+}
+
+/**
+ * Validates a store's `now` option (its clock).
+ *
+ * @param store The store's name, for the message.
+ * @param now The option.
+ * @returns The clock.
+ */
+export function checkClock(store: string, now: unknown): () => number {
+  // Looked up on every call, so a fake clock installed later (tests) drives the store too.
+  if (now === undefined) return () => Date.now();
+  if (typeof now !== "function") {
+    throw new ConfigurationError(`${store} now must be a function returning epoch milliseconds`);
+  }
+  return () => {
+    const value = (now as () => unknown)();
+    if (typeof value !== "number" || !Number.isFinite(value)) {
+      throw new CheckpointStoreError(
+        `The store's clock returned ${safeString(value)}; now() must return epoch milliseconds`,
+      );
+    }
+    return value;
+  };
+}
+
+/** Whether a live process holds the run. */
+export function isOwned(run: StoredRun, now: number): boolean {
+  return run.owner !== null && run.leaseUntil > now;
+}
+
+/** Whether the run is in the lease-expiry index (someone should be working on it). */
+export function isActive(run: StoredRun): boolean {
+  return run.status !== "failed";
+}
+
+/**
+ * Decides whether `request` may take an existing run, throwing the refusal when not.
+ *
+ * @param existing The run's record.
+ * @param request The claim.
+ * @param now The store's clock.
+ */
+export function checkTakeover(existing: StoredRun, request: ClaimRequest, now: number): void {
+  if (request.mode === "start") throw new RunExistsError(existing.id, existing.status);
+  if (isOwned(existing, now)) {
+    throw new RunOwnedError(existing.id, existing.owner as string, new Date(existing.leaseUntil));
+  }
+  if (
+    existing.workflow !== "" && request.workflow !== "" && existing.workflow !== request.workflow
+  ) {
+    throw new CanoError(
+      `Run "${
+        shortId(existing.id)
+      }" belongs to workflow "${existing.workflow}", not "${request.workflow}"`,
+      { category: "workflow" },
+    );
+  }
+}
+
+/** A new record for a run claimed by `request`, with `rows` rows already in its log. */
+export function createdRun(
+  id: string,
+  request: ClaimRequest,
+  now: number,
+  leaseMs: number,
+  rows: { count: number; state: string; rolledBack: boolean },
+): StoredRun {
+  return {
+    id,
+    workflow: request.workflow,
+    version: request.version,
+    status: rows.rolledBack ? "rolling_back" : "running",
+    state: rows.state,
+    sequence: rows.count,
+    owner: request.owner,
+    leaseUntil: now + leaseMs,
+    createdAt: now,
+    updatedAt: now,
+    rolledBack: rows.rolledBack,
+  };
+}
+
+/** The record after `request` took over `existing` (whose lease expired or was released). */
+export function takenOver(
+  existing: StoredRun,
+  request: ClaimRequest,
+  now: number,
+  leaseMs: number,
+): StoredRun {
+  const { error: _error, ...rest } = existing;
+  return {
+    ...rest,
+    workflow: existing.workflow === "" ? request.workflow : existing.workflow,
+    version: request.version,
+    status: existing.rolledBack ? "rolling_back" : "running",
+    owner: request.owner,
+    leaseUntil: now + leaseMs,
+    updatedAt: now,
+  };
+}
+
+/** The record after the owner renewed its lease (carrying the log's progress). */
+export function renewed(run: StoredRun, lease: RunLease, now: number, leaseMs: number): StoredRun {
+  return {
+    ...run,
+    state: lease.state,
+    sequence: lease.sequence,
+    leaseUntil: now + leaseMs,
+    updatedAt: now,
+  };
+}
+
+/** The record after a `rollback` row was appended. */
+export function rollingBack(run: StoredRun, lease: RunLease, now: number): StoredRun {
+  return {
+    ...run,
+    status: "rolling_back",
+    rolledBack: true,
+    state: lease.state,
+    sequence: lease.sequence,
+    updatedAt: now,
+  };
+}
+
+/** The record after the owner released the run (claimable at once). */
+export function released(run: StoredRun, lease: RunLease, now: number): StoredRun {
+  return {
+    ...run,
+    state: lease.state,
+    sequence: lease.sequence,
+    owner: null,
+    leaseUntil: now,
+    updatedAt: now,
+  };
+}
+
+/** The record of a run that ended failed: log kept, lease released, error recorded. */
+export function failedRun(run: StoredRun, lease: RunLease, now: number, error: string): StoredRun {
+  return {
+    ...released(run, lease, now),
+    status: "failed",
+    error: error.length > MAX_ERROR_LENGTH ? `${error.slice(0, MAX_ERROR_LENGTH)}…` : error,
+  };
+}
+
+/** The lease a claim hands out for `run`. */
+export function leaseOf(run: StoredRun, fence: string): RunLease {
+  return {
+    id: run.id,
+    owner: run.owner as string,
+    leaseUntil: run.leaseUntil,
+    fence,
+    sequence: run.sequence,
+    state: run.state,
+  };
+}
+
+/** The public view of a record. */
+export function toRunInfo(run: StoredRun): RunInfo {
+  const info: RunInfo = {
+    id: run.id,
+    workflow: run.workflow,
+    version: run.version,
+    status: run.status,
+    state: run.state,
+    sequence: run.sequence,
+    owner: run.owner ?? undefined,
+    leaseUntil: new Date(run.leaseUntil),
+    createdAt: new Date(run.createdAt),
+    updatedAt: new Date(run.updatedAt),
+  };
+  if (run.error !== undefined) info.error = run.error;
+  return info;
+}
+
+/**
+ * Parses a stored record, refusing anything that is not one.
+ *
+ * @param id The run id (for messages).
+ * @param text The JSON text.
+ * @returns The record.
+ */
+export function parseRun(id: string, text: string): StoredRun {
+  let value: Partial<StoredRun> | null;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new CheckpointStoreError(`Corrupt run record for workflow "${shortId(id)}"`, {
+      cause: error,
+    });
+  }
+  if (
+    value === null || typeof value !== "object" || value.id !== id ||
+    typeof value.workflow !== "string" || !STATUSES.has(value.status ?? "") ||
+    typeof value.leaseUntil !== "number" || typeof value.sequence !== "number" ||
+    (value.owner !== null && typeof value.owner !== "string")
+  ) {
+    throw new CheckpointStoreError(
+      `Corrupt run record for workflow "${shortId(id)}": ${text.slice(0, 200)}`,
+    );
+  }
+  return value as StoredRun;
+}
+
+/** A checked {@link ListRunsQuery}: limit resolved, cursor decoded to the id to start after. */
+export interface RunQuery {
+  readonly status: RunStatus | undefined;
+  readonly workflow: string | undefined;
+  readonly limit: number;
+  readonly after: string | undefined;
+}
+
+/**
+ * Validates a listing query.
+ *
+ * @param query The query.
+ * @returns The checked query.
+ */
+export function checkQuery(query: ListRunsQuery | undefined): RunQuery {
+  if (query === undefined) {
+    return { status: undefined, workflow: undefined, limit: DEFAULT_PAGE, after: undefined };
+  }
+  if (typeof query !== "object" || query === null) {
+    throw new CheckpointStoreError(
+      `listRuns query must be an object, received ${safeString(query)}`,
+    );
+  }
+  const { status, workflow, limit = DEFAULT_PAGE, cursor } = query;
+  if (status !== undefined && !STATUSES.has(status)) {
+    throw new CheckpointStoreError(
+      `listRuns status must be "running", "rolling_back" or "failed", received ${
+        safeString(status)
+      }`,
+    );
+  }
+  if (workflow !== undefined && typeof workflow !== "string") {
+    throw new CheckpointStoreError(`listRuns workflow must be a string`);
+  }
+  if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_PAGE) {
+    throw new CheckpointStoreError(
+      `listRuns limit must be an integer from 1 to ${MAX_PAGE}, received ${safeString(limit)}`,
+    );
+  }
+  return {
+    status,
+    workflow,
+    limit,
+    after: cursor === undefined ? undefined : decodeCursor(cursor),
+  };
+}
+
+/**
+ * The cursor that continues a listing after `id`.
+ *
+ * @param id The last id of a page.
+ * @returns The cursor.
+ */
+export function cursorAfter(id: string): string {
+  return `after:${encodeURIComponent(id)}`;
+}
+
+function decodeCursor(cursor: unknown): string {
+  if (typeof cursor === "string" && cursor.startsWith("after:")) {
+    try {
+      return decodeURIComponent(cursor.slice(6));
+    } catch {
+      // falls through to the refusal
+    }
+  }
+  throw new CheckpointStoreError(
+    `listRuns cursor ${JSON.stringify(String(cursor)).slice(0, 100)} is not a cursor this store ` +
+      "returned; pass the cursor of the previous page, or none for the first page",
+  );
+}
+
+/** Whether a record matches a query's filters. */
+export function matches(run: StoredRun, query: RunQuery): boolean {
+  return (query.status === undefined || run.status === query.status) &&
+    (query.workflow === undefined || run.workflow === query.workflow);
+}
+
+/** What a log's rows say about the run, for a record created over existing rows. */
+export function summarizeRows(
+  rows: readonly { kind: string; state: string; sequence: number }[],
+): { count: number; state: string; rolledBack: boolean } {
+  const last = rows[rows.length - 1];
+  return {
+    count: last === undefined ? 0 : last.sequence + 1,
+    state: last?.state ?? "",
+    rolledBack: rows.some((row) => row.kind === "rollback"),
+  };
+}
+
+const MODES: ReadonlySet<string> = new Set(["start", "resume", "startOrResume"]);
+
+/**
+ * Validates a claim request.
+ *
+ * @param request The request.
+ */
+export function checkClaimRequest(request: ClaimRequest): void {
+  if (typeof request !== "object" || request === null) {
+    throw new CheckpointStoreError(
+      `Claim request must be an object, received ${safeString(request)}`,
+    );
+  }
+  if (!MODES.has(request.mode)) {
+    throw new CheckpointStoreError(
+      `Claim mode must be "start", "resume" or "startOrResume", received ${
+        safeString(request.mode)
+      }`,
+    );
+  }
+  if (typeof request.owner !== "string" || request.owner.length === 0) {
+    throw new CheckpointStoreError("Claim owner must be a non-empty string");
+  }
+  if (typeof request.workflow !== "string") {
+    throw new CheckpointStoreError('Claim workflow must be a string ("" when unnamed)');
+  }
+  if (!Number.isSafeInteger(request.version) || request.version < 0) {
+    throw new CheckpointStoreError(
+      `Claim version must be a non-negative integer, received ${safeString(request.version)}`,
+    );
+  }
+}
+
+/**
+ * The error for a write whose lease no longer matches the run's record.
+ *
+ * @param id The run id.
+ * @param current The record now stored, if any.
+ * @param now The store's clock.
+ * @returns The error.
+ */
+export function lostError(
+  id: string,
+  current: StoredRun | undefined,
+  now: number,
+): OwnershipLostError {
+  if (current === undefined) {
+    return new OwnershipLostError(id, "its record is gone (the run was finished or cleared)");
+  }
+  if (current.owner !== null && current.leaseUntil > now) {
+    return new OwnershipLostError(id, `${current.owner} claimed it`);
+  }
+  return new OwnershipLostError(id, `its record changed (now ${current.status}, owned by nobody)`);
+}

@@ -1,0 +1,55 @@
+// A stepped task (also `timerTask`): each step is its own retry unit, and the cursor of every
+// `{ more }` is checkpointed, so a resumed run continues from the last one.
+
+import { CanoError } from "../../errors.ts";
+import type { StepOutcome } from "../../task/stepped.ts";
+import type { ResourceMap } from "../../task/task.ts";
+import { attempts, describeResult, settleData } from "../attempts.ts";
+import { appendRow } from "../journal.ts";
+import type { ProcessingModel } from "../model.ts";
+import { contextFor, type Run, type SteppedEntry } from "../run.ts";
+
+async function runStepped<R extends ResourceMap>(
+  run: Run<R>,
+  state: string,
+  entry: SteppedEntry,
+): Promise<string> {
+  let cursor = run.cursors.get(state);
+  run.cursors.delete(state); // a cursor is consumed once: a later visit starts over
+  for (;;) {
+    const from = cursor;
+    const outcome: unknown = await attempts(run, state, entry, (signal, n) => {
+      const ctx = contextFor(run, state, signal, n);
+      return settleData(run, ctx, entry.step(ctx, from));
+    }, run.signal);
+    if (isOutcome(outcome, "done")) return outcome.done;
+    if (!isOutcome(outcome, "more")) {
+      throw new CanoError(
+        `Stepped task for state "${state}" must return { more: cursor } or { done: state }, received ${
+          describeResult(outcome)
+        }`,
+        { category: "workflow" },
+      );
+    }
+    cursor = outcome.more;
+    await appendRow(
+      run,
+      { kind: "step_cursor", state, taskId: entry.name, output: cursor, data: run.data },
+      "Append step cursor checkpoint",
+    );
+  }
+}
+
+function isOutcome<K extends "more" | "done">(
+  value: unknown,
+  key: K,
+): value is Extract<StepOutcome<unknown, string>, Record<K, unknown>> {
+  return typeof value === "object" && value !== null && key in value;
+}
+
+/** `registerStepped`, and `timerTask` registered with `register`. */
+export const steppedModel: ProcessingModel<SteppedEntry> = {
+  journaled: true,
+  framed: true,
+  run: runStepped,
+};

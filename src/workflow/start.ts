@@ -1,0 +1,120 @@
+// Starting a run: an unjournaled run goes straight to the engine; a checkpointed one is first
+// claimed in its store (a new run, or an existing one to resume), so that exactly one process
+// executes it, and its log is turned into a resume point.
+
+import { safeInstanceOf } from "../describe.ts";
+import { CanoError, CheckpointStoreError, ConfigurationError, messageOf } from "../errors.ts";
+import type { ClaimMode, ClaimResult } from "../recovery/checkpoint.ts";
+import { RunOwnership } from "../recovery/lease.ts";
+import { checkRunId } from "../recovery/limits.ts";
+import type { ResourceMap } from "../task/task.ts";
+import { freshStart, runFsm, type WorkflowResult } from "./engine.ts";
+import { resumePoint } from "./resume.ts";
+import type { Definition } from "./run.ts";
+
+/** What one `orchestrate` / `resumeFrom` call asks for. */
+export interface RunRequest<S extends string, D> {
+  /** The run id (`undefined` only for a workflow without a store). */
+  readonly id: string | undefined;
+  /** How to treat an existing run of that id. */
+  readonly mode: ClaimMode;
+  /** The initial state of a new run. */
+  readonly initial: S;
+  /** The run data of a new run. */
+  readonly data: D;
+  /** Cancels the run. */
+  readonly signal: AbortSignal | undefined;
+}
+
+/** This process, as run records name their owner. */
+export const PROCESS_OWNER: string = `deno-${processId()}-${crypto.randomUUID().slice(0, 8)}`;
+
+/**
+ * Runs a request to its end: claims the run when the workflow has a store (`RunExistsError`,
+ * `RunOwnedError` and store failures reject before any state runs), then runs it fresh, resumes
+ * it forward, or finishes its rollback, as its log says.
+ */
+export async function startRun<S extends string, D, R extends ResourceMap>(
+  def: Definition<R>,
+  request: RunRequest<S, D>,
+): Promise<WorkflowResult<S, D>> {
+  const runId = crypto.randomUUID();
+  const store = def.store;
+  if (store === undefined) {
+    return await runFsm(
+      def,
+      request.initial,
+      request.data,
+      request.signal,
+      freshStart(request.id),
+      runId,
+      undefined,
+    );
+  }
+  const id = request.id as string;
+  let claim: ClaimResult;
+  try {
+    claim = await store.claim(id, {
+      mode: request.mode,
+      owner: PROCESS_OWNER,
+      workflow: def.name,
+      version: def.version,
+    });
+  } catch (error) {
+    if (safeInstanceOf(error, CanoError)) throw error;
+    throw new CheckpointStoreError(`Claim run "${id}": ${messageOf(error)}`, { cause: error });
+  }
+  const ownership = new RunOwnership(store, claim.lease);
+  if (claim.rows.length === 0) {
+    return await runFsm(
+      def,
+      request.initial,
+      request.data,
+      request.signal,
+      freshStart(id),
+      runId,
+      ownership,
+    );
+  }
+  let point;
+  try {
+    point = resumePoint(def, claim.rows, id, runId);
+  } catch (error) {
+    // Nothing was run: give the run up at once so a matching definition can take it.
+    await ownership.release().catch(() => {});
+    throw error;
+  }
+  return await runFsm(
+    def,
+    point.state as S,
+    point.data as D,
+    request.signal,
+    point,
+    runId,
+    ownership,
+  );
+}
+
+/**
+ * Validates a run id passed to `orchestrate`, `resumeFrom` or `withWorkflowId`.
+ *
+ * @param id The id.
+ * @param what What it is called in the message.
+ * @returns The id.
+ */
+export function checkIdOption(id: unknown, what: string): string {
+  try {
+    checkRunId(id, what);
+  } catch (error) {
+    throw new ConfigurationError(messageOf(error), { cause: error });
+  }
+  return id;
+}
+
+function processId(): number {
+  try {
+    return Deno.pid;
+  } catch {
+    return 0;
+  }
+}
