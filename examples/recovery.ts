@@ -22,7 +22,7 @@ const store = new KvCheckpointStore(kv);
 const runId = "demo-run-42";
 let processAttempts = 0;
 
-const workflow = new Workflow<Step, Job>()
+const workflow = new Workflow<Step, Job>({ name: "import" })
   .register("start", (ctx) => {
     console.log("  start: loading input");
     ctx.data.input = [1, 2, 3, 4];
@@ -43,8 +43,7 @@ const workflow = new Workflow<Step, Job>()
     return "done";
   })
   .addExitState("done")
-  .withCheckpointStore(store)
-  .withWorkflowId(runId);
+  .withCheckpointStore(store);
 
 workflow.addEventListener("checkpoint", (e) => {
   console.log(`  ✓ checkpoint  workflow_id=${e.workflowId} sequence=${e.sequence}`);
@@ -55,10 +54,15 @@ workflow.addEventListener("resume", (e) => {
 
 try {
   console.log("── run 1: orchestrate (process will crash) ──");
-  await workflow.orchestrate("start", { data: { input: [] } }).catch((error: Error) => {
+  // Each run has its own id: the key of its log and of its run record.
+  await workflow.orchestrate("start", { id: runId, data: { input: [] } }).catch((error: Error) => {
     console.log(`  stopped: ${error.message}`);
   });
   const rows = await store.loadRun(runId);
+  const info = await store.getRun(runId);
+  console.log(
+    `run record: status=${info?.status} state=${info?.state} owner=${info?.owner ?? "none"}`,
+  );
   console.log("checkpoint log after run 1 (the crash left it intact):");
   for (const row of rows) {
     console.log(`  #${row.sequence} ${row.kind} ${row.state} data=${JSON.stringify(row.data)}`);

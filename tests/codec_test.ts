@@ -322,7 +322,7 @@ Deno.test("jsonCodec.stringify() uses the path it is given", () => {
   assertRefused(() => jsonCodec.stringify(new Set(), "cursor"), "cursor is a Set");
 });
 
-Deno.test("jsonCodec.stringify() reports the first offending value in key order", () => {
+Deno.test("jsonCodec.stringify() reports the first offending container in key order", () => {
   assertRefused(
     () => jsonCodec.stringify({ ok: 1, first: new Map(), second: new Set() }, "data"),
     "data.first is a Map",
@@ -331,6 +331,33 @@ Deno.test("jsonCodec.stringify() reports the first offending value in key order"
     () => jsonCodec.stringify([1, [2, new Set()], new Map()], "data"),
     "data[1][1] is a Set",
   );
+});
+
+Deno.test("jsonCodec.stringify() checks an object's own primitive values before its containers", () => {
+  assertRefused(
+    () => jsonCodec.stringify({ nested: { seen: new Map() }, note: undefined }, "data"),
+    "data.note is undefined",
+  );
+});
+
+Deno.test("both codecs ignore enumerable properties a polluted Object.prototype adds", () => {
+  const proto = Object.prototype as Record<string, unknown>;
+  proto.pollutedFunction = () => 1;
+  proto.pollutedMap = new Map();
+  proto.$cano = "Map";
+  try {
+    const value = { a: 1, nested: { b: [{ c: "x" }] } };
+    for (const codec of codecs) {
+      assert.equal(codec.stringify(value, "data"), JSON.stringify(value));
+      assert.deepStrictEqual(roundTrip(codec, value), value);
+    }
+    const typed = { when: new Date(1), list: [new Set([1])], gone: undefined, n: NaN };
+    assert.deepStrictEqual(roundTrip(typedJsonCodec, typed), typed);
+  } finally {
+    delete proto.pollutedFunction;
+    delete proto.pollutedMap;
+    delete proto.$cano;
+  }
 });
 
 Deno.test("jsonCodec.stringify() refuses a toJSON inherited from a polluted prototype", () => {

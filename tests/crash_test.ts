@@ -176,7 +176,13 @@ Deno.test("Workflow.resumeFrom() lets exactly one of two racing processes resume
   const losers = outcomes.filter((o) => o.error !== undefined);
   assert.equal(winners.length, 1, JSON.stringify(outcomes));
   assert.equal(losers.length, 1, JSON.stringify(outcomes));
-  assert.equal(losers[0]?.error?.category, "conflict", "the loser found a live owner");
+  // The loser found a live owner, or (when it came after the winner finished) nothing to resume.
+  const loser = losers[0]?.error;
+  assert.ok(
+    loser?.category === "conflict" ||
+      (loser?.category === "checkpoint_store" && /No checkpoint rows/.test(loser.message)),
+    JSON.stringify(loser),
+  );
   const journal = await s.journal();
   assert.equal(
     count(journal, "resume notify:run"),

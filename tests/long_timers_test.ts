@@ -323,3 +323,40 @@ Deno.test("CircuitBreaker stays open for a 35-day resetTimeout", async () => {
   assert.equal(breaker.state, "closed");
   assert.equal(time.countTimers(), 0);
 });
+
+Deno.test("Workflow.withTotalTimeout(35 days) does not fire early", async () => {
+  using time = fakeTime();
+  const workflow = new Workflow<Step>()
+    .register("wait", (ctx) =>
+      new Promise<"done">((_, reject) => {
+        ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason), { once: true });
+      }), { config: { retry: RetryMode.none() } })
+    .addExitState("done")
+    .withTotalTimeout(35 * DAY);
+  const run = watch(workflow.orchestrate("wait"));
+  await time.tick(1_000);
+  assert.equal(run.settled(), false, "still running after 1 s");
+  await time.tick(MAX_TIMER_DELAY);
+  assert.equal(run.settled(), false, "still running after 2^31 ms");
+  await time.tick(35 * DAY - MAX_TIMER_DELAY - 1_000);
+  const error = await run.result.catch((e) => e);
+  assert.ok(error instanceof StateContextError);
+  assert.equal(error.category, "workflow_timeout");
+  assert.equal(time.countTimers(), 0);
+});
+
+Deno.test("Workflow.registerSplit() with a 35-day join timeout waits for its branches", async () => {
+  using time = fakeTime();
+  const workflow = new Workflow<"fan" | "done" | "wait">()
+    .registerSplit("fan", [{
+      config: { retry: RetryMode.none() },
+      run: () => delay(30 * DAY).then(() => "late"),
+    }], { strategy: "all", next: "done", timeout: 35 * DAY })
+    .addExitState("done");
+  const run = watch(workflow.orchestrate("fan"));
+  await time.tick(MAX_TIMER_DELAY + 1_000);
+  assert.equal(run.settled(), false, "the join timeout did not fire after 2^31 ms");
+  await time.tick(30 * DAY);
+  assert.equal((await run.result).state, "done", "the branch finished at 30 days, in time");
+  assert.equal(time.countTimers(), 0);
+});

@@ -93,9 +93,9 @@ export interface RunInfo {
   version: number;
   /** `running`, `rolling_back` (a saga rollback began) or `failed` (its log is kept). */
   status: RunStatus;
-  /** The state of the last row, as of the last record write (claim, heartbeat, status change). */
+  /** The state of the log's last row (`""` for a run with no row yet). */
   state: string;
-  /** Rows in the log (the next row's sequence), as of the last record write. */
+  /** Rows in the log: the next row's sequence. */
   sequence: number;
   /** The process holding the lease, `undefined` when none does. */
   owner: string | undefined;

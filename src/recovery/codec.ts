@@ -42,8 +42,8 @@ export interface Codec {
    * @param value The value to encode.
    * @param path How messages name the value, e.g. `"data"`.
    * @returns The JSON text.
-   * @throws {CheckpointStoreError} naming the first offending path when the value would not come
-   *   back equal from `parse`.
+   * @throws {CheckpointStoreError} naming the first offending path it meets when the value would
+   *   not come back equal from `parse`.
    */
   stringify(value: unknown, path: string): string;
   /**
@@ -444,26 +444,43 @@ function enterObject(walk: Walk, value: Record<string, unknown>, escaped: boolea
     }
   } catch (error) {
     if (error === walk.failure) throw error;
-    throw unreadable(currentPath(walk) + (key === undefined ? "" : keySegment(key)), error);
+    walk.failure = unreadable(
+      currentPath(walk) + (key === undefined ? "" : keySegment(key)),
+      error,
+    );
+    throw walk.failure;
   }
-  const out = typed && (replaced || escaped) ? copyObject(walk, value) : undefined;
+  const out = typed && (replaced || escaped) ? copyObject(walk, value, replaced) : undefined;
   const result = out === undefined ? value : escaped ? { $cano: "Object", value: out } : out;
   if (keys === undefined) return result;
   push(walk, OBJ, value, values!, keys, out, result);
   return PUSHED;
 }
 
-/** Typed codec: a shallow copy of a plain object, its primitive values encoded. */
-function copyObject(walk: Walk, value: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const key in value) {
-    if (!hasOwn(value, key)) continue;
-    const child = value[key];
-    defineField(
-      out,
-      key,
-      typeof child === "object" && child !== null ? child : encodeLeaf(walk, child, key),
-    );
+/**
+ * Typed codec: a shallow copy of a plain object's own enumerable properties (a plain object even
+ * when `value` has a null prototype), with its primitive values encoded if `encodeLeaves`.
+ */
+function copyObject(
+  walk: Walk,
+  value: Record<string, unknown>,
+  encodeLeaves: boolean,
+): Record<string, unknown> {
+  let out: Record<string, unknown>;
+  if (hasOwn(value, "__proto__")) {
+    // `Object.assign` would call the `__proto__` setter instead of copying the key.
+    out = {};
+    for (const key in value) if (hasOwn(value, key)) defineField(out, key, value[key]);
+  } else {
+    out = Object.assign({}, value);
+  }
+  if (encodeLeaves) {
+    for (const key in out) {
+      if (!hasOwn(out, key)) continue;
+      const child = out[key];
+      // `out` has the key as an own data property, so assigning never reaches a setter.
+      if (typeof child !== "object" || child === null) out[key] = encodeLeaf(walk, child, key);
+    }
   }
   return out;
 }
@@ -487,7 +504,8 @@ function materialize(walk: Walk, f: number): unknown[] | Record<string, unknown>
   const slot = walk.positions[f]! - 1;
   let out: unknown[] | Record<string, unknown>;
   if (walk.kinds[f] === OBJ) {
-    out = copyObject(walk, walk.origs[f] as Record<string, unknown>);
+    // Had a primitive value needed encoding, `enterObject` would have made the copy already.
+    out = copyObject(walk, walk.origs[f] as Record<string, unknown>, false);
   } else {
     out = [];
     for (let i = 0; i < slot; i++) out.push(src[i]);
@@ -547,83 +565,12 @@ function walkTree(root: unknown, rootPath: string, typed: boolean): unknown {
     for (;;) {
       // Examine `value`, the current slot of the top frame (or the root).
       let encoded: unknown = value;
-      let pushed = false;
-      if (typeof value !== "object" || value === null) {
-        if (typeof value !== "string" && typeof value !== "boolean" && value !== null) {
-          encoded = encodeLeaf(walk, value, undefined);
-        }
-      } else {
-        switch (0) {
-          default: {
-            if (isArray(value)) {
-              if (getPrototypeOf(value) !== arrayProto) {
-                fail(walk, currentPath(walk), describeObject(walk, value, getPrototypeOf(value)));
-              }
-              checkToJSON(walk, value);
-              // Index keys come first, so any other key is the last one.
-              const keys = objectKeys(value);
-              const count = keys.length;
-              if (count > 0) {
-                const last = keys[count - 1]!;
-                const index = count === value.length ? count - 1 : Number(last);
-                if (!(index < value.length) || String(index) !== last) {
-                  fail(walk, currentPath(walk) + keySegment(last), {
-                    what: "is a property on an array",
-                    fate: "JSON would drop it",
-                    advice: "Store it in an object next to the array",
-                  });
-                }
-              }
-              checkSymbols(walk, value);
-              checkCycle(walk, value);
-              push(walk, ARR, value, value, undefined, undefined, value);
-              pushed = true;
-              break;
-            }
-            const proto = getPrototypeOf(value);
-            if (proto === objectProto || proto === null) {
-              checkToJSON(walk, value);
-              checkSymbols(walk, value);
-              checkCycle(walk, value);
-              const escaped = typed && "$cano" in value && isEnumerable(value, "$cano");
-              const entered = enterObject(walk, value as Record<string, unknown>, escaped);
-              if (entered === PUSHED) pushed = true;
-              else encoded = entered;
-              break;
-            }
-            if (typed) {
-              if (proto === dateProto) {
-                checkNoProperties(walk, value, "Date");
-                const time = dateGetTime.call(value);
-                encoded = { $cano: "Date", epoch: Number.isNaN(time) ? null : time };
-                break;
-              }
-              if (proto === mapProto) {
-                checkNoProperties(walk, value, "Map");
-                checkCycle(walk, value);
-                const flat: unknown[] = [];
-                mapForEach.call(value, (v: unknown, k: unknown) => flat.push(k, v));
-                const out: unknown[] = [];
-                push(walk, MAP, value, flat, undefined, out, { $cano: "Map", entries: out });
-                pushed = true;
-                break;
-              }
-              if (proto === setProto) {
-                checkNoProperties(walk, value, "Set");
-                checkCycle(walk, value);
-                const values: unknown[] = [];
-                setForEach.call(value, (v: unknown) => values.push(v));
-                const out: unknown[] = [];
-                push(walk, SET, value, values, undefined, out, { $cano: "Set", values: out });
-                pushed = true;
-                break;
-              }
-            }
-            fail(walk, currentPath(walk), describeObject(walk, value, proto));
-          }
-        }
+      if (typeof value === "object" && value !== null) {
+        encoded = enterContainer(walk, value);
+      } else if (typeof value !== "string" && typeof value !== "boolean") {
+        encoded = encodeLeaf(walk, value, undefined);
       }
-      if (!pushed) {
+      if (encoded !== PUSHED) {
         if (walk.top < 0) return encoded;
         if (typed) place(walk, walk.top, encoded, value);
       }
@@ -661,6 +608,71 @@ function walkTree(root: unknown, rootPath: string, typed: boolean): unknown {
     if (error === walk.failure) throw error;
     throw unreadable(currentPath(walk), error);
   }
+}
+
+/**
+ * Examines an object in the current slot: refuses it, returns what it encodes to, or pushes a
+ * frame to walk its contents and returns `PUSHED`.
+ */
+function enterContainer(walk: Walk, value: object): unknown {
+  if (isArray(value)) {
+    if (getPrototypeOf(value) !== arrayProto) {
+      fail(walk, currentPath(walk), describeObject(walk, value, getPrototypeOf(value)));
+    }
+    checkToJSON(walk, value);
+    // Index keys come first, so any other key is the last one.
+    const keys = objectKeys(value);
+    const count = keys.length;
+    if (count > 0) {
+      const last = keys[count - 1]!;
+      const index = count === value.length ? count - 1 : Number(last);
+      if (!(index < value.length) || String(index) !== last) {
+        fail(walk, currentPath(walk) + keySegment(last), {
+          what: "is a property on an array",
+          fate: "JSON would drop it",
+          advice: "Store it in an object next to the array",
+        });
+      }
+    }
+    checkSymbols(walk, value);
+    checkCycle(walk, value);
+    push(walk, ARR, value, value, undefined, undefined, value);
+    return PUSHED;
+  }
+  const proto = getPrototypeOf(value);
+  if (proto === objectProto || proto === null) {
+    checkToJSON(walk, value);
+    checkSymbols(walk, value);
+    checkCycle(walk, value);
+    const escaped = walk.typed && "$cano" in value && isEnumerable(value, "$cano");
+    return enterObject(walk, value as Record<string, unknown>, escaped);
+  }
+  if (walk.typed) {
+    if (proto === dateProto) {
+      checkNoProperties(walk, value, "Date");
+      const time = dateGetTime.call(value);
+      return { $cano: "Date", epoch: Number.isNaN(time) ? null : time };
+    }
+    if (proto === mapProto) {
+      checkNoProperties(walk, value, "Map");
+      checkCycle(walk, value);
+      const flat: unknown[] = [];
+      mapForEach.call(value, (v: unknown, k: unknown) => flat.push(k, v));
+      const out: unknown[] = [];
+      push(walk, MAP, value, flat, undefined, out, { $cano: "Map", entries: out });
+      return PUSHED;
+    }
+    if (proto === setProto) {
+      checkNoProperties(walk, value, "Set");
+      checkCycle(walk, value);
+      const values: unknown[] = [];
+      setForEach.call(value, (v: unknown) => values.push(v));
+      const out: unknown[] = [];
+      push(walk, SET, value, values, undefined, out, { $cano: "Set", values: out });
+      return PUSHED;
+    }
+  }
+  return fail(walk, currentPath(walk), describeObject(walk, value, proto));
 }
 
 function unreadable(path: string, error: unknown): CheckpointStoreError {

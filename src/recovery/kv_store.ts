@@ -43,7 +43,6 @@ import {
   cursorAfter,
   failedRun,
   isActive,
-  isOwned,
   leaseOf,
   lostError,
   matches,
@@ -285,8 +284,8 @@ export class KvCheckpointStore implements RunStore {
    * Appends a row in one atomic commit. With `lease` (the engine's way), the commit also checks
    * that the run record is still the one this owner last wrote — the fence — and fails with
    * `OwnershipLostError` otherwise; a `rollback` row also marks the record `rolling_back`. Without
-   * a lease, the commit checks the previous row instead (a gap is refused) and refuses a run a
-   * live process owns.
+   * a lease, the commit checks the previous row instead (a gap is refused), and only a log that
+   * no run record manages is accepted (a log seeded by hand or by a tool).
    *
    * @param workflowId The run id.
    * @param row The row.
@@ -313,6 +312,8 @@ export class KvCheckpointStore implements RunStore {
         return this.#appendUnfenced(workflowId, keys, row.sequence, head, packed.head, chunks);
       }
       const state = this.#leaseState(lease);
+      // The owner knows its log's length: a row past it would leave a gap (no read needed).
+      if (row.sequence > lease.sequence) throw gapError(workflowId, row.sequence);
       return this.#retry(`Append checkpoint row ${row.sequence}`, workflowId, async () => {
         const known = state ?? await this.#adopt(workflowId, keys, lease);
         const now = this.#now();
@@ -526,7 +527,8 @@ export class KvCheckpointStore implements RunStore {
       const keys = this.#keys(workflowId);
       return this.#retry("Read run record", workflowId, async () => {
         const current = await this.#readRecord(workflowId, keys);
-        return current === undefined ? undefined : toRunInfo(current.run);
+        if (current === undefined) return undefined;
+        return toRunInfo(current.run, await this.#lastRow(workflowId, keys));
       });
     } catch (error) {
       return Promise.reject(error);
@@ -565,7 +567,7 @@ export class KvCheckpointStore implements RunStore {
       if (runs.length === query.limit) {
         return { runs, cursor: cursorAfter(runs[runs.length - 1]!.id) };
       }
-      runs.push(toRunInfo(run));
+      runs.push(toRunInfo(run, await this.#lastRow(id, this.#keys(id))));
     }
     return { runs, cursor: undefined };
   }
@@ -766,8 +768,9 @@ export class KvCheckpointStore implements RunStore {
       // Bounded: each pass ends in success, an error, or a previous row or record that changed
       // between the read and the commit, which is re-read.
       for (let pass = 1;; pass++) {
-        const current = await this.#readRecord(id, keys);
-        if (current !== undefined && isOwned(current.run, this.#now())) throw ownedAppendError(id);
+        // A run with a record is the engine's: writing around its lease would leave the owner's
+        // view of the log (and its delete at the end) out of date.
+        if (await this.#readRecord(id, keys) !== undefined) throw ownedAppendError(id);
         let previousStamp: string | null = null;
         if (previous !== undefined) {
           previousStamp = (await this.#kv.get(previous)).versionstamp;
@@ -777,10 +780,7 @@ export class KvCheckpointStore implements RunStore {
           }
         }
         const op = this.#kv.atomic();
-        op.check({ key: head, versionstamp: null }, {
-          key: keys.record,
-          versionstamp: current?.versionstamp ?? null,
-        });
+        op.check({ key: head, versionstamp: null }, { key: keys.record, versionstamp: null });
         if (previous !== undefined) op.check({ key: previous, versionstamp: previousStamp });
         op.set(head, headValue);
         for (const chunk of chunks) op.set(chunk.key, chunk.value);
@@ -795,6 +795,33 @@ export class KvCheckpointStore implements RunStore {
         }
       }
     });
+  }
+
+  /** The log's last row (one reverse read of one key), `undefined` when it has none. */
+  async #lastRow(id: string, keys: RunKeys): Promise<CheckpointRow | undefined> {
+    for await (const entry of this.#kv.list({ prefix: keys.rows }, { limit: 1, reverse: true })) {
+      const sequence = entry.key[entry.key.length - 1];
+      if (typeof sequence !== "number") return undefined;
+      return await unpackRow(
+        id,
+        sequence,
+        entry.value,
+        () => this.#chunksOf(keys, sequence),
+        this.codec,
+      );
+    }
+    return undefined;
+  }
+
+  async #chunksOf(keys: RunKeys, sequence: number): Promise<Map<number, Uint8Array>> {
+    const parts = new Map<number, Uint8Array>();
+    for await (const entry of this.#kv.list({ prefix: [...keys.chunks, sequence] })) {
+      const index = entry.key[entry.key.length - 1];
+      if (typeof index === "number" && entry.value instanceof Uint8Array) {
+        parts.set(index, entry.value);
+      }
+    }
+    return parts;
   }
 
   async #loadRows(id: string, keys: RunKeys): Promise<CheckpointRow[]> {
@@ -820,16 +847,7 @@ export class KvCheckpointStore implements RunStore {
     const rows: CheckpointRow[] = [];
     const chunks = new Map<number, number>();
     for (const { sequence, value } of heads) {
-      const readChunks = async (): Promise<Map<number, Uint8Array>> => {
-        const parts = new Map<number, Uint8Array>();
-        for await (const entry of this.#kv.list({ prefix: [...keys.chunks, sequence] })) {
-          const index = entry.key[entry.key.length - 1];
-          if (typeof index === "number" && entry.value instanceof Uint8Array) {
-            parts.set(index, entry.value);
-          }
-        }
-        return parts;
-      };
+      const readChunks = () => this.#chunksOf(keys, sequence);
       rows.push(await unpackRow(id, sequence, value, readChunks, this.codec));
       if (value instanceof Uint8Array) {
         const count = chunkCount(value);

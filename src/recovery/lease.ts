@@ -88,6 +88,37 @@ export class RunOwnership {
     return this.#serial(() => this.store.release(this.lease));
   }
 
+  /**
+   * Makes sure the lease is still held before work with side effects starts (a task, a step, a
+   * compensation). Free while the lease is fresh: `undefined`, nothing to await. When the process
+   * stalled past the renewal window (a long synchronous task, a GC pause, a frozen VM), the
+   * heartbeat may not have run yet: the lease is renewed first, fenced, and a refusal stops the
+   * run dead instead of letting it start work another process may already be doing.
+   *
+   * @returns `undefined` when the lease is fresh, else a promise that rejects with
+   * `OwnershipLostError` if the run is lost.
+   */
+  confirm(): Promise<void> | undefined {
+    if (this.#lost !== undefined) return Promise.reject(this.#lost);
+    if (Date.now() < this.lease.leaseUntil - this.#margin) return undefined;
+    return this.#serial(() => this.store.renew(this.lease)).then(
+      () => {},
+      (error: unknown) => {
+        if (this.#lost !== undefined) throw this.#lost;
+        if (Date.now() < this.lease.leaseUntil) return; // not renewed, but still held
+        this.#lose(
+          new OwnershipLostError(
+            this.lease.id,
+            `its lease expired while the process stalled and could not be renewed (${
+              messageOf(error)
+            })`,
+          ),
+        );
+        throw this.#lost;
+      },
+    );
+  }
+
   /** Stops the heartbeat; idempotent. */
   stop(): void {
     this.#stopped = true;

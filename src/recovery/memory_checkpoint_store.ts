@@ -37,7 +37,6 @@ import {
   createdRun,
   cursorAfter,
   failedRun,
-  isOwned,
   leaseOf,
   lostError,
   matches,
@@ -136,7 +135,7 @@ export class MemoryCheckpointStore implements RunStore {
 
   /**
    * Appends a row. With `lease`, only while that lease owns the run (else `OwnershipLostError`);
-   * without one, only while no live process owns the run.
+   * without one, only to a log no run record manages (a log seeded by hand or by a tool).
    *
    * @param workflowId The run id.
    * @param row The row.
@@ -152,10 +151,9 @@ export class MemoryCheckpointStore implements RunStore {
       const text = encodeRow(workflowId, row, this.codec);
       const now = this.#now();
       const entry = lease === undefined ? undefined : this.#fenced(workflowId, lease, now);
-      if (lease === undefined) {
-        const current = this.#runs.get(workflowId);
-        if (current !== undefined && isOwned(current.run, now)) throw ownedAppendError(workflowId);
-      }
+      // A run with a record is the engine's: writing around its lease would leave the owner's
+      // view of the log out of date.
+      if (lease === undefined && this.#runs.has(workflowId)) throw ownedAppendError(workflowId);
       const next = entry !== undefined && lease !== undefined && row.kind === "rollback"
         ? rollingBack(entry.run, { ...lease, sequence: row.sequence + 1, state: row.state }, now)
         : undefined;
@@ -324,7 +322,7 @@ export class MemoryCheckpointStore implements RunStore {
     return settle(() => {
       checkRunId(workflowId);
       const entry = this.#runs.get(workflowId);
-      return entry === undefined ? undefined : toRunInfo(entry.run);
+      return entry === undefined ? undefined : toRunInfo(entry.run, this.#lastRow(workflowId));
     });
   }
 
@@ -346,7 +344,7 @@ export class MemoryCheckpointStore implements RunStore {
         if (runs.length === checked.limit) {
           return { runs, cursor: cursorAfter(runs[runs.length - 1]!.id) };
         }
-        runs.push(toRunInfo(entry.run));
+        runs.push(toRunInfo(entry.run, this.#lastRow(id)));
       }
       return { runs, cursor: undefined };
     });
@@ -366,6 +364,14 @@ export class MemoryCheckpointStore implements RunStore {
     entry.fence = ++this.#fences;
     lease.fence = String(entry.fence);
     lease.leaseUntil = run.leaseUntil;
+  }
+
+  /** The log's last row, `undefined` when it has none. */
+  #lastRow(id: string): CheckpointRow | undefined {
+    const rows = this.#rows.get(id);
+    if (rows === undefined || rows.size === 0) return undefined;
+    const last = Math.max(...rows.keys());
+    return decodeRow(id, rows.get(last)!, this.codec);
   }
 
   #load(id: string): CheckpointRow[] {
@@ -429,13 +435,14 @@ export function checkCodec(codec: unknown): Codec {
 }
 
 /**
- * The error for an append without a lease to a run a live process owns.
+ * The error for an append without a lease to a run that has a run record.
  *
  * @param id The run id.
  * @returns The error.
  */
 export function ownedAppendError(id: string): CheckpointStoreError {
   return new CheckpointStoreError(
-    `Run "${shortId(id)}" is owned by a live process; appends to it must carry its lease`,
+    `Run "${shortId(id)}" has a run record: appends to it must carry its lease (claim the run ` +
+      "first); appends without a lease are for logs no run record manages",
   );
 }

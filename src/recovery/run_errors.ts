@@ -120,8 +120,8 @@ export class OwnershipLostError extends CanoError {
    */
   constructor(id: string, reason: string) {
     super(
-      `Lost ownership of run "${shortId(id)}": ${reason}; this process stopped the run without ` +
-        "compensating or writing, and its new owner carries on",
+      `Lost ownership of run "${shortId(id)}": ${reason}; this process stopped the run (no ` +
+        "further task, compensation or write) and its new owner carries on",
       { category: "ownership_lost" },
     );
     this.name = "OwnershipLostError";

@@ -213,15 +213,22 @@ export function leaseOf(run: StoredRun, fence: string): RunLease {
   };
 }
 
-/** The public view of a record. */
-export function toRunInfo(run: StoredRun): RunInfo {
+/**
+ * The public view of a record. `progress` is the log's own last row, when read: the record only
+ * learns the log's progress when it is written (claim, heartbeat, status change), and a process
+ * that died before its first heartbeat would otherwise show the state it was claimed in.
+ */
+export function toRunInfo(
+  run: StoredRun,
+  progress?: { readonly sequence: number; readonly state: string },
+): RunInfo {
   const info: RunInfo = {
     id: run.id,
     workflow: run.workflow,
     version: run.version,
     status: run.status,
-    state: run.state,
-    sequence: run.sequence,
+    state: progress?.state ?? run.state,
+    sequence: progress === undefined ? run.sequence : progress.sequence + 1,
     owner: run.owner ?? undefined,
     leaseUntil: new Date(run.leaseUntil),
     createdAt: new Date(run.createdAt),

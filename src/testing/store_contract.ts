@@ -128,6 +128,7 @@ const LEASE_MS = 1_000;
  * JSON), as both built-in stores do; pass `false` for a store without a row limit, and the size
  * case then checks that a 900 KiB row is stored and read back instead.
  * @returns The cases, in a stable order.
+ * @throws {TypeError} When `makeStore` is not a function.
  *
  * @example Run the contract on the in-memory store
  * ```ts
@@ -946,7 +947,7 @@ function fencingCases(add: Add): void {
   });
 
   add(
-    "append() without a lease is refused while a live process owns the run",
+    "append() without a lease is refused for a run that has a record",
     async ({ store }) => {
       await store.append("free", row(0));
       await store.append("free", row(1));
@@ -1332,7 +1333,7 @@ function listingCases(add: Add): void {
   });
 
   add(
-    "getRun() fields have the right types and follow the record writes",
+    "getRun() fields have the right types, and state and sequence follow the log",
     async ({ store, clock }) => {
       const { lease } = await claim(store, "order-1", "start", "worker-1", "order", 3);
       let info = await requireRun(store, "order-1");
@@ -1353,6 +1354,14 @@ function listingCases(add: Add): void {
       for (let sequence = 0; sequence < 3; sequence++) {
         await store.append("order-1", row(sequence), lease);
       }
+      info = await requireRun(store, "order-1");
+      assert.equal(info.sequence, 3, "sequence = the log's length, with no record write since");
+      assert.equal(info.state, "s2", "state = the log's last row");
+      assert.deepEqual(
+        (await store.listRuns()).runs.map((run) => [run.state, run.sequence]),
+        [["s2", 3]],
+        "listRuns() follows the log too",
+      );
       const renewedAt = clock.advance(100);
       await store.renew(lease);
       info = await requireRun(store, "order-1");
@@ -1369,7 +1378,7 @@ function listingCases(add: Add): void {
       assert.equal(info.createdAt.getTime(), START, "createdAt survives a takeover");
       assert.equal(info.updatedAt.getTime(), takenAt, "updatedAt is the takeover time");
       assert.equal(info.leaseUntil.getTime(), takenAt + LEASE_MS);
-      assert.ok(info.sequence >= 3, "the record's sequence does not go back");
+      assert.equal(info.sequence, 3, "the log's length");
       const page = await store.listRuns();
       assert.deepEqual(page.runs, [info], "listRuns() shows the same record");
     },

@@ -98,8 +98,9 @@ export async function rollBack<R extends ResourceMap>(
   const errors: unknown[] = [];
   for (let index = plan.stack.length - 1; index >= 0; index--) {
     if (plan.done.has(index)) continue;
-    const lost = run.ownership?.lost;
-    if (lost !== undefined) throw lost;
+    // Still ours? (Free while the lease is fresh; after a stall, a fenced renewal first.)
+    const held = run.ownership?.confirm();
+    if (held !== undefined) await held;
     if (until !== undefined && Date.now() >= until) {
       errors.push(...orphanRemaining(plan, index));
       break;

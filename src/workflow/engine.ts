@@ -171,6 +171,14 @@ async function loop<S extends string, R extends ResourceMap>(run: Run<R>, initia
       });
       throw await fail(run, state, error);
     }
+    const held = run.ownership?.confirm();
+    if (held !== undefined) {
+      try {
+        await held;
+      } catch (error) {
+        throw await fail(run, state, error);
+      }
+    }
     state = model.framed
       ? await dispatchTask(run, state, entry, model)
       : await dispatchUnframed(run, state, entry, model);

@@ -4,7 +4,7 @@
 
 import { safeInstanceOf } from "../describe.ts";
 import { CanoError, CheckpointStoreError, ConfigurationError, messageOf } from "../errors.ts";
-import type { ClaimMode, ClaimResult } from "../recovery/checkpoint.ts";
+import type { ClaimMode, ClaimResult, RunStore } from "../recovery/checkpoint.ts";
 import { RunOwnership } from "../recovery/lease.ts";
 import { checkRunId } from "../recovery/limits.ts";
 import type { ResourceMap } from "../task/task.ts";
@@ -34,14 +34,14 @@ export const PROCESS_OWNER: string = `deno-${processId()}-${crypto.randomUUID().
  * `RunOwnedError` and store failures reject before any state runs), then runs it fresh, resumes
  * it forward, or finishes its rollback, as its log says.
  */
-export async function startRun<S extends string, D, R extends ResourceMap>(
+export function startRun<S extends string, D, R extends ResourceMap>(
   def: Definition<R>,
   request: RunRequest<S, D>,
 ): Promise<WorkflowResult<S, D>> {
   const runId = crypto.randomUUID();
-  const store = def.store;
-  if (store === undefined) {
-    return await runFsm(
+  if (def.store === undefined) {
+    // Not async: an unjournaled run (thousands a second under the scheduler) costs no extra frame.
+    return runFsm(
       def,
       request.initial,
       request.data,
@@ -51,6 +51,15 @@ export async function startRun<S extends string, D, R extends ResourceMap>(
       undefined,
     );
   }
+  return startClaimed(def, def.store, request, runId);
+}
+
+async function startClaimed<S extends string, D, R extends ResourceMap>(
+  def: Definition<R>,
+  store: RunStore,
+  request: RunRequest<S, D>,
+  runId: string,
+): Promise<WorkflowResult<S, D>> {
   const id = request.id as string;
   let claim: ClaimResult;
   try {

@@ -116,7 +116,7 @@ function tracked<T>(operation: Promise<T>): Promise<T> {
   inFlight += 1;
   return operation.finally(() => {
     inFlight -= 1;
-    if (inFlight === 0) for (const wake of idle.splice(0)) wake();
+    if (inFlight === 0) { for (const wake of idle.splice(0)) wake(); }
   });
 }
 
@@ -124,7 +124,22 @@ async function quiet(): Promise<void> {
   while (inFlight > 0) await new Promise<void>((resolve) => idle.push(resolve));
 }
 
-const kv = await Deno.openKv(config.kvPath);
+/**
+ * Opens the KV file. Opening is not covered by the store's lock retries, and SQLite can report
+ * `database is locked` while another process opens or writes the same file at that moment.
+ */
+async function openKv(path: string): Promise<Deno.Kv> {
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await Deno.openKv(path);
+    } catch (error) {
+      if (attempt >= 50 || !String(error).includes("database is locked")) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 5 + Math.random() * 20));
+    }
+  }
+}
+
+const kv = await openKv(config.kvPath);
 const counting: KvLike = {
   get: (key) => tracked(kv.get(key)),
   list: (selector, options) => kv.list(selector, options),

@@ -17,6 +17,8 @@ async function runStepped<R extends ResourceMap>(
   let cursor = run.cursors.get(state);
   run.cursors.delete(state); // a cursor is consumed once: a later visit starts over
   for (;;) {
+    const held = run.ownership?.confirm(); // a step is work: still ours after the last one?
+    if (held !== undefined) await held;
     const from = cursor;
     const outcome: unknown = await attempts(run, state, entry, (signal, n) => {
       const ctx = contextFor(run, state, signal, n);

@@ -92,6 +92,8 @@ class StreamRun<R extends ResourceMap> {
       }
       pending = undefined;
       if (next.done) return await this.#exhausted();
+      const held = this.#run.ownership?.confirm(); // each item is work: still ours?
+      if (held !== undefined) await held;
       let buffered: boolean;
       try {
         buffered = await this.#process(next.value);
@@ -209,6 +211,9 @@ class StreamRun<R extends ResourceMap> {
   }
 
   async #drain(): Promise<void> {
+    // A run this process lost is not drained: flushing or closing is the new owner's to do.
+    const lost = this.#run.ownership?.lost;
+    if (lost !== undefined) throw lost;
     const close = (): Promise<unknown> =>
       invoke((c) => this.#entry.task.onClose(c, "cancelled"), this.#ctx(NEVER_ABORTED));
     try {
