@@ -2,7 +2,6 @@
 // same limits and codec as the Deno KV store, so what passes here does not fail on KV.
 
 import type { Codec } from "./codec.ts";
-import { jsonCodec } from "./codec.ts";
 import {
   type CheckpointRow,
   checkRow,
@@ -31,6 +30,7 @@ import {
 import {
   checkClaimRequest,
   checkClock,
+  checkCodec,
   checkLeaseMs,
   checkQuery,
   checkTakeover,
@@ -40,6 +40,7 @@ import {
   leaseOf,
   lostError,
   matches,
+  ownedAppendError,
   released,
   renewed,
   rollingBack,
@@ -49,7 +50,7 @@ import {
   toRunInfo,
 } from "./run_record.ts";
 import { CheckpointStoreError } from "../errors.ts";
-import { RunExistsError, shortId } from "./run_errors.ts";
+import { RunExistsError } from "./run_errors.ts";
 
 /** Options of {@link MemoryCheckpointStore}. */
 export interface MemoryCheckpointStoreOptions {
@@ -412,37 +413,4 @@ function checkLease(lease: RunLease): void {
   ) {
     throw new CheckpointStoreError("A lease must be the object a claim returned");
   }
-}
-
-/**
- * Validates a store's `codec` option.
- *
- * @param codec The option.
- * @returns The codec.
- */
-export function checkCodec(codec: unknown): Codec {
-  if (codec === undefined) return jsonCodec;
-  const candidate = codec as Partial<Codec> | null;
-  if (
-    typeof candidate !== "object" || candidate === null ||
-    typeof candidate.stringify !== "function" || typeof candidate.parse !== "function"
-  ) {
-    throw new CheckpointStoreError(
-      "A store's codec must have stringify(value, path) and parse(text) methods",
-    );
-  }
-  return candidate as Codec;
-}
-
-/**
- * The error for an append without a lease to a run that has a run record.
- *
- * @param id The run id.
- * @returns The error.
- */
-export function ownedAppendError(id: string): CheckpointStoreError {
-  return new CheckpointStoreError(
-    `Run "${shortId(id)}" has a run record: appends to it must carry its lease (claim the run ` +
-      "first); appends without a lease are for logs no run record manages",
-  );
 }

@@ -5,6 +5,7 @@
 import { safeString } from "../describe.ts";
 import { CanoError, CheckpointStoreError, ConfigurationError } from "../errors.ts";
 import type { ClaimRequest, ListRunsQuery, RunInfo, RunLease, RunStatus } from "./checkpoint.ts";
+import { type Codec, jsonCodec } from "./codec.ts";
 import { OwnershipLostError, RunExistsError, RunOwnedError, shortId } from "./run_errors.ts";
 
 /** The record as stored (JSON), one per unfinished run. */
@@ -409,4 +410,37 @@ export function lostError(
     return new OwnershipLostError(id, `${current.owner} claimed it`);
   }
   return new OwnershipLostError(id, `its record changed (now ${current.status}, owned by nobody)`);
+}
+
+/**
+ * Validates a store's `codec` option.
+ *
+ * @param codec The option.
+ * @returns The codec.
+ */
+export function checkCodec(codec: unknown): Codec {
+  if (codec === undefined) return jsonCodec;
+  const candidate = codec as Partial<Codec> | null;
+  if (
+    typeof candidate !== "object" || candidate === null ||
+    typeof candidate.stringify !== "function" || typeof candidate.parse !== "function"
+  ) {
+    throw new CheckpointStoreError(
+      "A store's codec must have stringify(value, path) and parse(text) methods",
+    );
+  }
+  return candidate as Codec;
+}
+
+/**
+ * The error for an append without a lease to a run that has a run record.
+ *
+ * @param id The run id.
+ * @returns The error.
+ */
+export function ownedAppendError(id: string): CheckpointStoreError {
+  return new CheckpointStoreError(
+    `Run "${shortId(id)}" has a run record: appends to it must carry its lease (claim the run ` +
+      "first); appends without a lease are for logs no run record manages",
+  );
 }

@@ -19,11 +19,21 @@ import {
 import { runStoreFor } from "../recovery/local_leases.ts";
 import type { CompensatableTask } from "../task/compensatable.ts";
 import { drivesAsSteps, type SteppedTask } from "../task/stepped.ts";
-import type { StreamErrorPolicy, StreamTask, StreamWindow } from "../task/stream.ts";
+import type { StreamTask } from "../task/stream.ts";
 import type { WorkflowResult } from "./engine.ts";
 import type { WorkflowEventMap } from "./events.ts";
 import { toMermaid } from "./mermaid.ts";
 import { checkJoinConfig, type JoinConfig } from "./join.ts";
+import {
+  checkItemPolicy,
+  checkMethod,
+  checkNext,
+  checkSignal,
+  checkState,
+  checkTaskName,
+  checkWindow,
+  normaliseTask,
+} from "./registration.ts";
 import { checkIdOption, startRun } from "./start.ts";
 import type { CompensatableEntry, Definition, SingleEntry, StateEntry } from "./run.ts";
 
@@ -1020,84 +1030,4 @@ export function runWithExternalResources<S extends string, D, R extends Resource
   options: OrchestrateOptions<D> = {},
 ): Promise<WorkflowResult<S, D>> {
   return orchestrateWithoutLifecycle(workflow, initial, options);
-}
-
-function checkState(state: unknown): void {
-  if (typeof state !== "string" || state.length === 0) {
-    throw new ConfigurationError(`State must be a non-empty string, received ${safeString(state)}`);
-  }
-}
-
-function checkNext(state: string, next: readonly string[] | undefined): Set<string> | undefined {
-  if (next === undefined) return undefined;
-  if (!Array.isArray(next) || next.length === 0) {
-    throw new ConfigurationError(
-      `State "${state}" declares next states, but the list is empty or not an array`,
-    );
-  }
-  for (const target of next) checkState(target);
-  return new Set(next);
-}
-
-function checkWindow(state: string, window: StreamWindow): StreamWindow {
-  const size = "count" in window ? window.count : "duration" in window ? window.duration : NaN;
-  if (typeof size !== "number" || !Number.isFinite(size) || size < 1) {
-    throw new ConfigurationError(
-      `Stream task for state "${state}" window must be { count: n ≥ 1 } or { duration: ms ≥ 1 }, received ${
-        JSON.stringify(window)
-      }`,
-    );
-  }
-  return window;
-}
-
-function checkItemPolicy(state: string, policy: StreamErrorPolicy): StreamErrorPolicy {
-  if (policy === "failFast" || policy === "skipAndContinue") return policy;
-  const n = typeof policy === "object" && policy !== null ? policy.retryOnError : NaN;
-  if (!Number.isSafeInteger(n) || n < 0) {
-    throw new ConfigurationError(
-      `Stream task for state "${state}" onItemError must be "failFast", "skipAndContinue" or { retryOnError: n ≥ 0 }`,
-    );
-  }
-  return policy;
-}
-
-function checkTaskName(state: string, name: unknown, required: boolean): void {
-  if (name === undefined && !required) return;
-  if (typeof name !== "string" || name.length === 0) {
-    throw new ConfigurationError(`Task name for state "${state}" must be a non-empty string`);
-  }
-}
-
-function checkMethod(state: string, task: object, method: string): void {
-  if (typeof (task as Record<string, unknown>)[method] !== "function") {
-    throw new ConfigurationError(`Task for state "${state}" must have a ${method}() method`);
-  }
-}
-
-function checkSignal(signal: unknown): AbortSignal | undefined {
-  if (signal === undefined || signal instanceof AbortSignal) return signal;
-  throw new ConfigurationError(
-    `Option signal must be an AbortSignal, received ${safeString(signal)}`,
-  );
-}
-
-function normaliseTask<N extends string, S extends string, D, R extends ResourceMap>(
-  state: S,
-  task: TaskHandler<N, S, D, R>,
-): { run: SingleEntry["run"]; name: string; config: TaskConfig | undefined } {
-  if (typeof task === "function") {
-    return { run: task as SingleEntry["run"], name: state, config: undefined };
-  }
-  if (typeof task === "object" && task !== null && typeof task.run === "function") {
-    checkTaskName(state, task.name, false);
-    return {
-      run: (ctx) => task.run(ctx),
-      name: task.name ?? state,
-      config: task.config,
-    };
-  }
-  throw new ConfigurationError(
-    `Task for state "${state}" must be a function or an object with a run(ctx) method`,
-  );
 }

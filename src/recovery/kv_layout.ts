@@ -1,0 +1,198 @@
+// Where one run lies in Deno KV, and how its pieces are read and written: the run record and the
+// two indexes that follow it (by status, by lease expiry), and the log's rows and chunks. The
+// store (kv_store.ts) decides what to write and when; this file knows the keys.
+
+import { CheckpointStoreError } from "../errors.ts";
+import type { CheckpointRow, RunStatus } from "./checkpoint.ts";
+import type { Codec } from "./codec.ts";
+import { describeValue, type KvKey, type KvLike } from "./kv_like.ts";
+import { chunkCount, chunkKeys, unpackRow } from "./kv_rows.ts";
+import { type IdLimits, type KeyPart, limitsFor } from "./limits.ts";
+import { shortId } from "./run_errors.ts";
+import { isActive, parseRun, type StoredRun } from "./run_record.ts";
+
+const DECODER = new TextDecoder();
+const EMPTY = new Uint8Array(0);
+
+/** The keys of one run id. */
+export interface RunKeys {
+  readonly rows: readonly KeyPart[];
+  readonly chunks: readonly KeyPart[];
+  readonly record: readonly KeyPart[];
+  readonly limits: IdLimits;
+}
+
+/** An atomic operation of a {@link KvLike}. */
+export type KvAtomic = ReturnType<KvLike["atomic"]>;
+
+/** The key layout of one store (one prefix) over one KV handle. */
+export class KvLayout {
+  readonly #kv: KvLike;
+  readonly #prefix: readonly KeyPart[];
+  readonly #prefixBytes: number;
+  readonly #codec: Codec;
+
+  constructor(kv: KvLike, prefix: readonly KeyPart[], prefixBytes: number, codec: Codec) {
+    this.#kv = kv;
+    this.#prefix = prefix;
+    this.#prefixBytes = prefixBytes;
+    this.#codec = codec;
+  }
+
+  /** The keys of `id` (throws for an id too long for KV keys). */
+  keys(id: string): RunKeys {
+    return {
+      rows: [...this.#prefix, "rows", id],
+      chunks: [...this.#prefix, "chunks", id],
+      record: [...this.#prefix, "runs", id],
+      limits: limitsFor(id, this.#prefixBytes),
+    };
+  }
+
+  /** Where `listRuns` reads: the records, or one status's index. */
+  listPrefix(status: RunStatus | undefined): KvKey {
+    return status === undefined ? [...this.#prefix, "runs"] : [...this.#prefix, "status", status];
+  }
+
+  /** The run's record and its versionstamp (the fence), `undefined` when it has none. */
+  async readRecord(
+    id: string,
+    keys: RunKeys,
+  ): Promise<{ run: StoredRun; versionstamp: string } | undefined> {
+    const entry = await this.#kv.get(keys.record);
+    if (entry.versionstamp === null) return undefined;
+    return { run: parseRun(id, decodeValue(id, entry.value)), versionstamp: entry.versionstamp };
+  }
+
+  /** Sets the record in `op` and keeps both indexes in step with it. */
+  writeRecord(
+    op: KvAtomic,
+    keys: RunKeys,
+    previous: StoredRun | undefined,
+    next: StoredRun,
+    bytes: Uint8Array,
+  ): void {
+    op.set(keys.record, bytes);
+    if (previous !== undefined && previous.status !== next.status) {
+      op.delete(this.#statusKey(previous.status, next.id));
+    }
+    op.set(this.#statusKey(next.status, next.id), bytes);
+    const before = previous !== undefined && isActive(previous) ? previous.leaseUntil : undefined;
+    const after = isActive(next) ? next.leaseUntil : undefined;
+    if (before !== after) {
+      if (before !== undefined) op.delete(this.#expiryKey(before, next.id));
+      if (after !== undefined) op.set(this.#expiryKey(after, next.id), EMPTY);
+    }
+  }
+
+  /** Deletes the record and its index entries in `op`. */
+  deleteRecord(op: KvAtomic, keys: RunKeys, run: StoredRun): void {
+    op.delete(keys.record);
+    op.delete(this.#statusKey(run.status, run.id));
+    if (isActive(run)) op.delete(this.#expiryKey(run.leaseUntil, run.id));
+  }
+
+  /** Every row of the log, ascending, with the chunk count of each chunked row. */
+  async loadRows(
+    id: string,
+    keys: RunKeys,
+  ): Promise<{ rows: CheckpointRow[]; chunks: Map<number, number> }> {
+    const heads: { sequence: number; value: unknown }[] = [];
+    for await (const entry of this.#kv.list({ prefix: keys.rows })) {
+      const sequence = entry.key[entry.key.length - 1];
+      if (typeof sequence !== "number" || !Number.isSafeInteger(sequence) || sequence < 0) {
+        throw new CheckpointStoreError(
+          `Corrupt checkpoint log for workflow "${shortId(id)}": unexpected key part ` +
+            describeValue(sequence),
+        );
+      }
+      heads.push({ sequence, value: entry.value });
+    }
+    heads.sort((a, b) => a.sequence - b.sequence);
+    const rows: CheckpointRow[] = [];
+    const chunks = new Map<number, number>();
+    for (const { sequence, value } of heads) {
+      rows.push(await this.#unpack(id, keys, sequence, value));
+      if (value instanceof Uint8Array) {
+        const count = chunkCount(value);
+        if (count > 0) chunks.set(sequence, count);
+      }
+    }
+    return { rows, chunks };
+  }
+
+  /** The log's last row (one reverse read of one key), `undefined` when it has none. */
+  async lastRow(id: string, keys: RunKeys): Promise<CheckpointRow | undefined> {
+    for await (const entry of this.#kv.list({ prefix: keys.rows }, { limit: 1, reverse: true })) {
+      const sequence = entry.key[entry.key.length - 1];
+      if (typeof sequence !== "number") return undefined;
+      return await this.#unpack(id, keys, sequence, entry.value);
+    }
+    return undefined;
+  }
+
+  /** Every row and chunk key of a run, heads in ascending order. */
+  async listLogKeys(keys: RunKeys): Promise<KvKey[]> {
+    const found: KvKey[] = [];
+    for await (const entry of this.#kv.list({ prefix: keys.rows })) found.push(entry.key as KvKey);
+    for await (const entry of this.#kv.list({ prefix: keys.chunks })) {
+      found.push(entry.key as KvKey);
+    }
+    return found;
+  }
+
+  #unpack(id: string, keys: RunKeys, sequence: number, value: unknown): Promise<CheckpointRow> {
+    return unpackRow(id, sequence, value, () => this.#chunksOf(keys, sequence), this.#codec);
+  }
+
+  async #chunksOf(keys: RunKeys, sequence: number): Promise<Map<number, Uint8Array>> {
+    const parts = new Map<number, Uint8Array>();
+    for await (const entry of this.#kv.list({ prefix: [...keys.chunks, sequence] })) {
+      const index = entry.key[entry.key.length - 1];
+      if (typeof index === "number" && entry.value instanceof Uint8Array) {
+        parts.set(index, entry.value);
+      }
+    }
+    return parts;
+  }
+
+  #statusKey(status: RunStatus, id: string): KvKey {
+    return [...this.#prefix, "status", status, id];
+  }
+
+  #expiryKey(leaseUntil: number, id: string): KvKey {
+    return [...this.#prefix, "expiry", leaseUntil, id];
+  }
+}
+
+/** The log keys of a run whose layout the store knows: rows 0..count-1 and their chunks. */
+export function knownLogKeys(
+  keys: RunKeys,
+  count: number,
+  chunks: ReadonlyMap<number, number>,
+): KvKey[] {
+  const found: KvKey[] = [];
+  for (let sequence = 0; sequence < count; sequence++) {
+    found.push([...keys.rows, sequence]);
+    const parts = chunks.get(sequence);
+    if (parts !== undefined) found.push(...chunkKeys(keys.chunks, sequence, parts));
+  }
+  return found;
+}
+
+/** Whether rows are numbered 0..n-1 with no gap (then their keys are known without a listing). */
+export function dense(rows: readonly CheckpointRow[]): boolean {
+  return rows.every((row, index) => row.sequence === index);
+}
+
+/** A stored record's JSON text. */
+export function decodeValue(id: string, value: unknown): string {
+  if (!(value instanceof Uint8Array)) {
+    throw new CheckpointStoreError(
+      `Corrupt run record for workflow "${shortId(id)}": expected JSON bytes, found ${
+        describeValue(value)
+      }`,
+    );
+  }
+  return DECODER.decode(value);
+}

@@ -1,0 +1,100 @@
+// The checks `register*` and the run entry points apply to what users pass in: one place for the
+// rules, so every registration refuses bad input the same way, naming the value.
+
+import { safeString } from "../describe.ts";
+import { ConfigurationError } from "../errors.ts";
+import type { StreamErrorPolicy, StreamWindow } from "../task/stream.ts";
+import type { ResourceMap, TaskConfig } from "../task/task.ts";
+import type { SingleEntry } from "./run.ts";
+import type { TaskHandler } from "./workflow.ts";
+
+/** A state name: a non-empty string. */
+export function checkState(state: unknown): void {
+  if (typeof state !== "string" || state.length === 0) {
+    throw new ConfigurationError(`State must be a non-empty string, received ${safeString(state)}`);
+  }
+}
+
+/** Declared next states: a non-empty array of state names, as a set. */
+export function checkNext(
+  state: string,
+  next: readonly string[] | undefined,
+): Set<string> | undefined {
+  if (next === undefined) return undefined;
+  if (!Array.isArray(next) || next.length === 0) {
+    throw new ConfigurationError(
+      `State "${state}" declares next states, but the list is empty or not an array`,
+    );
+  }
+  for (const target of next) checkState(target);
+  return new Set(next);
+}
+
+/** A stream window: `{ count: n ≥ 1 }` or `{ duration: ms ≥ 1 }`. */
+export function checkWindow(state: string, window: StreamWindow): StreamWindow {
+  const size = "count" in window ? window.count : "duration" in window ? window.duration : NaN;
+  if (typeof size !== "number" || !Number.isFinite(size) || size < 1) {
+    throw new ConfigurationError(
+      `Stream task for state "${state}" window must be { count: n ≥ 1 } or { duration: ms ≥ 1 }, received ${
+        JSON.stringify(window)
+      }`,
+    );
+  }
+  return window;
+}
+
+/** A stream item error policy. */
+export function checkItemPolicy(state: string, policy: StreamErrorPolicy): StreamErrorPolicy {
+  if (policy === "failFast" || policy === "skipAndContinue") return policy;
+  const n = typeof policy === "object" && policy !== null ? policy.retryOnError : NaN;
+  if (!Number.isSafeInteger(n) || n < 0) {
+    throw new ConfigurationError(
+      `Stream task for state "${state}" onItemError must be "failFast", "skipAndContinue" or { retryOnError: n ≥ 0 }`,
+    );
+  }
+  return policy;
+}
+
+/** A task name: a non-empty string (optional unless `required`). */
+export function checkTaskName(state: string, name: unknown, required: boolean): void {
+  if (name === undefined && !required) return;
+  if (typeof name !== "string" || name.length === 0) {
+    throw new ConfigurationError(`Task name for state "${state}" must be a non-empty string`);
+  }
+}
+
+/** That `task` has the method `method`. */
+export function checkMethod(state: string, task: object, method: string): void {
+  if (typeof (task as Record<string, unknown>)[method] !== "function") {
+    throw new ConfigurationError(`Task for state "${state}" must have a ${method}() method`);
+  }
+}
+
+/** An optional `AbortSignal` option. */
+export function checkSignal(signal: unknown): AbortSignal | undefined {
+  if (signal === undefined || signal instanceof AbortSignal) return signal;
+  throw new ConfigurationError(
+    `Option signal must be an AbortSignal, received ${safeString(signal)}`,
+  );
+}
+
+/** A function or task object, as the run function, task id and config of an entry. */
+export function normaliseTask<N extends string, S extends string, D, R extends ResourceMap>(
+  state: S,
+  task: TaskHandler<N, S, D, R>,
+): { run: SingleEntry["run"]; name: string; config: TaskConfig | undefined } {
+  if (typeof task === "function") {
+    return { run: task as SingleEntry["run"], name: state, config: undefined };
+  }
+  if (typeof task === "object" && task !== null && typeof task.run === "function") {
+    checkTaskName(state, task.name, false);
+    return {
+      run: (ctx) => task.run(ctx),
+      name: task.name ?? state,
+      config: task.config,
+    };
+  }
+  throw new ConfigurationError(
+    `Task for state "${state}" must be a function or an object with a run(ctx) method`,
+  );
+}
