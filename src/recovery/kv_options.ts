@@ -1,7 +1,8 @@
 // The options of the Deno KV checkpoint store, and the one place they are checked.
 
 import { safeString } from "../describe.ts";
-import { ConfigurationError, messageOf } from "../errors.ts";
+import { ConfigurationError } from "../errors.ts";
+import { readOptions } from "../options.ts";
 import type { Codec } from "./codec.ts";
 import { describeValue, isKeyPart, type KvLike } from "./kv_like.ts";
 import { type KeyPart, limitsFor, MAX_KEY_BYTES, prefixBytes } from "./limits.ts";
@@ -84,18 +85,25 @@ export interface CheckedKvOptions {
  * @returns The options with their defaults.
  * @throws {ConfigurationError} When `kv` is not KV-shaped, or an option is invalid.
  */
-export function checkKvOptions(kv: KvLike, options: KvCheckpointStoreOptions): CheckedKvOptions {
-  if (
-    typeof kv !== "object" || kv === null || typeof kv.atomic !== "function" ||
-    typeof kv.list !== "function" || typeof kv.get !== "function"
-  ) {
+export function checkKvOptions(kv: KvLike, given: KvCheckpointStoreOptions): CheckedKvOptions {
+  if (!isKvShaped(kv)) {
     throw new ConfigurationError(
       "KvCheckpointStore needs a Deno KV handle (an object with get(), atomic() and list())",
     );
   }
-  if (typeof options !== "object" || options === null) {
-    throw new ConfigurationError("KvCheckpointStore options must be an object");
-  }
+  const options = readOptions<KvCheckpointStoreOptions>(given, "KvCheckpointStore options", [
+    "prefix",
+    "leaseMs",
+    "codec",
+    "now",
+    "retry",
+    "signal",
+  ]);
+  const retry = readOptions<NonNullable<KvCheckpointStoreOptions["retry"]>>(
+    options.retry,
+    "KvCheckpointStore retry",
+    ["attempts", "baseDelay"],
+  );
   const prefix = options.prefix ?? ["cano", "checkpoints"];
   if (!Array.isArray(prefix)) {
     throw new ConfigurationError(
@@ -128,13 +136,13 @@ export function checkKvOptions(kv: KvLike, options: KvCheckpointStoreOptions): C
         `no room for workflow ids under Deno KV's ${MAX_KEY_BYTES}-byte key limit`,
     );
   }
-  const attempts = options.retry?.attempts ?? 8;
+  const attempts = retry.attempts ?? 8;
   if (!Number.isSafeInteger(attempts) || attempts < 1) {
     throw new ConfigurationError(
       `KvCheckpointStore retry.attempts must be an integer of at least 1, received ${attempts}`,
     );
   }
-  const baseDelay = options.retry?.baseDelay ?? 10;
+  const baseDelay = retry.baseDelay ?? 10;
   if (!Number.isFinite(baseDelay) || baseDelay < 0) {
     throw new ConfigurationError(
       `KvCheckpointStore retry.baseDelay must be a finite number of milliseconds ≥ 0, received ${baseDelay}`,
@@ -147,7 +155,7 @@ export function checkKvOptions(kv: KvLike, options: KvCheckpointStoreOptions): C
     prefix: frozen,
     prefixBytes: bytes,
     leaseMs: checkLeaseMs("KvCheckpointStore", options.leaseMs),
-    codec: wrapConfig(() => checkCodec(options.codec)),
+    codec: checkCodec(options.codec),
     now: checkClock("KvCheckpointStore", options.now),
     attempts,
     baseDelay,
@@ -155,10 +163,13 @@ export function checkKvOptions(kv: KvLike, options: KvCheckpointStoreOptions): C
   };
 }
 
-function wrapConfig<T>(make: () => T): T {
+function isKvShaped(kv: unknown): boolean {
   try {
-    return make();
-  } catch (error) {
-    throw new ConfigurationError(messageOf(error), { cause: error });
+    const candidate = kv as Partial<KvLike> | null;
+    return typeof candidate === "object" && candidate !== null &&
+      typeof candidate.atomic === "function" && typeof candidate.list === "function" &&
+      typeof candidate.get === "function";
+  } catch {
+    return false; // a handle whose members cannot even be read is not one
   }
 }

@@ -43,6 +43,7 @@ import {
   rollingBack,
   type RunQuery,
   type StoredRun,
+  storeError,
   summarizeRows,
   takenOver,
   toRunInfo,
@@ -176,6 +177,11 @@ export class KvCheckpointStore implements RunStore {
         return this.#appendUnfenced(workflowId, keys, row.sequence, head, packed.head, chunks);
       }
       const state = this.#leaseState(lease);
+      if (lease.id !== workflowId) {
+        throw new CheckpointStoreError(
+          `The lease is for run "${shortId(lease.id)}", not "${shortId(workflowId)}"`,
+        );
+      }
       // The owner knows its log's length: a row past it would leave a gap (no read needed).
       if (row.sequence > lease.sequence) throw gapError(workflowId, row.sequence);
       return this.#lock.run(`Append checkpoint row ${row.sequence}`, workflowId, async () => {
@@ -213,7 +219,7 @@ export class KvCheckpointStore implements RunStore {
         if (next !== undefined) this.#adopted(lease, known, next, result.versionstamp);
       });
     } catch (error) {
-      return Promise.reject(error);
+      return Promise.reject(storeError("KvCheckpointStore.append()", error));
     }
   }
 
@@ -235,7 +241,7 @@ export class KvCheckpointStore implements RunStore {
         async () => (await this.#layout.loadRows(workflowId, keys)).rows,
       );
     } catch (error) {
-      return Promise.reject(error);
+      return Promise.reject(storeError("KvCheckpointStore.loadRun()", error));
     }
   }
 
@@ -275,7 +281,7 @@ export class KvCheckpointStore implements RunStore {
         await this.#deleteKeys(workflowId, listed, undefined);
       })();
     } catch (error) {
-      return Promise.reject(error);
+      return Promise.reject(storeError("KvCheckpointStore.clear()", error));
     }
   }
 
@@ -310,7 +316,7 @@ export class KvCheckpointStore implements RunStore {
         }
       });
     } catch (error) {
-      return Promise.reject(error);
+      return Promise.reject(storeError("KvCheckpointStore.claim()", error));
     }
   }
 
@@ -351,22 +357,26 @@ export class KvCheckpointStore implements RunStore {
    * @throws {OwnershipLostError} When the lease no longer owns the run.
    */
   finish(lease: RunLease, end: RunEnd): Promise<void> {
-    if (end?.status === "failed" && typeof end.error === "string") {
-      const error = end.error;
-      return this.#rewrite(
-        lease,
-        "Mark run failed",
-        (run, now) => failedRun(run, lease, now, error),
-      );
-    }
-    if (end?.status !== "completed") {
-      return Promise.reject(
-        new CheckpointStoreError(
+    try {
+      const status = end?.status;
+      if (status === "failed" && typeof end.error === "string") {
+        const error = end.error;
+        return this.#rewrite(
+          lease,
+          "Mark run failed",
+          (run, now) => failedRun(run, lease, now, error),
+        );
+      }
+      if (status !== "completed") {
+        throw new CheckpointStoreError(
           'finish() needs { status: "completed" } or { status: "failed", error: string }',
-        ),
-      );
+        );
+      }
+    } catch (error) {
+      return Promise.reject(storeError("KvCheckpointStore.finish()", error));
     }
     try {
+      checkLeaseShape(lease);
       const id = lease.id;
       checkRunId(id);
       const keys = this.#layout.keys(id);
@@ -379,7 +389,7 @@ export class KvCheckpointStore implements RunStore {
         await this.#deleteKeys(id, logKeys, { lease, keys, run: state.run });
       })();
     } catch (error) {
-      return Promise.reject(error);
+      return Promise.reject(storeError("KvCheckpointStore.finish()", error));
     }
   }
 
@@ -399,7 +409,7 @@ export class KvCheckpointStore implements RunStore {
         return toRunInfo(current.run, await this.#layout.lastRow(workflowId, keys));
       });
     } catch (error) {
-      return Promise.reject(error);
+      return Promise.reject(storeError("KvCheckpointStore.getRun()", error));
     }
   }
 
@@ -415,7 +425,7 @@ export class KvCheckpointStore implements RunStore {
       const checked = checkQuery(query);
       return this.#lock.run("List runs", "*", () => this.#list(checked));
     } catch (error) {
-      return Promise.reject(error);
+      return Promise.reject(storeError("KvCheckpointStore.listRuns()", error));
     }
   }
 
@@ -539,7 +549,7 @@ export class KvCheckpointStore implements RunStore {
         this.#adopted(lease, known, next, result.versionstamp);
       });
     } catch (error) {
-      return Promise.reject(error);
+      return Promise.reject(storeError(`KvCheckpointStore: ${what}`, error));
     }
   }
 
@@ -651,9 +661,7 @@ export class KvCheckpointStore implements RunStore {
   }
 
   #leaseState(lease: RunLease): LeaseState | undefined {
-    if (typeof lease !== "object" || lease === null || typeof lease.fence !== "string") {
-      throw new CheckpointStoreError("A lease must be the object a claim returned");
-    }
+    checkLeaseShape(lease);
     return this.#leases.get(lease);
   }
 }
@@ -673,4 +681,13 @@ function stampOf(versionstamp: string | undefined): string {
     );
   }
   return versionstamp;
+}
+
+function checkLeaseShape(lease: RunLease): void {
+  if (
+    typeof lease !== "object" || lease === null || typeof lease.fence !== "string" ||
+    typeof lease.id !== "string"
+  ) {
+    throw new CheckpointStoreError("A lease must be the object a claim returned");
+  }
 }

@@ -45,11 +45,13 @@ import {
   renewed,
   rollingBack,
   type StoredRun,
+  storeError,
   summarizeRows,
   takenOver,
   toRunInfo,
 } from "./run_record.ts";
 import { CheckpointStoreError } from "../errors.ts";
+import { readOptions } from "../options.ts";
 import { RunExistsError } from "./run_errors.ts";
 
 /** Options of {@link MemoryCheckpointStore}. */
@@ -125,10 +127,16 @@ export class MemoryCheckpointStore implements RunStore {
    *
    * @param options Lease length, codec and clock.
    */
-  constructor(options: MemoryCheckpointStoreOptions = {}) {
-    if (typeof options !== "object" || options === null) {
-      throw new CheckpointStoreError("MemoryCheckpointStore options must be an object");
-    }
+  constructor(given: MemoryCheckpointStoreOptions = {}) {
+    const options = readOptions<MemoryCheckpointStoreOptions>(
+      given,
+      "MemoryCheckpointStore options",
+      [
+        "leaseMs",
+        "codec",
+        "now",
+      ],
+    );
     this.leaseMs = checkLeaseMs("MemoryCheckpointStore", options.leaseMs);
     this.codec = checkCodec(options.codec);
     this.#now = checkClock("MemoryCheckpointStore", options.now);
@@ -146,7 +154,7 @@ export class MemoryCheckpointStore implements RunStore {
    * the codec refuses.
    */
   append(workflowId: string, row: CheckpointRow, lease?: RunLease): Promise<void> {
-    return settle(() => {
+    return settle("append", () => {
       checkRow(workflowId, row);
       const limits = limitsFor(workflowId, DEFAULT_PREFIX_BYTES);
       const text = encodeRow(workflowId, row, this.codec);
@@ -186,7 +194,7 @@ export class MemoryCheckpointStore implements RunStore {
    * @returns The rows, ascending by sequence.
    */
   loadRun(workflowId: string): Promise<CheckpointRow[]> {
-    return settle(() => {
+    return settle("loadRun", () => {
       checkRunId(workflowId);
       limitsFor(workflowId, DEFAULT_PREFIX_BYTES);
       return this.#load(workflowId);
@@ -201,7 +209,7 @@ export class MemoryCheckpointStore implements RunStore {
    * @returns When removed.
    */
   clear(workflowId: string): Promise<void> {
-    return settle(() => {
+    return settle("clear", () => {
       checkRunId(workflowId);
       limitsFor(workflowId, DEFAULT_PREFIX_BYTES);
       this.#rows.delete(workflowId);
@@ -220,7 +228,7 @@ export class MemoryCheckpointStore implements RunStore {
    * @throws {CheckpointStoreError} `resume` of a run with nothing to resume.
    */
   claim(workflowId: string, request: ClaimRequest): Promise<ClaimResult> {
-    return settle(() => {
+    return settle("claim", () => {
       checkRunId(workflowId);
       limitsFor(workflowId, DEFAULT_PREFIX_BYTES);
       checkClaimRequest(request);
@@ -264,9 +272,9 @@ export class MemoryCheckpointStore implements RunStore {
    * @throws {OwnershipLostError} When the lease no longer owns the run.
    */
   renew(lease: RunLease): Promise<void> {
-    return settle(() => {
+    return settle("renew", () => {
       const now = this.#now();
-      const entry = this.#fenced(lease.id, lease, now);
+      const entry = this.#fenced(lease?.id, lease, now);
       this.#write(entry, lease, renewed(entry.run, lease, now, this.leaseMs));
     });
   }
@@ -279,9 +287,9 @@ export class MemoryCheckpointStore implements RunStore {
    * @throws {OwnershipLostError} When the lease no longer owns the run.
    */
   release(lease: RunLease): Promise<void> {
-    return settle(() => {
+    return settle("release", () => {
       const now = this.#now();
-      const entry = this.#fenced(lease.id, lease, now);
+      const entry = this.#fenced(lease?.id, lease, now);
       this.#write(entry, lease, released(entry.run, lease, now));
     });
   }
@@ -296,9 +304,9 @@ export class MemoryCheckpointStore implements RunStore {
    * @throws {OwnershipLostError} When the lease no longer owns the run.
    */
   finish(lease: RunLease, end: RunEnd): Promise<void> {
-    return settle(() => {
+    return settle("finish", () => {
       const now = this.#now();
-      const entry = this.#fenced(lease.id, lease, now);
+      const entry = this.#fenced(lease?.id, lease, now);
       if (end?.status === "completed") {
         this.#rows.delete(lease.id);
         this.#runs.delete(lease.id);
@@ -320,7 +328,7 @@ export class MemoryCheckpointStore implements RunStore {
    * @returns The record, `undefined` when the run has none.
    */
   getRun(workflowId: string): Promise<RunInfo | undefined> {
-    return settle(() => {
+    return settle("getRun", () => {
       checkRunId(workflowId);
       const entry = this.#runs.get(workflowId);
       return entry === undefined ? undefined : toRunInfo(entry.run, this.#lastRow(workflowId));
@@ -334,7 +342,7 @@ export class MemoryCheckpointStore implements RunStore {
    * @returns The page.
    */
   listRuns(query?: ListRunsQuery): Promise<RunPage> {
-    return settle(() => {
+    return settle("listRuns", () => {
       const checked = checkQuery(query);
       const ids = [...this.#runs.keys()].sort(compareIds);
       const runs: RunInfo[] = [];
@@ -353,6 +361,9 @@ export class MemoryCheckpointStore implements RunStore {
 
   #fenced(id: string, lease: RunLease, now: number): Entry {
     checkLease(lease);
+    if (lease.id !== id) {
+      throw new CheckpointStoreError(`The lease is for run "${lease.id}", not "${id}"`);
+    }
     const entry = this.#runs.get(id);
     if (entry === undefined || String(entry.fence) !== lease.fence) {
       throw lostError(id, entry?.run, now);
@@ -398,11 +409,11 @@ function compareIds(a: string, b: string): number {
 }
 
 /** Runs a synchronous store operation and reports its outcome as a promise. */
-function settle<T>(operation: () => T): Promise<T> {
+function settle<T>(what: string, operation: () => T): Promise<T> {
   try {
     return Promise.resolve(operation());
   } catch (error) {
-    return Promise.reject(error);
+    return Promise.reject(storeError(`MemoryCheckpointStore.${what}()`, error));
   }
 }
 

@@ -2,8 +2,8 @@
 // what a takeover, a renewal, a rollback, a release or a failure writes. The stores differ only in
 // how they commit a record atomically with their checks; the decisions live here, once.
 
-import { safeString } from "../describe.ts";
-import { CanoError, CheckpointStoreError, ConfigurationError } from "../errors.ts";
+import { safeInstanceOf, safeString } from "../describe.ts";
+import { CanoError, CheckpointStoreError, ConfigurationError, messageOf } from "../errors.ts";
 import type { ClaimRequest, ListRunsQuery, RunInfo, RunLease, RunStatus } from "./checkpoint.ts";
 import { type Codec, jsonCodec } from "./codec.ts";
 import { OwnershipLostError, RunExistsError, RunOwnedError, shortId } from "./run_errors.ts";
@@ -425,7 +425,7 @@ export function checkCodec(codec: unknown): Codec {
     typeof candidate !== "object" || candidate === null ||
     typeof candidate.stringify !== "function" || typeof candidate.parse !== "function"
   ) {
-    throw new CheckpointStoreError(
+    throw new ConfigurationError(
       "A store's codec must have stringify(value, path) and parse(text) methods",
     );
   }
@@ -443,4 +443,17 @@ export function ownedAppendError(id: string): CheckpointStoreError {
     `Run "${shortId(id)}" has a run record: appends to it must carry its lease (claim the run ` +
       "first); appends without a lease are for logs no run record manages",
   );
+}
+
+/**
+ * What a store method rejects with: cano errors as they are, anything else (a hostile argument
+ * whose property read threw, say) as a `CheckpointStoreError`, so no untyped value escapes.
+ *
+ * @param what The operation, for the message.
+ * @param error What was thrown.
+ * @returns The error to reject with.
+ */
+export function storeError(what: string, error: unknown): unknown {
+  if (safeInstanceOf(error, CanoError)) return error;
+  return new CheckpointStoreError(`${what} failed: ${messageOf(error)}`, { cause: error });
 }

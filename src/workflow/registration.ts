@@ -1,8 +1,15 @@
 // The checks `register*` and the run entry points apply to what users pass in: one place for the
 // rules, so every registration refuses bad input the same way, naming the value.
 
-import { safeString } from "../describe.ts";
-import { ConfigurationError } from "../errors.ts";
+import { safeInstanceOf, safeString } from "../describe.ts";
+import { ConfigurationError, messageOf } from "../errors.ts";
+import {
+  type CheckpointStore,
+  missingRunStoreMethods,
+  type RunStore,
+} from "../recovery/checkpoint.ts";
+import { runStoreFor } from "../recovery/local_leases.ts";
+import { checkCodec, checkLeaseMs } from "../recovery/run_record.ts";
 import type { StreamErrorPolicy, StreamWindow } from "../task/stream.ts";
 import type { ResourceMap, TaskConfig } from "../task/task.ts";
 import type { SingleEntry } from "./run.ts";
@@ -97,4 +104,43 @@ export function normaliseTask<N extends string, S extends string, D, R extends R
   throw new ConfigurationError(
     `Task for state "${state}" must be a function or an object with a run(ctx) method`,
   );
+}
+
+/**
+ * A checkpoint store, seen as a {@link RunStore}: a rows-only store (append, loadRun, clear) gets
+ * the in-process adapter; a full one has its `leaseMs` and `codec` checked; half of the run-store
+ * contract is refused (it would silently lose cross-process safety).
+ */
+export function checkStore(store: unknown): RunStore {
+  try {
+    const candidate = store as Partial<CheckpointStore> | null;
+    if (
+      typeof candidate?.append !== "function" || typeof candidate.loadRun !== "function" ||
+      typeof candidate.clear !== "function"
+    ) {
+      throw new ConfigurationError(
+        `Checkpoint store must have append, loadRun and clear methods, received ${
+          safeString(store)
+        }`,
+      );
+    }
+    const rows = candidate as CheckpointStore;
+    const missing = missingRunStoreMethods(rows);
+    if (missing.length > 0) {
+      throw new ConfigurationError(
+        `Checkpoint store implements part of the run-store contract but not ${
+          missing.join(", ")
+        }; implement all of claim, renew, release, finish, getRun and listRuns, or none`,
+      );
+    }
+    const runs = runStoreFor(rows);
+    checkLeaseMs("Checkpoint store", runs.leaseMs);
+    checkCodec(runs.codec);
+    return runs;
+  } catch (error) {
+    if (safeInstanceOf(error, ConfigurationError)) throw error;
+    throw new ConfigurationError(`Checkpoint store could not be inspected: ${messageOf(error)}`, {
+      cause: error,
+    });
+  }
 }

@@ -1,6 +1,7 @@
 import { safeString } from "../describe.ts";
 import { ConfigurationError } from "../errors.ts";
 import { SafeEventTarget } from "../events.ts";
+import { readOptions } from "../options.ts";
 import { Resources } from "../resources.ts";
 import { checkDuration, RetryMode } from "../task/retry.ts";
 import {
@@ -11,12 +12,7 @@ import {
   type TaskContext,
   type TaskFn,
 } from "../task/task.ts";
-import {
-  type CheckpointStore,
-  missingRunStoreMethods,
-  type RunStore,
-} from "../recovery/checkpoint.ts";
-import { runStoreFor } from "../recovery/local_leases.ts";
+import type { CheckpointStore, RunStore } from "../recovery/checkpoint.ts";
 import type { CompensatableTask } from "../task/compensatable.ts";
 import { drivesAsSteps, type SteppedTask } from "../task/stepped.ts";
 import type { StreamTask } from "../task/stream.ts";
@@ -30,6 +26,7 @@ import {
   checkNext,
   checkSignal,
   checkState,
+  checkStore,
   checkTaskName,
   checkWindow,
   normaliseTask,
@@ -177,13 +174,12 @@ export class Workflow<
    *
    * @param options The resources.
    */
-  constructor(options: WorkflowOptions<R> = {}) {
+  constructor(given: WorkflowOptions<R> = {}) {
     super();
-    if (typeof options !== "object" || options === null) {
-      throw new ConfigurationError(
-        `Workflow options must be an object, received ${safeString(options)}`,
-      );
-    }
+    const options = readOptions<WorkflowOptions<R>>(given, "Workflow options", [
+      "resources",
+      "name",
+    ]);
     if (options.resources !== undefined && !(options.resources instanceof Resources)) {
       throw new ConfigurationError("Workflow option resources must be a Resources instance");
     }
@@ -574,22 +570,7 @@ export class Workflow<
    * ```
    */
   withCheckpointStore(store: CheckpointStore): this {
-    const candidate = store as Partial<CheckpointStore> | null;
-    if (
-      typeof candidate?.append !== "function" || typeof candidate.loadRun !== "function" ||
-      typeof candidate.clear !== "function"
-    ) {
-      throw new ConfigurationError("Checkpoint store must have append, loadRun and clear methods");
-    }
-    const missing = missingRunStoreMethods(store);
-    if (missing.length > 0) {
-      throw new ConfigurationError(
-        `Checkpoint store implements part of the run-store contract but not ${
-          missing.join(", ")
-        }; implement all of claim, renew, release, finish, getRun and listRuns, or none`,
-      );
-    }
-    this.#store = runStoreFor(store);
+    this.#store = checkStore(store);
     return this.#changed();
   }
 
@@ -823,14 +804,15 @@ export class Workflow<
   }
 
   /** Validates a run's inputs synchronously and returns the run, ready to start. */
-  #prepare(initial: S, options: OrchestrateOptions<D>): () => Promise<WorkflowResult<S, D>> {
+  #prepare(initial: S, given: OrchestrateOptions<D>): () => Promise<WorkflowResult<S, D>> {
     const definition = this.#validated();
     this.validateInitialState(initial);
-    if (typeof options !== "object" || options === null) {
-      throw new ConfigurationError(
-        `orchestrate options must be an object, received ${safeString(options)}`,
-      );
-    }
+    const options = readOptions<OrchestrateOptions<D>>(given, "orchestrate options", [
+      "id",
+      "ifExists",
+      "data",
+      "signal",
+    ]);
     const signal = checkSignal(options.signal);
     const data = options.data ?? {} as D;
     const id = options.id === undefined
@@ -907,12 +889,8 @@ export class Workflow<
     }
     const definition = this.#validated();
     const id = checkIdOption(workflowId, "Workflow id");
-    if (typeof options !== "object" || options === null) {
-      throw new ConfigurationError(
-        `resumeFrom options must be an object, received ${safeString(options)}`,
-      );
-    }
-    const signal = checkSignal(options.signal);
+    const { signal: given } = readOptions<ResumeOptions>(options, "resumeFrom options", ["signal"]);
+    const signal = checkSignal(given);
     await this.resources.setupAll();
     try {
       return await startRun(definition, {
