@@ -404,7 +404,7 @@ Deno.test(
   "KvCheckpointStore.clear() deletes more rows than one atomic commit can hold",
   withKv(async (kv) => {
     const store = new KvCheckpointStore(kv);
-    // ~2 KiB keys: 500 deletes would be ~1 MB, over the 800 KiB commit limit, so batches must
+    // ~2 KiB keys: 990 deletes would be ~2 MB, over the 800 KiB commit limit, so batches must
     // be sized by bytes as well as by count.
     const id = "k".repeat(2_001);
     for (let sequence = 0; sequence < 1_100; sequence++) {

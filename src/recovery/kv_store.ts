@@ -52,14 +52,19 @@ import {
 export type { KvLike } from "./kv_like.ts";
 export type { KvCheckpointStoreOptions } from "./kv_options.ts";
 
-/** Deletes per commit when a log is removed, and the byte budget of one such commit. */
-const DELETE_BATCH_MUTATIONS = 500;
+/**
+ * Deletes per commit when a log is removed (Deno KV allows 1,000 mutations; the last batch also
+ * deletes the record and its two index entries), and the byte budget of one such commit.
+ */
+const DELETE_BATCH_MUTATIONS = 990;
 const DELETE_BATCH_BYTES = 700_000;
 const ENCODER = new TextEncoder();
 
 /** What the store remembers about a lease it issued: the record as last written, and the log. */
 interface LeaseState {
   run: StoredRun;
+  /** The run's keys, computed once per claim. */
+  keys: RunKeys | undefined;
   /** Chunk counts of the log's chunked rows; `undefined` when the layout is not known. */
   chunks: Map<number, number> | undefined;
 }
@@ -78,8 +83,10 @@ interface LeaseState {
  * - `[…, "expiry", leaseUntil, id]` — the running and rolling-back runs by lease expiry, so a
  *   recovery sweep finds expired ones without reading healthy ones.
  *
- * **One commit per transition.** A fenced append is one `atomic()`: it checks the record's
- * versionstamp (the owner's fence) and the row key's absence, and sets the row — no read.
+ * **One commit per transition.** A fenced append is one `atomic()` of one check and one set: it
+ * checks the record's versionstamp (the owner's fence) and sets the row — no read. The fence makes
+ * a check of the row key unneeded: while it holds, no other writer can have touched the log (the
+ * owner refuses a duplicate or a gap itself, from the log length it tracks).
  *
  * **Limits.** One append is one atomic commit, which Deno KV caps at 800 KiB including keys: rows
  * whose JSON would not fit (about 798 KiB with short ids) are refused before anything is written.
@@ -164,7 +171,8 @@ export class KvCheckpointStore implements RunStore {
   append(workflowId: string, row: CheckpointRow, lease?: RunLease): Promise<void> {
     try {
       checkRow(workflowId, row);
-      const keys = this.#layout.keys(workflowId);
+      const state = lease === undefined ? undefined : this.#leaseState(lease);
+      const keys = state?.keys ?? this.#layout.keys(workflowId);
       const bytes = ENCODER.encode(encodeRow(workflowId, row, this.codec));
       const packed = packRow(bytes);
       const head: KvKey = [...keys.rows, row.sequence];
@@ -176,16 +184,26 @@ export class KvCheckpointStore implements RunStore {
         checkRowSize(workflowId, row.sequence, bytes.length, keys.limits.maxRowBytes);
         return this.#appendUnfenced(workflowId, keys, row.sequence, head, packed.head, chunks);
       }
-      const state = this.#leaseState(lease);
       if (lease.id !== workflowId) {
         throw new CheckpointStoreError(
           `The lease is for run "${shortId(lease.id)}", not "${shortId(workflowId)}"`,
         );
       }
-      // The owner knows its log's length: a row past it would leave a gap (no read needed).
-      if (row.sequence > lease.sequence) throw gapError(workflowId, row.sequence);
+      // While the fence holds nobody else can have written under this id (appends without a
+      // lease refuse runs that have a record), so the next row of the log the owner tracks needs
+      // no check of its key. Any other sequence is a caller's mistake: it is refused — as lost
+      // ownership when the fence no longer holds, else as the gap or duplicate it is.
+      const inOrder = row.sequence === lease.sequence;
       return this.#lock.run(`Append checkpoint row ${row.sequence}`, workflowId, async () => {
         const known = state ?? await this.#adopt(workflowId, keys, lease);
+        if (!inOrder) {
+          const current = await this.#layout.readRecord(workflowId, keys);
+          if (current?.versionstamp !== lease.fence) {
+            throw lostError(workflowId, current?.run, this.#now());
+          }
+          if (row.sequence > lease.sequence) throw gapError(workflowId, row.sequence);
+          throw conflictError(workflowId, row.sequence);
+        }
         const now = this.#now();
         const next = row.kind === "rollback"
           ? rollingBack(known.run, { ...lease, sequence: row.sequence + 1, state: row.state }, now)
@@ -196,10 +214,7 @@ export class KvCheckpointStore implements RunStore {
           : statusChangeBytes(this.#prefixBytes, workflowId, recordBytes.length);
         checkRowSize(workflowId, row.sequence, bytes.length, keys.limits.maxRowBytesWith(extra));
         const op = this.#kv.atomic();
-        op.check({ key: keys.record, versionstamp: lease.fence }, {
-          key: head,
-          versionstamp: null,
-        });
+        op.check({ key: keys.record, versionstamp: lease.fence });
         op.set(head, packed.head);
         for (const chunk of chunks) op.set(chunk.key, chunk.value);
         if (next !== undefined && recordBytes !== undefined) {
@@ -208,10 +223,7 @@ export class KvCheckpointStore implements RunStore {
         const result = await op.commit();
         if (!result.ok) {
           const current = await this.#layout.readRecord(workflowId, keys);
-          if (current?.versionstamp !== lease.fence) {
-            throw lostError(workflowId, current?.run, this.#now());
-          }
-          throw conflictError(workflowId, row.sequence);
+          throw lostError(workflowId, current?.run, this.#now());
         }
         lease.sequence = row.sequence + 1;
         lease.state = row.state;
@@ -247,7 +259,7 @@ export class KvCheckpointStore implements RunStore {
 
   /**
    * Removes every row (and chunk) of one run, and its record and index entries, in atomic batches
-   * of at most 500 deletes — whoever owns the run (its owner's next write then fails with
+   * of at most 990 deletes — whoever owns the run (its owner's next write then fails with
    * `OwnershipLostError`). Other ids are untouched; an unknown id is a no-op.
    *
    * @param workflowId The run id.
@@ -634,7 +646,7 @@ export class KvCheckpointStore implements RunStore {
     if (current === undefined || current.versionstamp !== lease.fence) {
       throw lostError(id, current?.run, this.#now());
     }
-    const state: LeaseState = { run: current.run, chunks: undefined };
+    const state: LeaseState = { run: current.run, chunks: undefined, keys };
     this.#leases.set(lease, state);
     return state;
   }
@@ -645,7 +657,7 @@ export class KvCheckpointStore implements RunStore {
     chunks: Map<number, number> | undefined,
   ): RunLease {
     const lease = leaseOf(run, stampOf(versionstamp));
-    this.#leases.set(lease, { run, chunks });
+    this.#leases.set(lease, { run, chunks, keys: this.#layout.keys(run.id) });
     return lease;
   }
 

@@ -136,7 +136,8 @@ export class RunOwnership {
       if (this.#lost !== undefined) throw this.#lost;
       return operation();
     };
-    const run = this.#busy === 0 ? invoke(start) : this.#chain.then(start);
+    // The next write waits for this one whatever its outcome: `then(start, start)`.
+    const run = this.#busy === 0 ? invoke(start) : this.#chain.then(start, start);
     this.#busy += 1;
     const next = run.then(
       (value) => {
@@ -149,7 +150,7 @@ export class RunOwnership {
         throw error;
       },
     );
-    this.#chain = next.catch(() => {});
+    this.#chain = next;
     return next;
   }
 

@@ -142,12 +142,22 @@ function maxRowBytes(head: number, chunk: number, extra: number): number {
  * @returns Its size in bytes.
  */
 export function keyPartBytes(part: KeyPart): number {
-  if (typeof part === "string") return escapedBytes(ENCODER.encode(part));
+  if (typeof part === "string") return stringPartBytes(part);
   if (part instanceof Uint8Array) return escapedBytes(part);
   if (typeof part === "number") return NUMBER_PART_BYTES;
   if (typeof part === "boolean") return 1;
   const magnitude = part < 0n ? -part : part;
   return 3 + Math.ceil(magnitude.toString(16).length / 2);
+}
+
+/**
+ * A string part's size without encoding it (this runs on every append): tag byte, UTF-8 bytes
+ * with each U+0000 escaped to two, terminator.
+ */
+function stringPartBytes(part: string): number {
+  let size = 2 + utf8Bytes(part);
+  for (let index = part.indexOf("\0"); index !== -1; index = part.indexOf("\0", index + 1)) size++;
+  return size;
 }
 
 /** Tag byte + bytes (each 0x00 escaped to two bytes) + terminator. */
