@@ -15,7 +15,7 @@
 // every run).
 
 import process from "node:process";
-import { parseArgs } from "node:util";
+import { runOptions } from "./_run_options.ts";
 import { KvCheckpointStore, type KvKey, type KvLike, type RunLease } from "../kv.ts";
 import { type CheckpointStore, MemoryCheckpointStore, TaskConfig, Workflow } from "../mod.ts";
 import { median } from "./engine_compare.ts";
@@ -264,28 +264,11 @@ interface Timed {
 }
 
 if (import.meta.main) {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      runs: { type: "string", default: "5" },
-      warmup: { type: "string", default: "1" },
-      transitions: { type: "string", default: "2000" },
-      verbose: { type: "boolean", default: false },
-    },
+  const { runs, warmup, transitions, verbose } = runOptions({
+    runs: 5,
+    warmup: 1,
+    transitions: 2000,
   });
-  const runs = Number(values.runs);
-  const warmup = Number(values.warmup);
-  const transitions = Number(values.transitions);
-  if (!Number.isInteger(runs) || runs < 1) {
-    throw new Error(`--runs must be an integer ≥ 1, received ${values.runs}`);
-  }
-  if (!Number.isInteger(warmup) || warmup < 0) {
-    throw new Error(`--warmup must be an integer ≥ 0, received ${values.warmup}`);
-  }
-  if (!Number.isInteger(transitions) || transitions < 2 || transitions % 2 !== 0) {
-    throw new Error(`--transitions must be an even integer ≥ 2, received ${values.transitions}`);
-  }
-  const verbose = values.verbose;
   const rows = transitions + 1; // one state_entry row per state entered, the exit state included
   const started = performance.now();
   console.log(

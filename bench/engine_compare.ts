@@ -6,7 +6,7 @@
 // Options: --runs=N (timed runs per variant, default 7), --warmup=N (untimed runs first, default
 // 2, and at least 300 ms), --transitions=N (default 100000), --verbose (print every run).
 
-import { parseArgs } from "node:util";
+import { runOptions } from "./_run_options.ts";
 import { allVariants, TRANSITIONS, type Variant } from "./variants.ts";
 
 /** Minimum warm-up time per variant, in milliseconds. */
@@ -108,27 +108,11 @@ export function report(
 }
 
 if (import.meta.main) {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      runs: { type: "string", default: "7" },
-      warmup: { type: "string", default: "2" },
-      transitions: { type: "string", default: String(TRANSITIONS) },
-      verbose: { type: "boolean", default: false },
-    },
+  const { runs, warmup, transitions, verbose } = runOptions({
+    runs: 7,
+    warmup: 2,
+    transitions: TRANSITIONS,
   });
-  const runs = Number(values.runs);
-  const warmup = Number(values.warmup);
-  const transitions = Number(values.transitions);
-  if (!Number.isInteger(runs) || runs < 1) {
-    throw new Error(`--runs must be an integer ≥ 1, received ${values.runs}`);
-  }
-  if (!Number.isInteger(warmup) || warmup < 0) {
-    throw new Error(`--warmup must be an integer ≥ 0, received ${values.warmup}`);
-  }
-  if (!Number.isInteger(transitions) || transitions < 2 || transitions % 2 !== 0) {
-    throw new Error(`--transitions must be an even integer ≥ 2, received ${values.transitions}`);
-  }
   console.log(
     `cano engine loop: ${transitions} no-op transitions per run, median of ${runs} runs after ` +
       `at least ${warmup} warm-up runs and ${WARMUP_MS} ms (deno ${Deno.version.deno}, v8 ${Deno.version.v8}, ` +
@@ -138,7 +122,7 @@ if (import.meta.main) {
   const results = await measure(allVariants(transitions), runs, warmup);
   const { table, ok } = report(results, transitions);
   console.log(table);
-  if (values.verbose) {
+  if (verbose) {
     for (const { variant, runs } of results) {
       console.log(`${variant.name}: ${runs.map((ms) => ms.toFixed(1)).join(", ")} ms`);
     }

@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { KvCheckpointStore } from "../kv.ts";
 import { leaseExpired } from "./_checkpoint_helpers.ts";
+import { splitLines } from "./_subprocess.ts";
 
 const worker = new URL("./e2e/crash_worker.ts", import.meta.url).pathname;
 
@@ -83,21 +84,6 @@ async function runWorker(args: string[]): Promise<Outcome> {
     assert.equal(status.signal, "SIGKILL");
   }
   return outcome;
-}
-
-function splitLines(): TransformStream<string, string> {
-  let buffer = "";
-  return new TransformStream({
-    transform(chunk, controller) {
-      buffer += chunk;
-      const parts = buffer.split("\n");
-      buffer = parts.pop() ?? "";
-      for (const part of parts) controller.enqueue(part);
-    },
-    flush(controller) {
-      if (buffer) controller.enqueue(buffer);
-    },
-  });
 }
 
 function count(lines: string[], line: string): number {

@@ -4,6 +4,7 @@
 // and that a process which lost the run stopped dead.
 
 import assert from "node:assert/strict";
+import { splitLines } from "./_subprocess.ts";
 import { KvCheckpointStore } from "../kv.ts";
 import { leaseExpired } from "./_checkpoint_helpers.ts";
 import type { WorkerConfig, WorkerError, WorkerStats } from "./e2e/ownership_worker.ts";
@@ -181,21 +182,6 @@ class WorkerProcess implements AsyncDisposable {
     this.#exited = true;
     return { ...outcome, status, stderr: await stderr };
   }
-}
-
-function splitLines(): TransformStream<string, string> {
-  let buffer = "";
-  return new TransformStream({
-    transform(chunk, controller) {
-      buffer += chunk;
-      const parts = buffer.split("\n");
-      buffer = parts.pop() ?? "";
-      for (const part of parts) controller.enqueue(part);
-    },
-    flush(controller) {
-      if (buffer) controller.enqueue(buffer);
-    },
-  });
 }
 
 function describe(outcome: Outcome): string {

@@ -21,6 +21,7 @@
 // The worker exits 0 whatever the run's outcome (the parent judges), 2 on bad usage, 3 when its
 // safety timeout elapses.
 
+import { delay } from "../../src/async.ts";
 import { KvCheckpointStore, type KvLike } from "../../kv.ts";
 import { TaskConfig, Workflow } from "../../mod.ts";
 
@@ -162,21 +163,6 @@ const counting: KvLike = {
   },
 };
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
-}
-
 function released(): boolean {
   try {
     Deno.statSync(config.releaseFile!);
@@ -209,7 +195,7 @@ function point(name: string, signal?: AbortSignal): void | Promise<void> {
     console.log(`BLOCKED ${name}`);
     const until = Date.now() + 20_000;
     while (!released() && Date.now() < until) blockThread(10);
-    return signal === undefined ? undefined : sleep(10_000, signal);
+    return signal === undefined ? undefined : delay(10_000, signal);
   }
   if (config.stopAt === name) {
     return (async () => {
@@ -217,13 +203,13 @@ function point(name: string, signal?: AbortSignal): void | Promise<void> {
       paused = true;
       console.log(`PAUSED ${name}`);
       Deno.kill(Deno.pid, "SIGSTOP"); // the parent sends SIGCONT
-      await sleep(10_000, signal);
+      await delay(10_000, signal);
     })();
   }
   if (config.holdAt === name) {
     return (async () => {
       console.log(`HELD ${name}`);
-      while (!released()) await sleep(10);
+      while (!released()) await delay(10);
     })();
   }
 }
@@ -344,7 +330,7 @@ try {
       const info = describe(error);
       console.log(`ERROR ${JSON.stringify(info)}`);
       if (!config.retryOwned || attempt > 1 || info.name !== "RunOwnedError") break;
-      await sleep(Math.max(0, (info.leaseUntil ?? 0) - Date.now()) + 25);
+      await delay(Math.max(0, (info.leaseUntil ?? 0) - Date.now()) + 25);
       console.log(`RETRY ${JSON.stringify({ at: Date.now() })}`);
     }
   }
