@@ -28,6 +28,7 @@ import { checkRowSize, checkRunId, MAX_KEY_BYTES, statusChangeBytes } from "./li
 import { RunExistsError, shortId } from "./run_errors.ts";
 import {
   checkClaimRequest,
+  checkLease,
   checkQuery,
   checkTakeover,
   createdRun,
@@ -184,11 +185,7 @@ export class KvCheckpointStore implements RunStore {
         checkRowSize(workflowId, row.sequence, bytes.length, keys.limits.maxRowBytes);
         return this.#appendUnfenced(workflowId, keys, row.sequence, head, packed.head, chunks);
       }
-      if (lease.id !== workflowId) {
-        throw new CheckpointStoreError(
-          `The lease is for run "${shortId(lease.id)}", not "${shortId(workflowId)}"`,
-        );
-      }
+      checkLease(lease, workflowId);
       // While the fence holds nobody else can have written under this id (appends without a
       // lease refuse runs that have a record), so the next row of the log the owner tracks needs
       // no check of its key. Any other sequence is a caller's mistake: it is refused — as lost
@@ -388,7 +385,7 @@ export class KvCheckpointStore implements RunStore {
       return Promise.reject(storeError("KvCheckpointStore.finish()", error));
     }
     try {
-      checkLeaseShape(lease);
+      checkLease(lease);
       const id = lease.id;
       checkRunId(id);
       const keys = this.#layout.keys(id);
@@ -673,7 +670,7 @@ export class KvCheckpointStore implements RunStore {
   }
 
   #leaseState(lease: RunLease): LeaseState | undefined {
-    checkLeaseShape(lease);
+    checkLease(lease);
     return this.#leases.get(lease);
   }
 }
@@ -693,13 +690,4 @@ function stampOf(versionstamp: string | undefined): string {
     );
   }
   return versionstamp;
-}
-
-function checkLeaseShape(lease: RunLease): void {
-  if (
-    typeof lease !== "object" || lease === null || typeof lease.fence !== "string" ||
-    typeof lease.id !== "string"
-  ) {
-    throw new CheckpointStoreError("A lease must be the object a claim returned");
-  }
 }

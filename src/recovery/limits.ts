@@ -18,15 +18,15 @@ export const MAX_KEY_BYTES = 2_048;
 /** The largest value, in bytes. */
 export const MAX_VALUE_BYTES = 65_536;
 /** Mutations per atomic commit. */
-export const MAX_MUTATIONS = 1_000;
+const MAX_MUTATIONS = 1_000;
 /** The "total mutation size" of one atomic commit. */
-export const MAX_COMMIT_BYTES = 819_200;
+const MAX_COMMIT_BYTES = 819_200;
 /** The total size of the keys set by one commit. */
-export const MAX_SET_KEY_BYTES = 81_920;
+const MAX_SET_KEY_BYTES = 81_920;
 /** The encoded size of a number key part (tag byte + IEEE 754 double). */
-export const NUMBER_PART_BYTES = 9;
+const NUMBER_PART_BYTES = 9;
 /** Largest chunked head value: `{"canoChunks":NN,"bytes":NNNNNN}` is 32 bytes; keep headroom. */
-export const CHUNK_HEADER_MAX_BYTES = 48;
+const CHUNK_HEADER_MAX_BYTES = 48;
 /** The prefix a `KvCheckpointStore` uses unless told otherwise (the memory store's limits too). */
 export const DEFAULT_PREFIX: readonly KeyPart[] = Object.freeze(["cano", "checkpoints"]);
 
@@ -141,7 +141,7 @@ function maxRowBytes(head: number, chunk: number, extra: number): number {
  * @param part The key part.
  * @returns Its size in bytes.
  */
-export function keyPartBytes(part: KeyPart): number {
+function keyPartBytes(part: KeyPart): number {
   if (typeof part === "string") return stringPartBytes(part);
   if (part instanceof Uint8Array) return escapedBytes(part);
   if (typeof part === "number") return NUMBER_PART_BYTES;

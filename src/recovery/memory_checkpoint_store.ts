@@ -31,6 +31,7 @@ import {
   checkClaimRequest,
   checkClock,
   checkCodec,
+  checkLease,
   checkLeaseMs,
   checkQuery,
   checkTakeover,
@@ -360,10 +361,7 @@ export class MemoryCheckpointStore implements RunStore {
   }
 
   #fenced(id: string, lease: RunLease, now: number): Entry {
-    checkLease(lease);
-    if (lease.id !== id) {
-      throw new CheckpointStoreError(`The lease is for run "${lease.id}", not "${id}"`);
-    }
+    checkLease(lease, id);
     const entry = this.#runs.get(id);
     if (entry === undefined || String(entry.fence) !== lease.fence) {
       throw lostError(id, entry?.run, now);
@@ -414,14 +412,5 @@ function settle<T>(what: string, operation: () => T): Promise<T> {
     return Promise.resolve(operation());
   } catch (error) {
     return Promise.reject(storeError(`MemoryCheckpointStore.${what}()`, error));
-  }
-}
-
-function checkLease(lease: RunLease): void {
-  if (
-    typeof lease !== "object" || lease === null || typeof lease.id !== "string" ||
-    typeof lease.fence !== "string"
-  ) {
-    throw new CheckpointStoreError("A lease must be the object a claim returned");
   }
 }

@@ -83,7 +83,7 @@ export function checkClock(store: string, now: unknown): () => number {
 }
 
 /** Whether a live process holds the run. */
-export function isOwned(run: StoredRun, now: number): boolean {
+function isOwned(run: StoredRun, now: number): boolean {
   return run.owner !== null && run.leaseUntil > now;
 }
 
@@ -456,4 +456,24 @@ export function ownedAppendError(id: string): CheckpointStoreError {
 export function storeError(what: string, error: unknown): unknown {
   if (safeInstanceOf(error, CanoError)) return error;
   return new CheckpointStoreError(`${what} failed: ${messageOf(error)}`, { cause: error });
+}
+
+/**
+ * Refuses anything but a lease a claim returned — and, with `id`, a lease of another run.
+ *
+ * @param lease The lease passed to a store method.
+ * @param id The run the call is about, when it names one.
+ */
+export function checkLease(lease: RunLease, id?: string): void {
+  if (
+    typeof lease !== "object" || lease === null || typeof lease.id !== "string" ||
+    typeof lease.fence !== "string"
+  ) {
+    throw new CheckpointStoreError("A lease must be the object a claim returned");
+  }
+  if (id !== undefined && lease.id !== id) {
+    throw new CheckpointStoreError(
+      `The lease is for run "${shortId(lease.id)}", not "${shortId(id)}"`,
+    );
+  }
 }

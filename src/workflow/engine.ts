@@ -90,7 +90,6 @@ export async function runFsm<S extends string, D, R extends ResourceMap>(
     cancel,
     signal: budget.signal,
     ownership,
-    codec: ownership?.store.codec,
     resuming: start.sequence > 0,
     timedOut: undefined,
     pendingSplit: start.split,

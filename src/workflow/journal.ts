@@ -112,7 +112,7 @@ export async function failRun<R extends ResourceMap>(run: Run<R>, error: unknown
  */
 export function storedCopy<R extends ResourceMap>(run: Run<R>, value: unknown): unknown {
   if (value === undefined) return undefined;
-  const codec = run.codec;
+  const codec = run.ownership?.store.codec;
   if (codec === undefined) return jsonCopy(value);
   return codec.parse(codec.stringify(value, "output"));
 }

@@ -9,7 +9,7 @@ import { routerModel, taskModel } from "./models/task.ts";
 import type { StateEntry } from "./run.ts";
 
 /** The model of each entry kind. */
-export const MODELS: {
+const MODELS: {
   readonly [K in StateEntry["kind"]]: ProcessingModel<Extract<StateEntry, { kind: K }>>;
 } = {
   single: taskModel,

@@ -3,7 +3,6 @@
 
 import type { SafeEventTarget } from "../events.ts";
 import type { RunStore } from "../recovery/checkpoint.ts";
-import type { Codec } from "../recovery/codec.ts";
 import type { RunOwnership } from "../recovery/lease.ts";
 import type { Resources } from "../resources.ts";
 import type { StepOutcome } from "../task/stepped.ts";
@@ -153,8 +152,6 @@ export interface Run<R extends ResourceMap> {
   readonly signal: AbortSignal | undefined;
   /** This process's claim on the run, when it is checkpointed: every write goes through it. */
   readonly ownership: RunOwnership | undefined;
-  /** How saga outputs are copied: what a resumed process would read back from the store. */
-  readonly codec: Codec | undefined;
   /** Whether the first state entered re-enters the state a resumed log stopped in. */
   resuming: boolean;
   /** Set when the total timeout tripped. */

@@ -27,7 +27,7 @@ export interface RunRequest<S extends string, D> {
 }
 
 /** This process, as run records name their owner. */
-export const PROCESS_OWNER: string = `deno-${processId()}-${crypto.randomUUID().slice(0, 8)}`;
+const PROCESS_OWNER: string = `deno-${processId()}-${crypto.randomUUID().slice(0, 8)}`;
 
 /**
  * Runs a request to its end: claims the run when the workflow has a store (`RunExistsError`,
