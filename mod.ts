@@ -92,11 +92,15 @@ export {
 export { HealthStatus, type Resource, Resources, type TeardownFailure } from "./src/resources.ts";
 export { MemoryStore } from "./src/memory_store.ts";
 export type {
+  CancelOutcome,
+  CancelRequest,
+  CancelResult,
   CheckpointRow,
   CheckpointStore,
   ClaimMode,
   ClaimRequest,
   ClaimResult,
+  ListExpiredQuery,
   ListRunsQuery,
   RowKind,
   RunEnd,
@@ -112,6 +116,21 @@ export {
 } from "./src/recovery/memory_checkpoint_store.ts";
 export { type Codec, jsonCodec, typedJsonCodec } from "./src/recovery/codec.ts";
 export { OwnershipLostError, RunExistsError, RunOwnedError } from "./src/recovery/run_errors.ts";
+export {
+  type AnyWorkflow,
+  Recovery,
+  type RecoveryOptions,
+  startRecovery,
+  type SweepResult,
+} from "./src/coordination/recovery.ts";
+export {
+  RecoveredEvent,
+  type RecoveryEventMap,
+  type RecoveryOutcome,
+  RecoverEvent,
+  SweepErrorEvent,
+  UnknownWorkflowEvent,
+} from "./src/coordination/recovery_events.ts";
 export { type CompensatableResult, type CompensatableTask } from "./src/task/compensatable.ts";
 export { type StepOutcome, type SteppedTask } from "./src/task/stepped.ts";
 export {

@@ -107,6 +107,41 @@ export interface RunInfo {
   updatedAt: Date;
   /** The error a failed run ended with. */
   error?: string;
+  /** A durable cancel request ({@link RunStore.requestCancel}), once one was made. */
+  cancel?: CancelRequest;
+}
+
+/** A durable cancel request on a run's record. */
+export interface CancelRequest {
+  /** Why (as given to `requestCancel`). */
+  reason: string;
+  /** When it was requested (the store's clock). */
+  requestedAt: Date;
+}
+
+/**
+ * What {@link RunStore.requestCancel} did. Only `requested` wrote anything; the others are no-ops.
+ *
+ * - `requested`: the request is on the record; the owner aborts the run (its compensations run),
+ *   or, with no live owner, whoever claims the run next cancels it.
+ * - `already_requested`: an earlier request is pending; it stands (with its reason).
+ * - `rolling_back`: the run is already rolling back, which is what a cancel would do.
+ * - `failed`: the run ended failed; nothing runs to cancel.
+ * - `not_found`: no record: the run completed (a finished run leaves nothing behind) or never was.
+ */
+export type CancelOutcome =
+  | "requested"
+  | "already_requested"
+  | "rolling_back"
+  | "failed"
+  | "not_found";
+
+/** The result of {@link RunStore.requestCancel}. */
+export interface CancelResult {
+  /** What happened. */
+  outcome: CancelOutcome;
+  /** The run's record after the call, `undefined` for `not_found`. */
+  run: RunInfo | undefined;
 }
 
 /**
@@ -126,6 +161,11 @@ export interface RunLease {
   sequence: number;
   /** The state of the last row (`""` when none). */
   state: string;
+  /**
+   * The reason of a durable cancel request, once the store has seen one on the record (at a
+   * claim, a poll, or a fenced write the request made fail).
+   */
+  cancel?: string | undefined;
 }
 
 /**
@@ -218,9 +258,55 @@ export interface RunStore extends CheckpointStore {
   getRun(workflowId: string): Promise<RunInfo | undefined>;
   /** A page of run records. */
   listRuns(query?: ListRunsQuery): Promise<RunPage>;
+  /**
+   * Requests, durably and from any process, that a run be cancelled (see {@link CancelOutcome}).
+   * The record changes, so the owner's next fenced write fails and shows the request: a forward
+   * row (`state_entry`, `step_cursor`) is then refused with `CancelledError`; the rows and record
+   * writes of the rollback, and renewals, go on under the same lease.
+   */
+  requestCancel(workflowId: string, reason?: string): Promise<CancelResult>;
+  /**
+   * The owner's poll (one record read): the pending cancel reason, `undefined` when none. Sets
+   * `lease.cancel` and takes the request into the lease's fence when there is one.
+   *
+   * @throws {OwnershipLostError} When the record is no longer this lease's.
+   */
+  pollCancel(lease: RunLease): Promise<string | undefined>;
+  /**
+   * A page of the runs (`running` or `rolling_back`) whose lease expired before `now`, oldest
+   * expiry first — from an index by lease expiry, so the cost does not grow with healthy runs.
+   */
+  listExpired(query?: ListExpiredQuery): Promise<RunPage>;
+  /**
+   * Notes a problem on a run nobody holds (a recovery sweep that has no definition for it) as
+   * `RunInfo.error`, without claiming it. `false` (nothing written) when a live owner holds it or it
+   * has no record.
+   */
+  noteRun(workflowId: string, error: string): Promise<boolean>;
 }
 
-const RUN_STORE_METHODS = ["claim", "renew", "release", "finish", "getRun", "listRuns"] as const;
+/** A query of {@link RunStore.listExpired}. */
+export interface ListExpiredQuery {
+  /** At most this many runs (1 to 1,000). Default 100. */
+  limit?: number | undefined;
+  /** Expired before this time (epoch ms, the store's clock). Default: now. */
+  now?: number | undefined;
+  /** Where the previous page ended (its `cursor`). */
+  cursor?: string | undefined;
+}
+
+const RUN_STORE_METHODS = [
+  "claim",
+  "renew",
+  "release",
+  "finish",
+  "getRun",
+  "listRuns",
+  "requestCancel",
+  "pollCancel",
+  "listExpired",
+  "noteRun",
+] as const;
 
 /**
  * Whether `store` implements the whole {@link RunStore} contract (not just the rows).

@@ -156,6 +156,34 @@ export class KvLayout {
     return parts;
   }
 
+  /**
+   * The index entries of active runs whose lease expired before `now`, oldest expiry first,
+   * after the position `after` (exclusive).
+   */
+  async expired(
+    now: number,
+    limit: number,
+    after: { leaseUntil: number; id: string } | undefined,
+  ): Promise<{ leaseUntil: number; id: string }[]> {
+    const prefix: KvKey = [...this.#prefix, "expiry"];
+    // Keys sort by (leaseUntil, id): the listing stops at the first lease not yet expired, and a
+    // cursor resumes at its own key (skipped) — exactly after it.
+    const selector = after === undefined
+      ? { prefix }
+      : { prefix, start: [...prefix, after.leaseUntil, after.id] as KvKey };
+    const found: { leaseUntil: number; id: string }[] = [];
+    for await (const entry of this.#kv.list(selector, { limit: limit + 2 })) {
+      const leaseUntil = entry.key[entry.key.length - 2];
+      const id = entry.key[entry.key.length - 1];
+      if (typeof id !== "string" || typeof leaseUntil !== "number") continue;
+      if (!(leaseUntil < now)) break;
+      if (after !== undefined && leaseUntil === after.leaseUntil && id === after.id) continue;
+      found.push({ leaseUntil, id });
+      if (found.length > limit) break;
+    }
+    return found;
+  }
+
   #statusKey(status: RunStatus, id: string): KvKey {
     return [...this.#prefix, "status", status, id];
   }

@@ -3,6 +3,7 @@
 
 import { CheckpointStoreError } from "../errors.ts";
 import {
+  type CancelResult,
   type CheckpointRow,
   checkRow,
   type ClaimRequest,
@@ -10,6 +11,7 @@ import {
   conflictError,
   encodeRow,
   gapError,
+  type ListExpiredQuery,
   type ListRunsQuery,
   noRowsError,
   type RunEnd,
@@ -27,16 +29,28 @@ import { packRow } from "./kv_rows.ts";
 import { checkRowSize, checkRunId, MAX_KEY_BYTES, statusChangeBytes } from "./limits.ts";
 import { RunExistsError, shortId } from "./run_errors.ts";
 import {
+  cancelNoop,
+  cancelRefusal,
+  checkCancelReason,
   checkClaimRequest,
+  checkExpiredQuery,
   checkLease,
+  checkNote,
   checkQuery,
   checkTakeover,
   createdRun,
   cursorAfter,
+  expiredCursorAfter,
   failedRun,
+  infoOf,
+  isExpired,
+  isForwardRow,
   leaseOf,
   lostError,
   matches,
+  noteAllowed,
+  notedRun,
+  onlyCancelAdded,
   ownedAppendError,
   parseRun,
   released,
@@ -48,6 +62,7 @@ import {
   summarizeRows,
   takenOver,
   toRunInfo,
+  withCancel,
 } from "./run_record.ts";
 
 export type { KvLike } from "./kv_like.ts";
@@ -201,31 +216,43 @@ export class KvCheckpointStore implements RunStore {
           if (row.sequence > lease.sequence) throw gapError(workflowId, row.sequence);
           throw conflictError(workflowId, row.sequence);
         }
-        const now = this.#now();
-        const next = row.kind === "rollback"
-          ? rollingBack(known.run, { ...lease, sequence: row.sequence + 1, state: row.state }, now)
-          : undefined;
-        const recordBytes = next === undefined ? undefined : ENCODER.encode(JSON.stringify(next));
-        const extra = recordBytes === undefined
-          ? 0
-          : statusChangeBytes(this.#prefixBytes, workflowId, recordBytes.length);
-        checkRowSize(workflowId, row.sequence, bytes.length, keys.limits.maxRowBytesWith(extra));
-        const op = this.#kv.atomic();
-        op.check({ key: keys.record, versionstamp: lease.fence });
-        op.set(head, packed.head);
-        for (const chunk of chunks) op.set(chunk.key, chunk.value);
-        if (next !== undefined && recordBytes !== undefined) {
-          this.#layout.writeRecord(op, keys, known.run, next, recordBytes);
+        if (lease.cancel !== undefined && isForwardRow(row.kind)) {
+          throw cancelRefusal(workflowId, lease.cancel);
         }
-        const result = await op.commit();
-        if (!result.ok) {
-          const current = await this.#layout.readRecord(workflowId, keys);
-          throw lostError(workflowId, current?.run, this.#now());
+        // Bounded: a refused commit is either lost ownership (thrown) or a cancel request the
+        // owner takes into its fence, which happens once.
+        for (let pass = 1;; pass++) {
+          const now = this.#now();
+          const next = row.kind === "rollback"
+            ? rollingBack(
+              known.run,
+              { ...lease, sequence: row.sequence + 1, state: row.state },
+              now,
+            )
+            : undefined;
+          const recordBytes = next === undefined ? undefined : ENCODER.encode(JSON.stringify(next));
+          const extra = recordBytes === undefined
+            ? 0
+            : statusChangeBytes(this.#prefixBytes, workflowId, recordBytes.length);
+          checkRowSize(workflowId, row.sequence, bytes.length, keys.limits.maxRowBytesWith(extra));
+          const op = this.#kv.atomic();
+          op.check({ key: keys.record, versionstamp: lease.fence });
+          op.set(head, packed.head);
+          for (const chunk of chunks) op.set(chunk.key, chunk.value);
+          if (next !== undefined && recordBytes !== undefined) {
+            this.#layout.writeRecord(op, keys, known.run, next, recordBytes);
+          }
+          const result = await op.commit();
+          if (result.ok) {
+            lease.sequence = row.sequence + 1;
+            lease.state = row.state;
+            if (chunks.length > 0) known.chunks?.set(row.sequence, chunks.length);
+            if (next !== undefined) this.#adopted(lease, known, next, result.versionstamp);
+            return;
+          }
+          await this.#refused(workflowId, keys, lease, known, pass);
+          if (isForwardRow(row.kind)) throw cancelRefusal(workflowId, lease.cancel as string);
         }
-        lease.sequence = row.sequence + 1;
-        lease.state = row.state;
-        if (chunks.length > 0) known.chunks?.set(row.sequence, chunks.length);
-        if (next !== undefined) this.#adopted(lease, known, next, result.versionstamp);
       });
     } catch (error) {
       return Promise.reject(storeError("KvCheckpointStore.append()", error));
@@ -395,7 +422,7 @@ export class KvCheckpointStore implements RunStore {
         const logKeys = state.chunks === undefined || lease.sequence === 0
           ? await this.#lock.run("List checkpoint rows", id, () => this.#layout.listLogKeys(keys))
           : knownLogKeys(keys, lease.sequence, state.chunks);
-        await this.#deleteKeys(id, logKeys, { lease, keys, run: state.run });
+        await this.#deleteKeys(id, logKeys, { lease, keys, state });
       })();
     } catch (error) {
       return Promise.reject(storeError("KvCheckpointStore.finish()", error));
@@ -435,6 +462,148 @@ export class KvCheckpointStore implements RunStore {
       return this.#lock.run("List runs", "*", () => this.#list(checked));
     } catch (error) {
       return Promise.reject(storeError("KvCheckpointStore.listRuns()", error));
+    }
+  }
+
+  /**
+   * Requests durably that a run be cancelled, from any process: a compare-and-set that adds the
+   * request to the run's record. Its owner sees it within a second (it polls) and for certain at
+   * its next fenced write; a run nobody holds is cancelled by whoever claims it next.
+   *
+   * @param workflowId The run id.
+   * @param reason Why (default `"cancel requested"`).
+   * @returns What happened; only `requested` wrote anything.
+   */
+  requestCancel(workflowId: string, reason?: string): Promise<CancelResult> {
+    try {
+      checkRunId(workflowId);
+      const why = checkCancelReason(reason);
+      const keys = this.#layout.keys(workflowId);
+      return this.#lock.run("Request cancel", workflowId, async () => {
+        for (let pass = 1;; pass++) {
+          const current = await this.#layout.readRecord(workflowId, keys);
+          const noop = cancelNoop(current?.run);
+          if (noop !== undefined || current === undefined) {
+            return { outcome: noop ?? "not_found", run: infoOf(current?.run) };
+          }
+          const next = withCancel(current.run, why, this.#now());
+          const op = this.#kv.atomic();
+          op.check({ key: keys.record, versionstamp: current.versionstamp });
+          this.#layout.writeRecord(
+            op,
+            keys,
+            current.run,
+            next,
+            ENCODER.encode(JSON.stringify(next)),
+          );
+          if ((await op.commit()).ok) return { outcome: "requested", run: toRunInfo(next) };
+          if (pass >= this.#lock.attempts) {
+            throw new CheckpointStoreError(
+              `Request cancel of run "${shortId(workflowId)}" failed: its record changed during ` +
+                `each of ${pass} attempts`,
+            );
+          }
+        }
+      });
+    } catch (error) {
+      return Promise.reject(storeError("KvCheckpointStore.requestCancel()", error));
+    }
+  }
+
+  /**
+   * The owner's poll for a cancel request: one read of the run's record.
+   *
+   * @param lease The owner's lease.
+   * @returns The request's reason, `undefined` when there is none.
+   * @throws {OwnershipLostError} When the record is no longer this lease's.
+   */
+  pollCancel(lease: RunLease): Promise<string | undefined> {
+    try {
+      checkLease(lease);
+      const id = lease.id;
+      checkRunId(id);
+      const keys = this.#layout.keys(id);
+      const state = this.#leaseState(lease);
+      return this.#lock.run("Poll for a cancel request", id, async () => {
+        const known = state ?? await this.#adopt(id, keys, lease);
+        const current = await this.#layout.readRecord(id, keys);
+        if (current?.versionstamp === lease.fence) return lease.cancel;
+        await this.#refused(id, keys, lease, known, 1);
+        return lease.cancel;
+      });
+    } catch (error) {
+      return Promise.reject(storeError("KvCheckpointStore.pollCancel()", error));
+    }
+  }
+
+  /**
+   * Runs waiting for a claimer: `running` or `rolling_back`, lease expired. Reads the lease-expiry
+   * index up to `now` and the records it names, never a healthy run's. `state` and `sequence`
+   * are as of the record's last write.
+   *
+   * @param query Page size, expiry bound and cursor.
+   * @returns A page of runs, oldest expiry first.
+   */
+  listExpired(query?: ListExpiredQuery): Promise<RunPage> {
+    try {
+      const checked = checkExpiredQuery(query, this.#now());
+      return this.#lock.run("List expired runs", "*", async () => {
+        const entries = await this.#layout.expired(checked.now, checked.limit, checked.after);
+        const page = entries.slice(0, checked.limit);
+        const runs: RunInfo[] = [];
+        for (const { id } of page) {
+          const current = await this.#layout.readRecord(id, this.#layout.keys(id));
+          if (current !== undefined && isExpired(current.run, checked.now)) {
+            runs.push(toRunInfo(current.run));
+          }
+        }
+        const last = page[page.length - 1];
+        return {
+          runs,
+          cursor: entries.length > checked.limit && last !== undefined
+            ? expiredCursorAfter(last)
+            : undefined,
+        };
+      });
+    } catch (error) {
+      return Promise.reject(storeError("KvCheckpointStore.listExpired()", error));
+    }
+  }
+
+  /**
+   * Notes a problem on a run nobody holds, as its `error` (compare-and-set on the record).
+   *
+   * @param workflowId The run id.
+   * @param error The note.
+   * @returns Whether it was written (`false` when a live owner holds the run or it has no record).
+   */
+  noteRun(workflowId: string, error: string): Promise<boolean> {
+    try {
+      checkRunId(workflowId);
+      const note = checkNote(error);
+      const keys = this.#layout.keys(workflowId);
+      return this.#lock.run("Note on run", workflowId, async () => {
+        for (let pass = 1; pass <= this.#lock.attempts; pass++) {
+          const current = await this.#layout.readRecord(workflowId, keys);
+          const now = this.#now();
+          if (!noteAllowed(current?.run, now) || current === undefined) return false;
+          if (current.run.error === note) return true;
+          const next = notedRun(current.run, note, now);
+          const op = this.#kv.atomic();
+          op.check({ key: keys.record, versionstamp: current.versionstamp });
+          this.#layout.writeRecord(
+            op,
+            keys,
+            current.run,
+            next,
+            ENCODER.encode(JSON.stringify(next)),
+          );
+          if ((await op.commit()).ok) return true;
+        }
+        return false;
+      });
+    } catch (error) {
+      return Promise.reject(storeError("KvCheckpointStore.noteRun()", error));
     }
   }
 
@@ -546,16 +715,15 @@ export class KvCheckpointStore implements RunStore {
       const state = this.#leaseState(lease);
       return this.#lock.run(what, id, async () => {
         const known = state ?? await this.#adopt(id, keys, lease);
-        const next = change(known.run, this.#now());
-        const op = this.#kv.atomic();
-        op.check({ key: keys.record, versionstamp: lease.fence });
-        this.#layout.writeRecord(op, keys, known.run, next, ENCODER.encode(JSON.stringify(next)));
-        const result = await op.commit();
-        if (!result.ok) {
-          const current = await this.#layout.readRecord(id, keys);
-          throw lostError(id, current?.run, this.#now());
+        for (let pass = 1;; pass++) {
+          const next = change(known.run, this.#now());
+          const op = this.#kv.atomic();
+          op.check({ key: keys.record, versionstamp: lease.fence });
+          this.#layout.writeRecord(op, keys, known.run, next, ENCODER.encode(JSON.stringify(next)));
+          const result = await op.commit();
+          if (result.ok) return this.#adopted(lease, known, next, result.versionstamp);
+          await this.#refused(id, keys, lease, known, pass);
         }
-        this.#adopted(lease, known, next, result.versionstamp);
       });
     } catch (error) {
       return Promise.reject(storeError(`KvCheckpointStore: ${what}`, error));
@@ -566,7 +734,7 @@ export class KvCheckpointStore implements RunStore {
   async #deleteKeys(
     id: string,
     logKeys: KvKey[],
-    fence: { lease: RunLease; keys: RunKeys; run: StoredRun } | undefined,
+    fence: { lease: RunLease; keys: RunKeys; state: LeaseState } | undefined,
   ): Promise<void> {
     const keyBytes = fence?.keys.limits.chunkKeyBytes ?? MAX_KEY_BYTES;
     const perBatch = Math.max(
@@ -578,16 +746,18 @@ export class KvCheckpointStore implements RunStore {
       start += perBatch;
       const last = start >= logKeys.length;
       await this.#lock.run("Delete checkpoint rows", id, async () => {
-        const op = this.#kv.atomic();
-        if (fence !== undefined) {
-          op.check({ key: fence.keys.record, versionstamp: fence.lease.fence });
-        }
-        for (const key of batch) op.delete(key);
-        if (fence !== undefined && last) this.#layout.deleteRecord(op, fence.keys, fence.run);
-        const result = await op.commit();
-        if (!result.ok && fence !== undefined) {
-          const current = await this.#layout.readRecord(id, fence.keys);
-          throw lostError(id, current?.run, this.#now());
+        for (let pass = 1;; pass++) {
+          const op = this.#kv.atomic();
+          if (fence !== undefined) {
+            op.check({ key: fence.keys.record, versionstamp: fence.lease.fence });
+          }
+          for (const key of batch) op.delete(key);
+          if (fence !== undefined && last) {
+            this.#layout.deleteRecord(op, fence.keys, fence.state.run);
+          }
+          const result = await op.commit();
+          if (result.ok || fence === undefined) return;
+          await this.#refused(id, fence.keys, fence.lease, fence.state, pass);
         }
       });
       if (last) break;
@@ -646,6 +816,27 @@ export class KvCheckpointStore implements RunStore {
     const state: LeaseState = { run: current.run, chunks: undefined, keys };
     this.#leases.set(lease, state);
     return state;
+  }
+
+  /**
+   * After a fenced commit was refused: a record that is the owner's with only a cancel request
+   * added is taken into the lease (the caller retries; a forward row is then refused), anything
+   * else is lost ownership.
+   */
+  async #refused(
+    id: string,
+    keys: RunKeys,
+    lease: RunLease,
+    known: LeaseState,
+    pass: number,
+  ): Promise<void> {
+    const current = await this.#layout.readRecord(id, keys);
+    if (current === undefined || pass > 2 || !onlyCancelAdded(known.run, current.run)) {
+      throw lostError(id, current?.run, this.#now());
+    }
+    known.run = current.run;
+    lease.fence = current.versionstamp;
+    lease.cancel = current.run.cancel?.reason;
   }
 
   #issue(

@@ -1,10 +1,11 @@
 // The engine's side of owning a run: every write to the run's log goes through here (serialised,
 // fenced by the lease), a heartbeat renews the lease well inside its length, and the moment
 // ownership is lost — a fenced write refused, or the lease running out unrenewed — the run's
-// signal aborts with OwnershipLostError and no further write is attempted.
+// signal aborts with OwnershipLostError and no further write is attempted. Between renewals the
+// same timer polls the record for a durable cancel request, which aborts `cancelled`.
 
 import { safeInstanceOf } from "../describe.ts";
-import { messageOf } from "../errors.ts";
+import { CancelledError, messageOf } from "../errors.ts";
 import type { CheckpointRow, RunEnd, RunLease, RunStore } from "./checkpoint.ts";
 import { OwnershipLostError } from "./run_errors.ts";
 
@@ -17,6 +18,8 @@ const MIN_RETRY_MS = 10;
  * a second, a tenth of the lease), so its task is stopped before anyone else may claim the run.
  */
 const MAX_MARGIN_MS = 1_000;
+/** How often the record is read for a cancel request between renewals (at most). */
+const CANCEL_POLL_MS = 1_000;
 
 /** One process's ownership of one run, from its claim until the run ends. */
 export class RunOwnership {
@@ -25,7 +28,10 @@ export class RunOwnership {
   /** The claim; the store updates it on every fenced write. */
   readonly lease: RunLease;
   readonly #controller = new AbortController();
+  readonly #cancel = new AbortController();
   readonly #interval: number;
+  readonly #poll: number;
+  #nextRenew: number;
   readonly #margin: number;
   #chain: Promise<unknown> = Promise.resolve();
   #busy = 0;
@@ -44,7 +50,18 @@ export class RunOwnership {
     this.lease = lease;
     this.#interval = Math.max(1, Math.floor(store.leaseMs / BEATS_PER_LEASE));
     this.#margin = Math.min(MAX_MARGIN_MS, Math.floor(store.leaseMs / 10));
-    this.#schedule(this.#interval);
+    this.#poll = Math.min(CANCEL_POLL_MS, this.#interval);
+    this.#nextRenew = Date.now() + this.#interval;
+    this.#noticeCancel();
+    this.#schedule(this.#poll);
+  }
+
+  /**
+   * Aborts with a `CancelledError` once a durable cancel request is seen (at the claim, by the
+   * poll, or when a fenced write shows it). The run then rolls back, still under the lease.
+   */
+  get cancelled(): AbortSignal {
+    return this.#cancel.signal;
   }
 
   /** Aborts with an `OwnershipLostError` when ownership is lost. */
@@ -142,11 +159,13 @@ export class RunOwnership {
     const next = run.then(
       (value) => {
         this.#busy -= 1;
+        this.#noticeCancel();
         return value;
       },
       (error: unknown) => {
         this.#busy -= 1;
         if (safeInstanceOf(error, OwnershipLostError)) this.#lose(error);
+        else this.#noticeCancel();
         throw error;
       },
     );
@@ -162,10 +181,24 @@ export class RunOwnership {
     }, ms);
   }
 
+  /** One tick of the timer: a renewal when due, else (until a request is seen) a cancel poll. */
   async #beat(): Promise<void> {
+    if (Date.now() < this.#nextRenew) {
+      if (!this.#cancel.signal.aborted) {
+        try {
+          await this.#serial(() => this.store.pollCancel(this.lease));
+        } catch {
+          // Lost ownership is handled by #serial; anything else waits for the next poll.
+          if (this.#lost !== undefined || this.#stopped) return;
+        }
+      }
+      this.#schedule(this.#untilNextBeat());
+      return;
+    }
     try {
       await this.#serial(() => this.store.renew(this.lease));
-      this.#schedule(this.#interval);
+      this.#nextRenew = Date.now() + this.#interval;
+      this.#schedule(this.#untilNextBeat());
     } catch (error) {
       if (this.#lost !== undefined || this.#stopped) return;
       const left = this.lease.leaseUntil - this.#margin - Date.now();
@@ -182,6 +215,20 @@ export class RunOwnership {
       // it is time to give the run up.
       this.#schedule(Math.min(this.#interval, Math.max(MIN_RETRY_MS, Math.floor(left / 2)), left));
     }
+  }
+
+  #untilNextBeat(): number {
+    const renewIn = Math.max(1, this.#nextRenew - Date.now());
+    return this.#cancel.signal.aborted ? renewIn : Math.min(this.#poll, renewIn);
+  }
+
+  /** Aborts `cancelled` once the store has put a cancel request on the lease. */
+  #noticeCancel(): void {
+    const reason = this.lease.cancel;
+    if (reason === undefined || this.#cancel.signal.aborted) return;
+    this.#cancel.abort(
+      new CancelledError(`Run "${this.lease.id}" was cancelled: ${reason}`, { cause: reason }),
+    );
   }
 
   #lose(error: OwnershipLostError): void {

@@ -5,6 +5,7 @@
 
 import { CheckpointStoreError } from "../errors.ts";
 import {
+  type CancelResult,
   type CheckpointRow,
   type CheckpointStore,
   type ClaimRequest,
@@ -22,7 +23,18 @@ import {
 import { type Codec, jsonCodec } from "./codec.ts";
 import { checkRunId } from "./limits.ts";
 import { OwnershipLostError, RunExistsError, RunOwnedError } from "./run_errors.ts";
-import { checkClaimRequest, DEFAULT_LEASE_MS, type StoredRun, toRunInfo } from "./run_record.ts";
+import {
+  cancelNoop,
+  cancelRefusal,
+  checkCancelReason,
+  checkClaimRequest,
+  DEFAULT_LEASE_MS,
+  infoOf,
+  isForwardRow,
+  type StoredRun,
+  toRunInfo,
+  withCancel,
+} from "./run_record.ts";
 
 const adapters = new WeakMap<CheckpointStore, RunStore>();
 
@@ -63,6 +75,9 @@ class LocalLeaseStore implements RunStore {
 
   async append(id: string, row: CheckpointRow, lease?: RunLease): Promise<void> {
     const local = lease === undefined ? undefined : this.#fenced(id, lease);
+    if (lease?.cancel !== undefined && isForwardRow(row.kind)) {
+      throw cancelRefusal(id, lease.cancel);
+    }
     // What a durable store would keep: checked by the codec, and a copy (never the live data).
     const copy = decodeRow(id, encodeRow(id, row, this.codec), this.codec);
     try {
@@ -178,6 +193,42 @@ class LocalLeaseStore implements RunStore {
           "append, loadRun and clear",
       ),
     );
+  }
+
+  requestCancel(id: string, reason?: string): Promise<CancelResult> {
+    try {
+      checkRunId(id);
+      const why = checkCancelReason(reason);
+      const local = this.#runs.get(id);
+      const noop = cancelNoop(local?.run);
+      if (noop !== undefined || local === undefined) {
+        return Promise.resolve({ outcome: noop ?? "not_found", run: infoOf(local?.run) });
+      }
+      // In-process claims only: the owner's poll sees it; no fence to move.
+      local.run = withCancel(local.run, why, Date.now());
+      return Promise.resolve({ outcome: "requested", run: toRunInfo(local.run) });
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  pollCancel(lease: RunLease): Promise<string | undefined> {
+    try {
+      const local = this.#fenced(lease.id, lease);
+      lease.cancel = local.run.cancel?.reason;
+      return Promise.resolve(lease.cancel);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  listExpired(): Promise<RunPage> {
+    // The claims live in this process and end with it: none is ever waiting for a claimer.
+    return Promise.resolve({ runs: [], cursor: undefined });
+  }
+
+  noteRun(): Promise<boolean> {
+    return Promise.resolve(false);
   }
 
   #fenced(id: string, lease: RunLease): LocalRun {

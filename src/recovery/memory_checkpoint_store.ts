@@ -3,6 +3,7 @@
 
 import type { Codec } from "./codec.ts";
 import {
+  type CancelResult,
   type CheckpointRow,
   checkRow,
   type ClaimRequest,
@@ -11,6 +12,7 @@ import {
   decodeRow,
   encodeRow,
   gapError,
+  type ListExpiredQuery,
   type ListRunsQuery,
   noRowsError,
   type RunEnd,
@@ -28,19 +30,32 @@ import {
   utf8Bytes,
 } from "./limits.ts";
 import {
+  afterExpired,
+  cancelNoop,
+  cancelRefusal,
+  checkCancelReason,
   checkClaimRequest,
   checkClock,
   checkCodec,
+  checkExpiredQuery,
   checkLease,
   checkLeaseMs,
+  checkNote,
   checkQuery,
   checkTakeover,
   createdRun,
   cursorAfter,
+  expiredCursorAfter,
   failedRun,
+  infoOf,
+  isExpired,
+  isForwardRow,
   leaseOf,
   lostError,
   matches,
+  noteAllowed,
+  notedRun,
+  onlyCancelAdded,
   ownedAppendError,
   released,
   renewed,
@@ -50,6 +65,7 @@ import {
   summarizeRows,
   takenOver,
   toRunInfo,
+  withCancel,
 } from "./run_record.ts";
 import { CheckpointStoreError } from "../errors.ts";
 import { readOptions } from "../options.ts";
@@ -122,6 +138,8 @@ export class MemoryCheckpointStore implements RunStore {
   readonly #rows = new Map<string, Map<number, string>>();
   readonly #runs = new Map<string, Entry>();
   #fences = 0;
+  /** The record as each lease's owner last wrote it (to tell a cancel request from a takeover). */
+  readonly #issued = new WeakMap<RunLease, StoredRun>();
 
   /**
    * Creates an empty store.
@@ -161,6 +179,9 @@ export class MemoryCheckpointStore implements RunStore {
       const text = encodeRow(workflowId, row, this.codec);
       const now = this.#now();
       const entry = lease === undefined ? undefined : this.#fenced(workflowId, lease, now);
+      if (lease?.cancel !== undefined && isForwardRow(row.kind)) {
+        throw cancelRefusal(workflowId, lease.cancel);
+      }
       // A run with a record is the engine's: writing around its lease would leave the owner's
       // view of the log out of date.
       if (lease === undefined && this.#runs.has(workflowId)) throw ownedAppendError(workflowId);
@@ -245,7 +266,11 @@ export class MemoryCheckpointStore implements RunStore {
         const run = createdRun(workflowId, request, now, this.leaseMs, summarizeRows(rows));
         const entry: Entry = { run, fence: ++this.#fences };
         this.#runs.set(workflowId, entry);
-        return { lease: leaseOf(run, String(entry.fence)), rows, created: !hasRows };
+        return {
+          lease: this.#issue(entry, leaseOf(run, String(entry.fence))),
+          rows,
+          created: !hasRows,
+        };
       }
       checkTakeover(existing.run, request, now);
       const rows = this.#load(workflowId);
@@ -257,7 +282,7 @@ export class MemoryCheckpointStore implements RunStore {
       existing.run = takenOver(existing.run, request, now, this.leaseMs);
       existing.fence = ++this.#fences;
       // The record's progress is as of its last write; the lease follows the log itself.
-      const lease = leaseOf(existing.run, String(existing.fence));
+      const lease = this.#issue(existing, leaseOf(existing.run, String(existing.fence)));
       const { count, state } = summarizeRows(rows);
       lease.sequence = count;
       lease.state = state;
@@ -360,13 +385,106 @@ export class MemoryCheckpointStore implements RunStore {
     });
   }
 
+  /**
+   * The run's entry while `lease` holds it. A record changed only by a cancel request is taken
+   * into the lease (`lease.cancel` set, fence moved on); anything else is lost ownership.
+   */
   #fenced(id: string, lease: RunLease, now: number): Entry {
     checkLease(lease, id);
     const entry = this.#runs.get(id);
-    if (entry === undefined || String(entry.fence) !== lease.fence) {
-      throw lostError(id, entry?.run, now);
+    if (entry !== undefined && String(entry.fence) !== lease.fence) {
+      const known = this.#issued.get(lease);
+      if (known === undefined || !onlyCancelAdded(known, entry.run)) {
+        throw lostError(id, entry.run, now);
+      }
+      lease.fence = String(entry.fence);
+      lease.cancel = entry.run.cancel?.reason;
+      this.#issued.set(lease, entry.run);
     }
+    if (entry === undefined) throw lostError(id, undefined, now);
     return entry;
+  }
+
+  /**
+   * Requests durably that a run be cancelled (see `RunStore.requestCancel`).
+   *
+   * @param workflowId The run id.
+   * @param reason Why (default `"cancel requested"`).
+   * @returns What happened; only `requested` wrote anything.
+   */
+  requestCancel(workflowId: string, reason?: string): Promise<CancelResult> {
+    return settle("requestCancel", () => {
+      checkRunId(workflowId);
+      const why = checkCancelReason(reason);
+      const entry = this.#runs.get(workflowId);
+      const noop = cancelNoop(entry?.run);
+      if (noop !== undefined || entry === undefined) {
+        return { outcome: noop ?? "not_found", run: infoOf(entry?.run) };
+      }
+      entry.run = withCancel(entry.run, why, this.#now());
+      entry.fence = ++this.#fences;
+      return { outcome: "requested", run: toRunInfo(entry.run) };
+    });
+  }
+
+  /**
+   * The owner's poll for a cancel request.
+   *
+   * @param lease The owner's lease.
+   * @returns The request's reason, `undefined` when there is none.
+   * @throws {OwnershipLostError} When the record is no longer this lease's.
+   */
+  pollCancel(lease: RunLease): Promise<string | undefined> {
+    return settle("pollCancel", () => {
+      this.#fenced(lease?.id, lease, this.#now());
+      return lease.cancel;
+    });
+  }
+
+  /**
+   * Runs waiting for a claimer (`running` or `rolling_back`, lease expired), oldest expiry first.
+   *
+   * @param query Page size, expiry bound and cursor.
+   * @returns A page of runs.
+   */
+  listExpired(query?: ListExpiredQuery): Promise<RunPage> {
+    return settle("listExpired", () => {
+      const checked = checkExpiredQuery(query, this.#now());
+      const expired = [...this.#runs.values()]
+        .map((entry) => entry.run)
+        .filter((run) =>
+          isExpired(run, checked.now) && afterExpired(run, checked.after, compareIds)
+        )
+        .sort((a, b) => a.leaseUntil - b.leaseUntil || compareIds(a.id, b.id));
+      const page = expired.slice(0, checked.limit);
+      const last = page[page.length - 1];
+      return {
+        runs: page.map((run) => toRunInfo(run)),
+        cursor: expired.length > checked.limit && last !== undefined
+          ? expiredCursorAfter(last)
+          : undefined,
+      };
+    });
+  }
+
+  /**
+   * Notes a problem on a run nobody holds, as its `error`.
+   *
+   * @param workflowId The run id.
+   * @param error The note.
+   * @returns Whether it was written.
+   */
+  noteRun(workflowId: string, error: string): Promise<boolean> {
+    return settle("noteRun", () => {
+      checkRunId(workflowId);
+      const note = checkNote(error);
+      const entry = this.#runs.get(workflowId);
+      const now = this.#now();
+      if (entry === undefined || !noteAllowed(entry.run, now)) return false;
+      entry.run = notedRun(entry.run, note, now);
+      entry.fence = ++this.#fences;
+      return true;
+    });
   }
 
   #write(entry: Entry, lease: RunLease, run: StoredRun): void {
@@ -374,6 +492,13 @@ export class MemoryCheckpointStore implements RunStore {
     entry.fence = ++this.#fences;
     lease.fence = String(entry.fence);
     lease.leaseUntil = run.leaseUntil;
+    this.#issued.set(lease, run);
+  }
+
+  /** A lease and the record as its owner last wrote it. */
+  #issue(entry: Entry, lease: RunLease): RunLease {
+    this.#issued.set(lease, entry.run);
+    return lease;
   }
 
   /** The log's last row, `undefined` when it has none. */

@@ -3,8 +3,23 @@
 // how they commit a record atomically with their checks; the decisions live here, once.
 
 import { safeInstanceOf, safeString } from "../describe.ts";
-import { CanoError, CheckpointStoreError, ConfigurationError, messageOf } from "../errors.ts";
-import type { ClaimRequest, ListRunsQuery, RunInfo, RunLease, RunStatus } from "./checkpoint.ts";
+import {
+  CancelledError,
+  CanoError,
+  CheckpointStoreError,
+  ConfigurationError,
+  messageOf,
+} from "../errors.ts";
+import type {
+  CancelOutcome,
+  ClaimRequest,
+  ListExpiredQuery,
+  ListRunsQuery,
+  RowKind,
+  RunInfo,
+  RunLease,
+  RunStatus,
+} from "./checkpoint.ts";
 import { type Codec, jsonCodec } from "./codec.ts";
 import { OwnershipLostError, RunExistsError, RunOwnedError, shortId } from "./run_errors.ts";
 
@@ -25,6 +40,8 @@ export interface StoredRun {
   readonly error?: string;
   /** Whether the log holds a `rollback` row: a claimer resumes the rollback, never forward. */
   readonly rolledBack: boolean;
+  /** A durable cancel request: its reason and when it was made (epoch ms). */
+  readonly cancel?: { readonly reason: string; readonly at: number };
 }
 
 /** Errors recorded on a run are cut to this many characters. */
@@ -198,13 +215,13 @@ export function failedRun(run: StoredRun, lease: RunLease, now: number, error: s
   return {
     ...released(run, lease, now),
     status: "failed",
-    error: error.length > MAX_ERROR_LENGTH ? `${error.slice(0, MAX_ERROR_LENGTH)}…` : error,
+    error: clip(error),
   };
 }
 
 /** The lease a claim hands out for `run`. */
 export function leaseOf(run: StoredRun, fence: string): RunLease {
-  return {
+  const lease: RunLease = {
     id: run.id,
     owner: run.owner as string,
     leaseUntil: run.leaseUntil,
@@ -212,6 +229,8 @@ export function leaseOf(run: StoredRun, fence: string): RunLease {
     sequence: run.sequence,
     state: run.state,
   };
+  if (run.cancel !== undefined) lease.cancel = run.cancel.reason;
+  return lease;
 }
 
 /**
@@ -236,7 +255,15 @@ export function toRunInfo(
     updatedAt: new Date(run.updatedAt),
   };
   if (run.error !== undefined) info.error = run.error;
+  if (run.cancel !== undefined) {
+    info.cancel = { reason: run.cancel.reason, requestedAt: new Date(run.cancel.at) };
+  }
   return info;
+}
+
+/** The public view of a record, `undefined` for none. */
+export function infoOf(run: StoredRun | undefined): RunInfo | undefined {
+  return run === undefined ? undefined : toRunInfo(run);
 }
 
 /**
@@ -476,4 +503,190 @@ export function checkLease(lease: RunLease, id?: string): void {
       `The lease is for run "${shortId(lease.id)}", not "${shortId(id)}"`,
     );
   }
+}
+
+/** The reason recorded when `requestCancel` is given none. */
+const DEFAULT_CANCEL_REASON = "cancel requested";
+
+/**
+ * Validates the reason of a cancel request.
+ *
+ * @param reason The reason passed to `requestCancel`.
+ * @returns The reason, cut to the length errors are kept to.
+ */
+export function checkCancelReason(reason: unknown): string {
+  if (reason === undefined) return DEFAULT_CANCEL_REASON;
+  if (typeof reason !== "string" || !reason.isWellFormed()) {
+    throw new CheckpointStoreError(
+      `requestCancel reason must be a well-formed string, received ${safeString(reason)}`,
+    );
+  }
+  return clip(reason);
+}
+
+/**
+ * What a cancel request does to a run with this record: `undefined` when it is to be written,
+ * else the no-op outcome.
+ *
+ * @param run The record, if any.
+ * @returns The no-op outcome, or `undefined`.
+ */
+export function cancelNoop(run: StoredRun | undefined): CancelOutcome | undefined {
+  if (run === undefined) return "not_found";
+  if (run.status === "failed") return "failed";
+  if (run.status === "rolling_back") return "rolling_back";
+  if (run.cancel !== undefined) return "already_requested";
+  return undefined;
+}
+
+/** The record with a cancel request on it (nothing else changes, so its owner can adopt it). */
+export function withCancel(run: StoredRun, reason: string, now: number): StoredRun {
+  return { ...run, cancel: { reason, at: now } };
+}
+
+/**
+ * Whether `current` is `known` (the record as its owner last wrote it) with only a cancel request
+ * added: the owner still holds the run and may take the request into its fence.
+ *
+ * @param known The owner's view of the record.
+ * @param current The record now stored.
+ * @returns Whether the owner may adopt `current`.
+ */
+export function onlyCancelAdded(known: StoredRun, current: StoredRun): boolean {
+  if (current.cancel === undefined) return false;
+  const { cancel: _ignored, ...rest } = current;
+  const { cancel: _known, ...before } = known;
+  return JSON.stringify(rest) === JSON.stringify(before);
+}
+
+/** Whether a row moves the run forward (refused once a cancel request is seen). */
+export function isForwardRow(kind: RowKind): boolean {
+  return kind === "state_entry" || kind === "step_cursor";
+}
+
+/**
+ * The refusal of a forward row once a cancel request is seen.
+ *
+ * @param id The run id.
+ * @param reason The request's reason.
+ * @returns The error.
+ */
+export function cancelRefusal(id: string, reason: string): CancelledError {
+  return new CancelledError(`Run "${shortId(id)}" was cancelled: ${reason}`, { cause: reason });
+}
+
+/** The record with a note (recovery's report) as its error. */
+export function notedRun(run: StoredRun, error: string, now: number): StoredRun {
+  return { ...run, error: clip(error), updatedAt: now };
+}
+
+/**
+ * Whether a note may be written on a run: it exists and no live process holds it.
+ *
+ * @param run The record.
+ * @param now The store's clock.
+ * @returns Whether to write.
+ */
+export function noteAllowed(run: StoredRun | undefined, now: number): run is StoredRun {
+  return run !== undefined && isActive(run) && !isOwned(run, now);
+}
+
+/**
+ * Validates a `noteRun` message.
+ *
+ * @param error The message.
+ * @returns The message.
+ */
+export function checkNote(error: unknown): string {
+  if (typeof error !== "string" || !error.isWellFormed()) {
+    throw new CheckpointStoreError(
+      `noteRun error must be a well-formed string, received ${safeString(error)}`,
+    );
+  }
+  return clip(error);
+}
+
+/** A checked {@link ListExpiredQuery}: the bound, and where the previous page ended. */
+export interface ExpiredQuery {
+  readonly limit: number;
+  readonly now: number;
+  readonly after: { readonly leaseUntil: number; readonly id: string } | undefined;
+}
+
+/**
+ * Validates a {@link ListExpiredQuery}.
+ *
+ * @param query The query.
+ * @param now The store's clock.
+ * @returns The checked query.
+ */
+export function checkExpiredQuery(query: ListExpiredQuery | undefined, now: number): ExpiredQuery {
+  if (query === undefined) return { limit: DEFAULT_PAGE, now, after: undefined };
+  if (typeof query !== "object" || query === null) {
+    throw new CheckpointStoreError(
+      `listExpired query must be an object, received ${safeString(query)}`,
+    );
+  }
+  const { limit = DEFAULT_PAGE, now: bound = now, cursor } = query;
+  if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_PAGE) {
+    throw new CheckpointStoreError(
+      `listExpired limit must be an integer from 1 to ${MAX_PAGE}, received ${safeString(limit)}`,
+    );
+  }
+  if (typeof bound !== "number" || !Number.isFinite(bound)) {
+    throw new CheckpointStoreError(
+      `listExpired now must be epoch milliseconds, received ${safeString(bound)}`,
+    );
+  }
+  return {
+    limit,
+    now: bound,
+    after: cursor === undefined ? undefined : decodeExpiredCursor(cursor),
+  };
+}
+
+/**
+ * The cursor that continues an expiry listing after `run`.
+ *
+ * @param run The last run of a page.
+ * @returns The cursor.
+ */
+export function expiredCursorAfter(run: { leaseUntil: number; id: string }): string {
+  return `expired:${run.leaseUntil}:${encodeURIComponent(run.id)}`;
+}
+
+function decodeExpiredCursor(cursor: unknown): { leaseUntil: number; id: string } {
+  const match = typeof cursor === "string" ? /^expired:([^:]+):(.*)$/s.exec(cursor) : null;
+  if (match !== null) {
+    try {
+      const leaseUntil = Number(match[1]);
+      if (Number.isFinite(leaseUntil)) return { leaseUntil, id: decodeURIComponent(match[2]!) };
+    } catch {
+      // falls through to the refusal
+    }
+  }
+  throw new CheckpointStoreError(
+    `listExpired cursor ${JSON.stringify(String(cursor)).slice(0, 100)} is not a cursor this ` +
+      "store returned; pass the cursor of the previous page, or none for the first page",
+  );
+}
+
+/** Whether `run` comes after the cursor position in expiry order (lease expiry, then id). */
+export function afterExpired(
+  run: { leaseUntil: number; id: string },
+  after: { leaseUntil: number; id: string } | undefined,
+  compare: (a: string, b: string) => number,
+): boolean {
+  if (after === undefined) return true;
+  return run.leaseUntil > after.leaseUntil ||
+    (run.leaseUntil === after.leaseUntil && compare(run.id, after.id) > 0);
+}
+
+/** Whether a run is waiting for a claimer: active, and its lease expired before `now`. */
+export function isExpired(run: StoredRun, now: number): boolean {
+  return isActive(run) && run.leaseUntil < now;
+}
+
+function clip(text: string): string {
+  return text.length > MAX_ERROR_LENGTH ? `${text.slice(0, MAX_ERROR_LENGTH)}…` : text;
 }

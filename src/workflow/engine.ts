@@ -77,6 +77,12 @@ export async function runFsm<S extends string, D, R extends ResourceMap>(
   runId: string,
   ownership: RunOwnership | undefined,
 ): Promise<WorkflowResult<S, D>> {
+  // A durable cancel request (from any process) cancels the run like the caller's signal does.
+  if (ownership !== undefined) {
+    cancel = cancel === undefined
+      ? ownership.cancelled
+      : AbortSignal.any([cancel, ownership.cancelled]);
+  }
   const budget = startBudget(def.totalTimeout, cancel, ownership?.signal);
   const run: Run<R> = {
     def,
@@ -156,7 +162,7 @@ async function loop<S extends string, R extends ResourceMap>(run: Run<R>, initia
           "Append checkpoint",
         );
       } catch (error) {
-        throw await fail(run, state, error);
+        throw await fail(run, state, classify(run, error));
       }
     }
     run.resuming = false;

@@ -130,7 +130,7 @@ export function checkStore(store: unknown): RunStore {
       throw new ConfigurationError(
         `Checkpoint store implements part of the run-store contract but not ${
           missing.join(", ")
-        }; implement all of claim, renew, release, finish, getRun and listRuns, or none`,
+        }; implement all of claim, renew, release, finish, getRun, listRuns, requestCancel, pollCancel, listExpired and noteRun, or none`,
       );
     }
     const runs = runStoreFor(rows);

@@ -124,6 +124,8 @@ function processId(): number {
   try {
     return Deno.pid;
   } catch {
-    return 0;
+    // Node and Bun (the package runs there with npm:@deno/kv).
+    const pid = (globalThis as { process?: { pid?: unknown } }).process?.pid;
+    return typeof pid === "number" ? pid : 0;
   }
 }

@@ -113,6 +113,9 @@ export type TaskHandler<N extends string, S extends string, D, R extends Resourc
 
 // Assigned by a static block of Workflow (see runWithExternalResources and isCheckpointed).
 let checkpointed: (workflow: Workflow<string, unknown, ResourceMap>) => boolean;
+let identity: (
+  workflow: Workflow<string, unknown, ResourceMap>,
+) => { name: string; version: number; store: RunStore | undefined };
 let orchestrateWithoutLifecycle: <S extends string, D, R extends ResourceMap>(
   workflow: Workflow<S, D, R>,
   initial: S,
@@ -841,6 +844,12 @@ export class Workflow<
       Promise.resolve().then(() => workflow.#prepare(initial, options)());
     // …and it gives each run of a checkpointed workflow its own id.
     checkpointed = (workflow) => workflow.#store !== undefined;
+    // Recovery finds the definition of a stored run by name and version, in the same store.
+    identity = (workflow) => ({
+      name: workflow.name ?? "",
+      version: workflow.#version,
+      store: workflow.#store,
+    });
   }
 
   /**
@@ -996,6 +1005,16 @@ export class Workflow<
  */
 export function isCheckpointed(workflow: Workflow<string, never, ResourceMap>): boolean {
   return checkpointed(workflow as unknown as Workflow<string, unknown, ResourceMap>);
+}
+
+/**
+ * A workflow's name, version and run store, as recovery matches stored runs against them. Not part
+ * of the public API.
+ */
+export function workflowIdentity(
+  workflow: Workflow<string, never, ResourceMap>,
+): { name: string; version: number; store: RunStore | undefined } {
+  return identity(workflow as unknown as Workflow<string, unknown, ResourceMap>);
 }
 
 /**

@@ -40,7 +40,7 @@ export async function runSplit<R extends ResourceMap>(
   const results: Array<BranchResult | undefined> = new Array(total);
   const counts = { successes: 0, failures: 0 };
   const links = branches.map(() => new BranchContext(run, state));
-  const verdict = Promise.withResolvers<Verdict>();
+  const verdict = deferred<Verdict>();
   let open = true; // set to false once decided: late branch outcomes are ignored
   const gate = new Gate(join.bulkhead ?? total, (index) => {
     if (open) launch(run, state, branches[index]!, index, links[index]!, settle);
@@ -308,3 +308,18 @@ export const splitModel: ProcessingModel<SplitEntry> = {
   framed: false,
   run: runSplit,
 };
+
+/** What `Promise.withResolvers` returns; spelled out because Node 20 lacks it. */
+function deferred<T>(): {
+  promise: Promise<T>;
+  resolve: (value: T) => void;
+  reject: (reason: unknown) => void;
+} {
+  let resolve!: (value: T) => void;
+  let reject!: (reason: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
