@@ -7,7 +7,8 @@
 // reference, the in-memory store against no store at all.
 //
 // Target (from the issue): a checkpointed transition on the file at most 1.15× the raw commit;
-// 1 commit and 0 reads per transition. Timings never fail the process: the exit code is 0 unless a
+// 1 commit and 0 reads per transition (but the owner's cancel poll: one record read a second, see
+// DESIGN §3.9's durable cancel). Timings never fail the process: the exit code is 0 unless a
 // run did not perform the expected transitions (or a raw commit did not land).
 //
 // Options: --runs=N (timed rounds, default 5), --warmup=N (untimed rounds first, default 1),
@@ -395,7 +396,9 @@ if (import.meta.main) {
       const { claim, steady, end, renewals } = counting;
       const committing = claim.commitMs + steady.commitMs + end.commitMs + renewals.commitMs;
       expect(`counting (${backend})`, "row appends", steady.commits, rows);
-      opsOk &&= steady.gets === 0 && steady.lists === 0 && steady.commits === rows &&
+      // The only reads allowed: the owner's cancel poll, one record read a second.
+      const polls = Math.ceil(ms / 1_000) + 1;
+      opsOk &&= steady.gets <= polls && steady.lists === 0 && steady.commits === rows &&
         renewals.commits === 0;
       const per = (n: number): string => fmt(n / transitions, 3);
       opRows.push([
@@ -442,7 +445,8 @@ if (import.meta.main) {
     console.log(
       `${
         opsOk ? "PASS" : "FAIL"
-      }: target 1 commit and 0 reads per row appended in the steady state`,
+      }: target 1 commit per row appended in the steady state, and no read but the cancel ` +
+        "poll's (one record read a second)",
     );
     {
       // The same on the file with the heartbeat firing every 10 ms: what one renewal costs in KV
