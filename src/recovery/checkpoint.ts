@@ -273,14 +273,14 @@ export interface RunStore extends CheckpointStore {
    */
   pollCancel(lease: RunLease): Promise<string | undefined>;
   /**
-   * A page of the runs (`running` or `rolling_back`) whose lease expired before `now`, oldest
-   * expiry first — from an index by lease expiry, so the cost does not grow with healthy runs.
+   * A page of the runs (`running` or `rolling_back`) whose lease is over by `now` (released runs
+   * at once), oldest expiry first — from an index by lease expiry, so the cost does not grow with healthy runs.
    */
   listExpired(query?: ListExpiredQuery): Promise<RunPage>;
   /**
    * Notes a problem on a run nobody holds (a recovery sweep that has no definition for it) as
-   * `RunInfo.error`, without claiming it. `false` (nothing written) when a live owner holds it or it
-   * has no record.
+   * `RunInfo.error`, without claiming it. `false` (nothing written) when a live owner holds it, it
+   * failed (its error stays), or it has no record.
    */
   noteRun(workflowId: string, error: string): Promise<boolean>;
 }
@@ -289,7 +289,7 @@ export interface RunStore extends CheckpointStore {
 export interface ListExpiredQuery {
   /** At most this many runs (1 to 1,000). Default 100. */
   limit?: number | undefined;
-  /** Expired before this time (epoch ms, the store's clock). Default: now. */
+  /** Leases over by this time (epoch ms, the store's clock). Default: now. */
   now?: number | undefined;
   /** Where the previous page ended (its `cursor`). */
   cursor?: string | undefined;

@@ -13,6 +13,8 @@ import { isActive, parseRun, type StoredRun } from "./run_record.ts";
 
 const DECODER = new TextDecoder();
 const EMPTY = new Uint8Array(0);
+/** The first batch of an expiry listing (see `KvLayout.expired`). */
+const FIRST_EXPIRY_BATCH = 8;
 
 /** The keys of one run id. */
 export interface RunKeys {
@@ -166,20 +168,38 @@ export class KvLayout {
     after: { leaseUntil: number; id: string } | undefined,
   ): Promise<{ leaseUntil: number; id: string }[]> {
     const prefix: KvKey = [...this.#prefix, "expiry"];
-    // Keys sort by (leaseUntil, id): the listing stops at the first lease not yet expired, and a
-    // cursor resumes at its own key (skipped) — exactly after it.
-    const selector = after === undefined
-      ? { prefix }
-      : { prefix, start: [...prefix, after.leaseUntil, after.id] as KvKey };
+    // Keys sort by (leaseUntil, id): the listing stops at the first lease still running, and a
+    // cursor resumes at its own key (skipped) — exactly after it. KV reads a list in batches of
+    // up to its limit, so the batches start small and double: reading past the expired runs
+    // costs a few entries, not a hundred, however many healthy runs follow.
     const found: { leaseUntil: number; id: string }[] = [];
-    for await (const entry of this.#kv.list(selector, { limit: limit + 2 })) {
-      const leaseUntil = entry.key[entry.key.length - 2];
-      const id = entry.key[entry.key.length - 1];
-      if (typeof id !== "string" || typeof leaseUntil !== "number") continue;
-      if (!(leaseUntil < now)) break;
-      if (after !== undefined && leaseUntil === after.leaseUntil && id === after.id) continue;
-      found.push({ leaseUntil, id });
-      if (found.length > limit) break;
+    let start: KvKey | undefined = after === undefined
+      ? undefined
+      : [...prefix, after.leaseUntil, after.id];
+    let skip = after;
+    for (let batch = FIRST_EXPIRY_BATCH;; batch = Math.min(batch * 2, limit + 1)) {
+      let seen = 0;
+      let last: KvKey | undefined;
+      const selector = start === undefined ? { prefix } : { prefix, start };
+      for await (const entry of this.#kv.list(selector, { limit: batch })) {
+        seen += 1;
+        last = entry.key as KvKey;
+        const leaseUntil = entry.key[entry.key.length - 2];
+        const id = entry.key[entry.key.length - 1];
+        if (typeof id !== "string" || typeof leaseUntil !== "number") continue;
+        if (skip !== undefined && leaseUntil === skip.leaseUntil && id === skip.id) continue;
+        if (leaseUntil > now) return found;
+        found.push({ leaseUntil, id });
+        if (found.length > limit) return found;
+      }
+      if (seen < batch || last === undefined) return found;
+      // The next batch starts at the last key read (inclusive), which is then skipped.
+      start = last;
+      const leaseUntil = last[last.length - 2];
+      const id = last[last.length - 1];
+      skip = typeof leaseUntil === "number" && typeof id === "string"
+        ? { leaseUntil, id }
+        : undefined;
     }
     return found;
   }

@@ -177,6 +177,10 @@ export function takenOver(
 
 /** The record after the owner renewed its lease (carrying the log's progress). */
 export function renewed(run: StoredRun, lease: RunLease, now: number, leaseMs: number): StoredRun {
+  if (run.owner !== lease.owner) {
+    // Released (or a lease of another owner): renewing would hold a run nobody works on.
+    throw new OwnershipLostError(run.id, "it was released; claim it again to work on it");
+  }
   return {
     ...run,
     state: lease.state,
@@ -682,9 +686,12 @@ export function afterExpired(
     (run.leaseUntil === after.leaseUntil && compare(run.id, after.id) > 0);
 }
 
-/** Whether a run is waiting for a claimer: active, and its lease expired before `now`. */
+/**
+ * Whether a run is waiting for a claimer: active, and its lease over by `now` (a lease ending at
+ * `now` is claimable, so it is listed; a released run is listed at once).
+ */
 export function isExpired(run: StoredRun, now: number): boolean {
-  return isActive(run) && run.leaseUntil < now;
+  return isActive(run) && run.leaseUntil <= now;
 }
 
 function clip(text: string): string {

@@ -1,12 +1,14 @@
 // The checkpoint store contract (v1 rows and v2 run records) as test cases a user runs against
 // their own RunStore. Every case gets a fresh store with a manual clock, so lease expiry is tested
 // without sleeping.
-// The cases are in store_contract_rows.ts, _values, _claims, _fencing, _finish and _listing, one
-// file a group, sharing the helpers of store_contract_harness.ts.
+// The cases are in store_contract_rows.ts, _values, _claims, _fencing, _finish, _listing, _cancel
+// and _expiry, one file a group, sharing the helpers of store_contract_harness.ts.
 
 import assert from "node:assert/strict";
 import type { RunStore } from "../recovery/checkpoint.ts";
+import { cancelCases } from "./store_contract_cancel.ts";
 import { claimCases } from "./store_contract_claims.ts";
+import { expiryCases } from "./store_contract_expiry.ts";
 import { fencingCases } from "./store_contract_fencing.ts";
 import { finishCases } from "./store_contract_finish.ts";
 import { LEASE_MS, ManualClock, START, type Subject } from "./store_contract_harness.ts";
@@ -100,7 +102,10 @@ export interface ContractCase {
  * 800 KiB commit limit are refused), claims (`start`, `resume`, `startOrResume`, live owners,
  * expiry, other workflows, concurrent claims), fencing (a lease that was taken over, cleared,
  * released or belongs to another run writes nothing; rollback rows; renew; release), finishing
- * (`completed`, `failed`, bad arguments) and listing (paging, filters, bad queries, `getRun`).
+ * (`completed`, `failed`, bad arguments), listing (paging, filters, bad queries, `getRun`), durable
+ * cancel (`requestCancel` outcomes, forward rows refused with `CancelledError` while the rollback
+ * goes on under the same lease, `pollCancel`, claims of a cancelled run, races with the owner) and
+ * recovery (`listExpired` order, paging and bounds; `noteRun` only on runs nobody holds).
  *
  * Each case makes a fresh store with `makeStore({ leaseMs: 1_000, now })`, where `now` is a
  * manual clock the case advances (lease expiry is tested without sleeping), and calls `cleanup`
@@ -171,5 +176,7 @@ export function checkpointStoreContract(
   fencingCases(add);
   finishCases(add);
   listingCases(add);
+  cancelCases(add);
+  expiryCases(add);
   return cases;
 }
