@@ -15,3 +15,127 @@ export function splitLines(): TransformStream<string, string> {
     },
   });
 }
+
+/**
+ * Opens a KV file, retrying the transient `database is locked` SQLite can report while another
+ * process opens or writes the same file at that moment (opening is not covered by a store's lock
+ * retries).
+ */
+export async function openKvRetrying(path: string, attempts = 50): Promise<Deno.Kv> {
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await Deno.openKv(path);
+    } catch (error) {
+      if (attempt >= attempts || !String(error).includes("database is locked")) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 20 + Math.random() * 30));
+    }
+  }
+}
+
+/** How a {@link JsonLineChild} ended: its stdout lines (parsed), its stderr and its status. */
+export interface JsonLineOutcome<T> {
+  pid: number;
+  lines: T[];
+  stderr: string;
+  status: Deno.CommandStatus;
+}
+
+/**
+ * A `deno run -A --unstable-kv <script> <args…>` child whose stdout is one JSON value per line (a line that is
+ * not JSON is kept as `{ raw: line }`). Disposing SIGKILLs it if still alive and awaits its end,
+ * so a failed test never leaks a process.
+ */
+export class JsonLineChild<T = Record<string, unknown>> implements AsyncDisposable {
+  readonly pid: number;
+  /** Settles (never rejects) once stdout, stderr and the exit status are in. */
+  readonly done: Promise<JsonLineOutcome<T>>;
+  /** Every line so far, in order. */
+  readonly lines: T[] = [];
+  readonly #child: Deno.ChildProcess;
+  readonly #waiters: { test: (line: T) => boolean; resolve: (line: T | undefined) => void }[] = [];
+  readonly #listeners: ((line: T) => void)[] = [];
+  #ended = false;
+  #exited = false;
+  #stdinOpen: boolean;
+
+  constructor(script: string, args: string[], options: { stdin?: boolean } = {}) {
+    this.#stdinOpen = options.stdin === true;
+    this.#child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "--unstable-kv", script, ...args],
+      stdin: this.#stdinOpen ? "piped" : "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    this.pid = this.#child.pid;
+    this.done = this.#collect();
+  }
+
+  /** Whether the process has exited. */
+  get exited(): boolean {
+    return this.#exited;
+  }
+
+  /** Calls `listener` on every line from now on. */
+  onLine(listener: (line: T) => void): void {
+    this.#listeners.push(listener);
+  }
+
+  /** The first line matching `test` (seen already or to come); `undefined` if it never comes. */
+  line(test: (line: T) => boolean): Promise<T | undefined> {
+    const seen = this.lines.find(test);
+    if (seen !== undefined || this.#ended) return Promise.resolve(seen);
+    return new Promise((resolve) => this.#waiters.push({ test, resolve }));
+  }
+
+  /** Closes the child's stdin (a worker reading it sees the end). Idempotent. */
+  async closeStdin(): Promise<void> {
+    if (!this.#stdinOpen) return;
+    this.#stdinOpen = false;
+    await this.#child.stdin.close().catch(() => {});
+  }
+
+  /** Sends a signal, unless the process already exited. */
+  kill(signal: Deno.Signal): void {
+    if (this.#exited) return;
+    try {
+      this.#child.kill(signal);
+    } catch {
+      // already gone
+    }
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.kill("SIGKILL");
+    await this.closeStdin();
+    await this.done;
+  }
+
+  async #collect(): Promise<JsonLineOutcome<T>> {
+    const stderr = new Response(this.#child.stderr).text().catch((error) => String(error));
+    try {
+      const lines = this.#child.stdout.pipeThrough(new TextDecoderStream()).pipeThrough(
+        splitLines(),
+      );
+      for await (const text of lines) {
+        let line: T;
+        try {
+          line = JSON.parse(text);
+        } catch {
+          line = { raw: text } as T;
+        }
+        this.lines.push(line);
+        for (const listener of this.#listeners) listener(line);
+        for (const waiter of this.#waiters.filter((w) => w.test(line))) {
+          this.#waiters.splice(this.#waiters.indexOf(waiter), 1);
+          waiter.resolve(line);
+        }
+      }
+    } finally {
+      this.#ended = true;
+      for (const waiter of this.#waiters.splice(0)) waiter.resolve(undefined);
+    }
+    const status = await this.#child.status;
+    this.#exited = true;
+    return { pid: this.pid, lines: this.lines, stderr: await stderr, status };
+  }
+}

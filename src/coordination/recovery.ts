@@ -4,10 +4,21 @@
 // finding one run, exactly one gets it; the others are refused with RunOwnedError and move on.
 
 import { safeInstanceOf, safeString } from "../describe.ts";
-import { CanoError, categoryOf, ConfigurationError, messageOf } from "../errors.ts";
+import {
+  CanoError,
+  categoryOf,
+  CheckpointStoreError,
+  ConfigurationError,
+  messageOf,
+} from "../errors.ts";
 import { SafeEventTarget } from "../events.ts";
 import { readOptions } from "../options.ts";
-import type { CheckpointStore, RunInfo, RunStore } from "../recovery/checkpoint.ts";
+import {
+  type CheckpointStore,
+  NothingToResumeError,
+  type RunInfo,
+  type RunStore,
+} from "../recovery/checkpoint.ts";
 import { runStoreFor } from "../recovery/local_leases.ts";
 import { OwnershipLostError, RunOwnedError } from "../recovery/run_errors.ts";
 import type { ResourceMap } from "../task/task.ts";
@@ -224,8 +235,27 @@ export class Recovery extends SafeEventTarget<RecoveryEventMap> implements Async
     } catch (caught) {
       error = caught;
       outcome = outcomeOf(caught);
+      if (outcome === "failed" && await this.#settledElsewhere(run.id, caught)) {
+        outcome = "skipped";
+      }
     }
     this.dispatchEvent(new RecoveredEvent(run.id, run.workflow, outcome, error));
+  }
+
+  /**
+   * Whether a claim refused with a store error was about a run that is not this sweeper's to
+   * resume after all: it finished elsewhere between the listing and the claim (no record), or it
+   * never wrote a row (its starter may still be writing it; nothing to resume).
+   */
+  async #settledElsewhere(id: string, error: unknown): Promise<boolean> {
+    if (safeInstanceOf(error, NothingToResumeError)) return true;
+    if (!safeInstanceOf(error, CheckpointStoreError)) return false;
+    try {
+      const now = await this.#store.getRun(id);
+      return now === undefined || now.sequence === 0;
+    } catch {
+      return false;
+    }
   }
 
   async #reportUnknown(run: RunInfo): Promise<void> {

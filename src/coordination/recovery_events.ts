@@ -3,8 +3,9 @@
 
 /**
  * How a recovered run ended: it reached an exit state, it failed (its record says why), it was
- * cancelled (a durable cancel request; its compensations ran), another process claimed it first
- * (`skipped`), or this process lost it mid-run (`lost`; its new owner carries on).
+ * cancelled (a durable cancel request; its compensations ran), it was not this sweeper's to run
+ * (`skipped`: another process claimed it first, finished it meanwhile, or it has not written its
+ * first row yet), or this process lost it mid-run (`lost`; its new owner carries on).
  */
 export type RecoveryOutcome = "completed" | "failed" | "cancelled" | "skipped" | "lost";
 

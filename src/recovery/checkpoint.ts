@@ -484,5 +484,11 @@ export function gapError(workflowId: string, sequence: number): CheckpointStoreE
  * @returns The error.
  */
 export function noRowsError(workflowId: string): CheckpointStoreError {
-  return new CheckpointStoreError(`No checkpoint rows for workflow id "${shortId(workflowId)}"`);
+  return new NothingToResumeError(`No checkpoint rows for workflow id "${shortId(workflowId)}"`);
 }
+
+/**
+ * The refusal of a `resume` claim of a run with no rows (finished meanwhile, or not started yet).
+ * Internal: recovery tells it from store failures; users see a `CheckpointStoreError`.
+ */
+export class NothingToResumeError extends CheckpointStoreError {}

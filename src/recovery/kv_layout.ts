@@ -201,7 +201,6 @@ export class KvLayout {
         ? { leaseUntil, id }
         : undefined;
     }
-    return found;
   }
 
   #statusKey(status: RunStatus, id: string): KvKey {

@@ -29,6 +29,7 @@ import { packRow } from "./kv_rows.ts";
 import { checkRowSize, checkRunId, MAX_KEY_BYTES, statusChangeBytes } from "./limits.ts";
 import { RunExistsError, shortId } from "./run_errors.ts";
 import {
+  abandonedUnstarted,
   cancelNoop,
   cancelRefusal,
   checkCancelReason,
@@ -657,6 +658,24 @@ export class KvCheckpointStore implements RunStore {
       return await this.#claimLog(id, keys, request);
     }
     checkTakeover(current.run, request, now);
+    if (request.mode === "resume" && current.run.sequence === 0) {
+      // The record has never seen a row: its starter may still be committing row 0 (slow under
+      // contention). Taking the record over now would fence that commit out and leave a run
+      // nobody executes; look at the log first and write nothing while it is empty.
+      const { rows } = await this.#layout.loadRows(id, keys);
+      if (rows.length === 0) {
+        if (abandonedUnstarted(current.run, now, this.leaseMs)) {
+          const op = this.#kv.atomic();
+          op.check({ key: keys.record, versionstamp: current.versionstamp }, {
+            key: [...keys.rows, 0],
+            versionstamp: null,
+          });
+          this.#layout.deleteRecord(op, keys, current.run);
+          await op.commit();
+        }
+        throw noRowsError(id);
+      }
+    }
     const next = takenOver(current.run, request, now, this.leaseMs);
     const op = this.#kv.atomic();
     op.check({ key: keys.record, versionstamp: current.versionstamp });
@@ -668,7 +687,7 @@ export class KvCheckpointStore implements RunStore {
     this.#leases.get(lease)!.chunks = dense(rows) ? chunks : undefined;
     follow(lease, rows);
     if (request.mode === "resume" && rows.length === 0) {
-      // A record whose run never wrote a row (its first claim died): nothing to resume.
+      // The rows vanished between the look above and the takeover (the run finished elsewhere).
       const op = this.#kv.atomic();
       op.check({ key: keys.record, versionstamp: lease.fence });
       this.#layout.deleteRecord(op, keys, next);
@@ -864,7 +883,39 @@ export class KvCheckpointStore implements RunStore {
     checkLease(lease);
     return this.#leases.get(lease);
   }
+
+  #coordination: KvCoordination | undefined;
+
+  /**
+   * The scheduler coordination on this store's database, under its prefix (`[...prefix,
+   * "sched"]`) and with its lock-retry attempts: pass the store as `coordination` to
+   * `Scheduler.start` (or as `store` to `registerDenoCron`) to share flows between processes.
+   *
+   * @example One store for runs and schedules
+   * ```ts
+   * import { KvCheckpointStore } from "@cano/cano/kv";
+   * import assert from "node:assert/strict";
+   *
+   * const kv = await Deno.openKv(":memory:");
+   * try {
+   *   const store = new KvCheckpointStore(kv);
+   *   assert.equal(store.coordination, store.coordination);
+   *   assert.equal(await store.coordination.claimTick("sync", 0, "me", Date.now() + 60_000), true);
+   * } finally {
+   *   kv.close();
+   * }
+   * ```
+   */
+  get coordination(): KvCoordination {
+    return this.#coordination ??= new KvCoordination(this.#kv, {
+      prefix: this.#layout.listPrefix(undefined).slice(0, -1),
+      retry: { attempts: this.#lock.attempts },
+    });
+  }
 }
+
+// Scheduler coordination (src/coordination/) on the same handle and prefix.
+import { KvCoordination } from "../coordination/kv_coordination.ts";
 
 /** Points a fresh lease at the end of the log it claimed (the record's progress may lag). */
 function follow(lease: RunLease, rows: readonly CheckpointRow[]): void {

@@ -36,6 +36,11 @@ export class RunOwnership {
   #chain: Promise<unknown> = Promise.resolve();
   #busy = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
+  /** Gives the run up at `leaseUntil − margin` unless a renewal lands first. */
+  #deadline: ReturnType<typeof setTimeout> | undefined;
+  #deadlineAt = NaN;
+  /** Why the last renewal failed, until one succeeds (for the loss's message). */
+  #renewError: unknown;
   #stopped = false;
   #lost: OwnershipLostError | undefined;
 
@@ -54,6 +59,7 @@ export class RunOwnership {
     this.#nextRenew = Date.now() + this.#interval;
     this.#noticeCancel();
     this.#schedule(this.#poll);
+    this.#armDeadline();
   }
 
   /**
@@ -119,10 +125,13 @@ export class RunOwnership {
     if (this.#lost !== undefined) return Promise.reject(this.#lost);
     if (Date.now() < this.lease.leaseUntil - this.#margin) return undefined;
     return this.#serial(() => this.store.renew(this.lease)).then(
-      () => {},
+      () => {
+        // Renewed, but too late: the deadline gave the run up while the renewal was under way.
+        if (this.#lost !== undefined) throw this.#lost;
+      },
       (error: unknown) => {
         if (this.#lost !== undefined) throw this.#lost;
-        if (Date.now() < this.lease.leaseUntil) return; // not renewed, but still held
+        if (Date.now() < this.lease.leaseUntil - this.#margin) return; // not renewed, still held
         this.#lose(
           new OwnershipLostError(
             this.lease.id,
@@ -141,6 +150,35 @@ export class RunOwnership {
     this.#stopped = true;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
+    if (this.#deadline !== undefined) clearTimeout(this.#deadline);
+    this.#deadline = undefined;
+  }
+
+  /**
+   * Arms (or moves) the give-up timer to `leaseUntil − margin`. The heartbeat alone cannot keep
+   * that promise: a renewal stuck behind a slow commit (SQLite's lock under contention) or a
+   * store that does not answer would leave the run going after its lease ran out and another
+   * process claimed it. The timer stops the run dead at the deadline whatever is in flight.
+   */
+  #armDeadline(): void {
+    if (this.#stopped || this.#lost !== undefined) return;
+    const at = this.lease.leaseUntil - this.#margin;
+    if (at === this.#deadlineAt && this.#deadline !== undefined) return;
+    if (this.#deadline !== undefined) clearTimeout(this.#deadline);
+    this.#deadlineAt = at;
+    this.#deadline = setTimeout(() => {
+      this.#deadline = undefined;
+      if (this.#stopped || this.#lost !== undefined) return;
+      const now = Date.now();
+      if (now < this.lease.leaseUntil - this.#margin) return this.#armDeadline();
+      const why = this.#renewError !== undefined
+        ? `its lease could not be renewed before it expired (${messageOf(this.#renewError)})`
+        : now >= this.lease.leaseUntil
+        ? `its lease expired ${now - this.lease.leaseUntil} ms ago while the process was ` +
+          "stalled or the store did not answer"
+        : "its lease ran out before a renewal landed (the store did not answer in time)";
+      this.#lose(new OwnershipLostError(this.lease.id, why));
+    }, Math.max(0, at - Date.now()));
   }
 
   /**
@@ -160,6 +198,7 @@ export class RunOwnership {
       (value) => {
         this.#busy -= 1;
         this.#noticeCancel();
+        this.#armDeadline();
         return value;
       },
       (error: unknown) => {
@@ -197,10 +236,12 @@ export class RunOwnership {
     }
     try {
       await this.#serial(() => this.store.renew(this.lease));
+      this.#renewError = undefined;
       this.#nextRenew = Date.now() + this.#interval;
       this.#schedule(this.#untilNextBeat());
     } catch (error) {
       if (this.#lost !== undefined || this.#stopped) return;
+      this.#renewError = error;
       const left = this.lease.leaseUntil - this.#margin - Date.now();
       if (left <= 0) {
         this.#lose(

@@ -30,6 +30,7 @@ import {
   utf8Bytes,
 } from "./limits.ts";
 import {
+  abandonedUnstarted,
   afterExpired,
   cancelNoop,
   cancelRefusal,
@@ -275,8 +276,9 @@ export class MemoryCheckpointStore implements RunStore {
       checkTakeover(existing.run, request, now);
       const rows = this.#load(workflowId);
       if (request.mode === "resume" && rows.length === 0) {
-        // A record whose run never wrote a row (its first claim died): nothing to resume.
-        this.#runs.delete(workflowId);
+        // A record whose run never wrote a row: its starter may still be writing row 0, so the
+        // record is left alone — unless its lease has been over for a whole lease more.
+        if (abandonedUnstarted(existing.run, now, this.leaseMs)) this.#runs.delete(workflowId);
         throw noRowsError(workflowId);
       }
       existing.run = takenOver(existing.run, request, now, this.leaseMs);
@@ -516,7 +518,30 @@ export class MemoryCheckpointStore implements RunStore {
       .sort(([a], [b]) => a - b)
       .map(([, text]) => decodeRow(id, text, this.codec));
   }
+
+  #coordination: MemoryCoordination | undefined;
+
+  /**
+   * The scheduler coordination of this store: schedulers of this process started with the store
+   * as `coordination` fire each tick once and share each flow's state.
+   *
+   * @example Two schedulers sharing a store
+   * ```ts
+   * import { MemoryCheckpointStore } from "@cano/cano";
+   * import assert from "node:assert/strict";
+   *
+   * const store = new MemoryCheckpointStore();
+   * assert.equal(await store.coordination.claimTick("sync", 0, "a", Date.now() + 60_000), true);
+   * assert.equal(await store.coordination.claimTick("sync", 0, "b", Date.now() + 60_000), false);
+   * ```
+   */
+  get coordination(): MemoryCoordination {
+    return this.#coordination ??= new MemoryCoordination();
+  }
 }
+
+// Scheduler coordination (src/coordination/) kept with the store.
+import { MemoryCoordination } from "../coordination/memory_coordination.ts";
 
 /** Orders ids the way Deno KV orders string key parts: by their UTF-8 bytes. */
 function compareIds(a: string, b: string): number {

@@ -133,6 +133,20 @@ export function checkTakeover(existing: StoredRun, request: ClaimRequest, now: n
   }
 }
 
+/**
+ * Whether a record that never saw a row is abandoned: its lease has been over for one more whole
+ * lease, so its starter (which gives a run up at the end of its lease) has stopped, and a
+ * `resume` claim may delete it. Until then the starter may still be committing row 0.
+ *
+ * @param run The record.
+ * @param now The store's clock.
+ * @param leaseMs The store's lease length.
+ * @returns Whether to delete it.
+ */
+export function abandonedUnstarted(run: StoredRun, now: number, leaseMs: number): boolean {
+  return run.leaseUntil + leaseMs <= now;
+}
+
 /** A new record for a run claimed by `request`, with `rows` rows already in its log. */
 export function createdRun(
   id: string,
