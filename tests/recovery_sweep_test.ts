@@ -246,6 +246,15 @@ Deno.test("startRecovery() refuses bad options with a ConfigurationError naming 
     [{ store, workflows: [named], concurrency: 1.5 }, /concurrency must be .* received 1.5/],
     [{ store, workflows: [named], signal: "stop" }, /signal must be an AbortSignal/],
   ];
+  const hostile = new Proxy({}, {
+    get: () => {
+      throw new TypeError("no reading me");
+    },
+  });
+  cases.push(
+    [{ store: hostile, workflows: [named] }, /could not be read: no reading me/],
+    [{ store, workflows: new Proxy([named], { get: () => 1 }) }, /./],
+  );
   for (const [options, message] of cases) {
     assert.throws(
       () => startRecovery(options as Parameters<typeof startRecovery>[0]),

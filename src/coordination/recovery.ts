@@ -111,7 +111,7 @@ export class Recovery extends SafeEventTarget<RecoveryEventMap> implements Async
   /** @internal Use {@link startRecovery}. */
   constructor(options: RecoveryOptions) {
     super();
-    const checked = checkRecoveryOptions(options);
+    const checked = checkedOrTyped(options);
     this.#store = checked.store;
     this.#byName = checked.byName;
     this.#every = checked.every;
@@ -370,6 +370,18 @@ interface CheckedRecovery {
   every: number;
   concurrency: number;
   signal: AbortSignal | undefined;
+}
+
+/** Validates the options; whatever a hostile value throws comes out as a ConfigurationError. */
+function checkedOrTyped(given: RecoveryOptions): CheckedRecovery {
+  try {
+    return checkRecoveryOptions(given);
+  } catch (error) {
+    if (safeInstanceOf(error, CanoError)) throw error;
+    throw new ConfigurationError(`startRecovery options could not be read: ${messageOf(error)}`, {
+      cause: error,
+    });
+  }
 }
 
 function checkRecoveryOptions(given: RecoveryOptions): CheckedRecovery {
