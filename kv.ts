@@ -51,6 +51,14 @@
  */
 
 export { KvCheckpointStore, type KvCheckpointStoreOptions } from "./src/recovery/kv_store.ts";
+export { KvCoordination, type KvCoordinationOptions } from "./src/coordination/kv_coordination.ts";
+export type {
+  Coordination,
+  FlowCancelRequest,
+  FlowRecord,
+  FlowRecordRead,
+  FlowRunMarker,
+} from "./src/coordination/coordination.ts";
 export type { KvKey, KvLike } from "./src/recovery/kv_like.ts";
 // Re-exported so this entrypoint documents the types its store works with (also exported by ".").
 export type {

@@ -114,6 +114,14 @@ export {
   MemoryCheckpointStore,
   type MemoryCheckpointStoreOptions,
 } from "./src/recovery/memory_checkpoint_store.ts";
+export { MemoryCoordination } from "./src/coordination/memory_coordination.ts";
+export type {
+  Coordination,
+  FlowCancelRequest,
+  FlowRecord,
+  FlowRecordRead,
+  FlowRunMarker,
+} from "./src/coordination/coordination.ts";
 export { type Codec, jsonCodec, typedJsonCodec } from "./src/recovery/codec.ts";
 export { OwnershipLostError, RunExistsError, RunOwnedError } from "./src/recovery/run_errors.ts";
 export {
@@ -125,9 +133,9 @@ export {
 } from "./src/coordination/recovery.ts";
 export {
   RecoveredEvent,
+  RecoverEvent,
   type RecoveryEventMap,
   type RecoveryOutcome,
-  RecoverEvent,
   SweepErrorEvent,
   UnknownWorkflowEvent,
 } from "./src/coordination/recovery_events.ts";

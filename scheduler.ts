@@ -14,6 +14,13 @@
  * All flows share one timer (a min-heap of due times behind a single `setTimeout`), and only the
  * global `setTimeout` and `Date.now()` are used, so fake clocks drive the scheduler in tests.
  *
+ * **Several instances.** Started with `coordination` (a `KvCheckpointStore`, a
+ * `MemoryCheckpointStore` or any {@link Coordination}), schedulers that register the same flows
+ * share them: each tick runs once across instances under its own run id, failure streaks, backoff
+ * windows and trips live in the store, and `trigger` / `resetFlow` / `cancelFlow` work from any
+ * instance (see {@link StartOptions.coordination}). On Deno Deploy, {@link registerDenoCron}
+ * turns the flows into `Deno.cron` jobs with the same fire-once keys and shared state.
+ *
  * @example Interval, cron and manual flows
  * ```ts
  * import { Scheduler } from "@cano/cano/scheduler";
@@ -51,22 +58,46 @@ export {
   type EveryOptions,
   type FlowOptions,
   type SchedulableWorkflow,
+  type ScheduledFlowOptions,
   Scheduler,
   type StartOptions,
 } from "./src/scheduler/scheduler.ts";
+export type { CatchUpPolicy } from "./src/scheduler/flow.ts";
+export {
+  type DenoCronFunction,
+  type DenoCronOptions,
+  type DenoCronRegistration,
+  type DenoCronTick,
+  registerDenoCron,
+} from "./src/coordination/deno_cron.ts";
+export type {
+  Coordination,
+  CoordinationSource,
+  FlowCancelRequest,
+  FlowRecord,
+  FlowRecordRead,
+  FlowRunMarker,
+} from "./src/coordination/coordination.ts";
+export { MemoryCoordination } from "./src/coordination/memory_coordination.ts";
+export { KvCoordination, type KvCoordinationOptions } from "./src/coordination/kv_coordination.ts";
+export type { FlowSkipReason } from "./src/coordination/shared_flow.ts";
 export { RunningScheduler, type StopOptions } from "./src/scheduler/running.ts";
 export { BackoffPolicy, type ResolvedBackoffPolicy } from "./src/scheduler/backoff.ts";
 export type { FlowInfo, FlowSchedule, FlowStatus } from "./src/scheduler/flow_info.ts";
 export {
   FlowEndEvent,
   type FlowEndInit,
+  FlowErrorEvent,
+  type FlowErrorOperation,
   type FlowRunOutcome,
   type FlowRunSource,
+  FlowSkipEvent,
   FlowStartEvent,
   FlowStatusEvent,
   type RunningSchedulerEventMap,
 } from "./src/scheduler/events.ts";
 // Re-exported so this entrypoint documents the types its API works with (also exported by ".").
+export type { CanoError, ErrorCategory } from "./src/errors.ts";
 export type {
   ListenerErrorEvent,
   SafeEventTarget,

@@ -10,10 +10,13 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { openKv } from "@deno/kv";
-import { ConfigurationError, RunOwnedError, TaskConfig, Workflow } from "./dist/mod.js";
-import { KvCheckpointStore } from "./dist/kv.js";
-import { Scheduler } from "./dist/scheduler.js";
-import { checkpointStoreContract } from "./dist/testing.js";
+// The build (node/dist, made by run.sh) is imported by computed URL, so `deno check` of this file
+// does not need the build to exist.
+const built = (name) => import(new URL(`./dist/${name}.js`, import.meta.url).href);
+const { ConfigurationError, RunOwnedError, TaskConfig, Workflow } = await built("mod");
+const { KvCheckpointStore } = await built("kv");
+const { Scheduler } = await built("scheduler");
+const { checkpointStoreContract } = await built("testing");
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = dirname(HERE);

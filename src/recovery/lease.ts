@@ -162,6 +162,9 @@ export class RunOwnership {
    */
   #armDeadline(): void {
     if (this.#stopped || this.#lost !== undefined) return;
+    // Before the first row lands no task has started, and no resume claim takes over a run
+    // without rows: a slow first commit is waited out (confirm() checks the lease before the task).
+    if (this.lease.sequence === 0) return;
     const at = this.lease.leaseUntil - this.#margin;
     if (at === this.#deadlineAt && this.#deadline !== undefined) return;
     if (this.#deadline !== undefined) clearTimeout(this.#deadline);

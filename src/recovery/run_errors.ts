@@ -121,7 +121,7 @@ export class OwnershipLostError extends CanoError {
   constructor(id: string, reason: string) {
     super(
       `Lost ownership of run "${shortId(id)}": ${reason}; this process stopped the run (no ` +
-        "further task, compensation or write) and its new owner carries on",
+        "further task, compensation or write); whoever claims it next carries on",
       { category: "ownership_lost" },
     );
     this.name = "OwnershipLostError";

@@ -135,8 +135,8 @@ export function checkTakeover(existing: StoredRun, request: ClaimRequest, now: n
 
 /**
  * Whether a record that never saw a row is abandoned: its lease has been over for one more whole
- * lease, so its starter (which gives a run up at the end of its lease) has stopped, and a
- * `resume` claim may delete it. Until then the starter may still be committing row 0.
+ * lease (and at least a minute), so its starter has long stopped, and a `resume` claim may delete
+ * it. Until then the starter may still be committing row 0.
  *
  * @param run The record.
  * @param now The store's clock.
@@ -144,8 +144,11 @@ export function checkTakeover(existing: StoredRun, request: ClaimRequest, now: n
  * @returns Whether to delete it.
  */
 export function abandonedUnstarted(run: StoredRun, now: number, leaseMs: number): boolean {
-  return run.leaseUntil + leaseMs <= now;
+  return run.leaseUntil + Math.max(leaseMs, MIN_UNSTARTED_GRACE_MS) <= now;
 }
+
+/** A starter's first commit may be slow under contention: a record without rows waits this long. */
+const MIN_UNSTARTED_GRACE_MS = 60_000;
 
 /** A new record for a run claimed by `request`, with `rows` rows already in its log. */
 export function createdRun(

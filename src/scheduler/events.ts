@@ -1,4 +1,6 @@
 import type { FlowInfo, FlowStatus } from "./flow_info.ts";
+import type { FlowSkipReason } from "../coordination/shared_flow.ts";
+import type { CanoError } from "../errors.ts";
 
 /**
  * What started a run: the flow's interval, a cron tick, or `RunningScheduler.trigger`.
@@ -171,6 +173,103 @@ export class FlowEndEvent extends Event {
 }
 
 /**
+ * Dispatched (as `"flowskip"`) by a scheduler started with `coordination` when a scheduled tick of
+ * a flow does not run on this instance, with the reason: another instance claimed it
+ * (`"claimed"`), a run of the flow was in flight (`"running"`), the tick fell in a backoff window
+ * (`"backoff"`), the flow is tripped (`"tripped"`), or the tick was older than one already handled
+ * (`"stale"`).
+ *
+ * @example Count the ticks other instances took
+ * ```ts
+ * import { FlowSkipEvent } from "@cano/cano/scheduler";
+ * import assert from "node:assert/strict";
+ *
+ * const event = new FlowSkipEvent("sync", new Date(Date.UTC(2026, 0, 1)), "claimed");
+ * assert.equal(event.type, "flowskip");
+ * assert.equal(event.reason, "claimed");
+ * ```
+ */
+export class FlowSkipEvent extends Event {
+  /** The flow's id. */
+  readonly id: string;
+  /** The tick that did not run here. */
+  readonly scheduledAt: Date;
+  /** Why. */
+  readonly reason: FlowSkipReason;
+
+  /**
+   * Creates the event.
+   *
+   * @param id The flow's id.
+   * @param scheduledAt The tick.
+   * @param reason Why it did not run here.
+   */
+  constructor(id: string, scheduledAt: Date, reason: FlowSkipReason) {
+    super("flowskip");
+    this.id = id;
+    this.scheduledAt = scheduledAt;
+    this.reason = reason;
+  }
+}
+
+/**
+ * What a coordinated scheduler was doing when its store failed: claiming a tick and starting a
+ * run (`"begin"`), recording a run's outcome (`"finish"`), reading a flow's shared state
+ * (`"sync"`) or renewing a run's claim (`"heartbeat"`).
+ *
+ * @example Alert on failed outcomes only
+ * ```ts
+ * import type { FlowErrorOperation } from "@cano/cano/scheduler";
+ * import assert from "node:assert/strict";
+ *
+ * const serious = (operation: FlowErrorOperation): boolean => operation === "finish";
+ * assert.equal(serious("sync"), false);
+ * ```
+ */
+export type FlowErrorOperation = "begin" | "finish" | "sync" | "heartbeat";
+
+/**
+ * Dispatched (as `"flowerror"`) when the coordination store of a scheduler started with
+ * `coordination` fails. The scheduler carries on: a tick it could not claim does not run (a tick
+ * must never run twice), the next tick is tried as usual, and the flow's `lastError` says what
+ * happened until its shared state can be read again. With no `"flowerror"` listener, the error
+ * goes to `console.error`.
+ *
+ * @example Watch the store
+ * ```ts
+ * import { FlowErrorEvent } from "@cano/cano/scheduler";
+ * import { CheckpointStoreError } from "@cano/cano";
+ * import assert from "node:assert/strict";
+ *
+ * const event = new FlowErrorEvent("sync", "begin", new CheckpointStoreError("KV is down"));
+ * assert.equal(event.type, "flowerror");
+ * assert.equal(event.error.category, "checkpoint_store");
+ * ```
+ */
+export class FlowErrorEvent extends Event {
+  /** The flow's id. */
+  readonly id: string;
+  /** What the scheduler was doing. */
+  readonly operation: FlowErrorOperation;
+  /** The store's error (a typed cano error). */
+  readonly error: CanoError;
+
+  /**
+   * Creates the event.
+   *
+   * @param id The flow's id.
+   * @param operation What the scheduler was doing.
+   * @param error The error.
+   */
+  constructor(id: string, operation: FlowErrorOperation, error: CanoError) {
+    super("flowerror");
+    this.id = id;
+    this.operation = operation;
+    this.error = error;
+  }
+}
+
+/**
  * The events of a `RunningScheduler`, by type, for its typed `addEventListener`.
  *
  * @example Listen to every run end
@@ -190,4 +289,8 @@ export interface RunningSchedulerEventMap {
   flowstart: FlowStartEvent;
   /** A run ended. */
   flowend: FlowEndEvent;
+  /** Coordinated: a scheduled tick did not run on this instance. */
+  flowskip: FlowSkipEvent;
+  /** Coordinated: the coordination store failed. */
+  flowerror: FlowErrorEvent;
 }

@@ -10,6 +10,7 @@ import { backoffDelay, type ResolvedBackoffPolicy, tripped } from "./backoff.ts"
 import type { FlowRunOutcome } from "./events.ts";
 import type { FlowInfo, FlowSchedule, FlowStatus } from "./flow_info.ts";
 import type { TimerEntry } from "./timer_queue.ts";
+import type { FlowRunMarker } from "../coordination/coordination.ts";
 
 /**
  * A parsed cron expression, shared by every flow registered with the same expression and time
@@ -34,6 +35,11 @@ export class CronSchedule {
     }
     return this.#next;
   }
+
+  /** The latest tick at or before `at` (ms since the epoch), `undefined` when there is none. */
+  latest(at: number): number | undefined {
+    return this.#cron.previousRuns(1, new Date(at + 1))[0]?.getTime();
+  }
 }
 
 /** A schedule as the scheduler uses it: the cron expression parsed once, at registration. */
@@ -41,6 +47,21 @@ export type ParsedSchedule =
   | { readonly kind: "every"; readonly interval: number; readonly initialDelay: number }
   | { readonly kind: "cron"; readonly cron: CronSchedule }
   | { readonly kind: "manual" };
+
+/**
+ * What a coordinated scheduler does, at start, about the ticks of a flow that no instance was up
+ * to run: `"skip"` them, or run `"one"` tick for the whole missed window.
+ *
+ * @example Catch up after downtime
+ * ```ts
+ * import type { CatchUpPolicy } from "@cano/cano/scheduler";
+ * import assert from "node:assert/strict";
+ *
+ * const policy: CatchUpPolicy = "one";
+ * assert.notEqual(policy, "skip");
+ * ```
+ */
+export type CatchUpPolicy = "skip" | "one";
 
 /** What the builder records for a flow. */
 export interface FlowSpec {
@@ -51,6 +72,72 @@ export interface FlowSpec {
   readonly public: FlowSchedule;
   policy: ResolvedBackoffPolicy;
   readonly data: (() => unknown) | undefined;
+  readonly catchUp: CatchUpPolicy;
+}
+
+/**
+ * The part of a flow's state that runs, outcomes and resets change: the fields of a
+ * {@link FlowState}, and of a shared flow record once read (times in ms since the epoch, `NaN`
+ * when unset). One set of rules serves both.
+ */
+export interface FlowCounters {
+  status: FlowStatus;
+  runCount: number;
+  lastRun: number;
+  failureStreak: number;
+  nextEligible: number;
+  lastError: string | undefined;
+  lastEnd: number;
+}
+
+/**
+ * cano's outcome: success clears the streak and the window; a cancelled run returns the flow to
+ * idle and is not a failure; anything else extends the streak, then trips or backs off.
+ */
+export function settleCounters(
+  counters: FlowCounters,
+  policy: ResolvedBackoffPolicy,
+  now: number,
+  error: unknown,
+  failed: boolean,
+): FlowRunOutcome {
+  counters.lastEnd = now;
+  if (!failed) {
+    counters.status = "completed";
+    counters.failureStreak = 0;
+    counters.nextEligible = NaN;
+    counters.lastError = undefined;
+    return "completed";
+  }
+  if (categoryOf(error) === "cancelled") {
+    counters.status = "idle";
+    return "cancelled";
+  }
+  counters.failureStreak++;
+  counters.lastError = messageOf(error);
+  if (tripped(policy, counters.failureStreak)) {
+    counters.status = "tripped";
+    counters.nextEligible = NaN;
+  } else {
+    counters.status = "backoff";
+    counters.nextEligible = now + backoffDelay(policy, counters.failureStreak);
+  }
+  return "failed";
+}
+
+/** cano's reset: clears the streak and the window; idle unless a run is in flight. */
+export function resetCounters(counters: FlowCounters): void {
+  counters.failureStreak = 0;
+  counters.nextEligible = NaN;
+  counters.lastError = undefined;
+  if (counters.status !== "running") counters.status = "idle";
+}
+
+/** How a run ended, as recorded in the store. */
+export interface RunEnd {
+  readonly at: number;
+  readonly error: unknown;
+  readonly failed: boolean;
 }
 
 /** Why a dispatch was refused. */
@@ -60,7 +147,7 @@ export type ReserveRefusal = "running" | "tripped";
  * The live state of a flow. Times are ms since the epoch, `NaN` when unset: numeric fields that
  * stay numbers are updated in place, so a run allocates nothing here.
  */
-export class FlowState {
+export class FlowState implements FlowCounters {
   readonly spec: FlowSpec;
   status: FlowStatus = "idle";
   runCount = 0;
@@ -79,6 +166,16 @@ export class FlowState {
   controller: AbortController | undefined;
   /** Settles (never rejects) when the run in flight has ended and its outcome is applied. */
   run: Promise<void> | undefined;
+  /** Coordinated: the latest tick this instance handled or saw handled (`NaN`: none). */
+  lastTick = NaN;
+  /** Coordinated: a tick or trigger of this flow is being claimed in the store. */
+  pending = false;
+  /** Coordinated: another instance runs the flow (as of the last read of its record). */
+  remoteRunning = false;
+  /** Coordinated: the store's marker of the run in flight here. */
+  marker: FlowRunMarker | undefined;
+  /** Coordinated: a run of this instance whose outcome the store has not taken yet. */
+  unsettled: { marker: FlowRunMarker; end: RunEnd } | undefined;
 
   constructor(spec: FlowSpec) {
     this.spec = spec;
@@ -105,43 +202,20 @@ export class FlowState {
     return undefined;
   }
 
-  /**
-   * cano's outcome: success clears the streak and the window; a cancelled run returns the flow to
-   * idle and is not a failure; anything else extends the streak, then trips or backs off.
-   */
+  /** cano's outcome (see {@link settleCounters}); the run's controller is released. */
   settle(now: number, error: unknown, failed: boolean): FlowRunOutcome {
-    this.lastEnd = now;
     this.controller = undefined;
-    if (!failed) {
-      this.status = "completed";
-      this.failureStreak = 0;
-      this.nextEligible = NaN;
-      this.lastError = undefined;
-      return "completed";
-    }
-    if (categoryOf(error) === "cancelled") {
-      this.status = "idle";
-      return "cancelled";
-    }
-    const policy = this.spec.policy;
-    this.failureStreak++;
-    this.lastError = messageOf(error);
-    if (tripped(policy, this.failureStreak)) {
-      this.status = "tripped";
-      this.nextEligible = NaN;
-    } else {
-      this.status = "backoff";
-      this.nextEligible = now + backoffDelay(policy, this.failureStreak);
-    }
-    return "failed";
+    return settleCounters(this, this.spec.policy, now, error, failed);
   }
 
-  /** cano's reset: clears the streak and the window; idle unless a run is in flight. */
+  /** cano's reset (see {@link resetCounters}). */
   reset(): void {
-    this.failureStreak = 0;
-    this.nextEligible = NaN;
-    this.lastError = undefined;
-    if (this.status !== "running") this.status = "idle";
+    resetCounters(this);
+  }
+
+  /** The status `status()` reports: a run in flight on another instance shows as running. */
+  get displayStatus(): FlowStatus {
+    return this.remoteRunning && this.status !== "running" ? "running" : this.status;
   }
 
   /** A snapshot for `status` / `list` / events; `nextRun` is the pending timer's due time. */
@@ -150,7 +224,7 @@ export class FlowState {
       -readonly [K in keyof FlowInfo]: FlowInfo[K];
     } = {
       id: this.spec.id,
-      status: this.status,
+      status: this.displayStatus,
       schedule: this.spec.public,
       runCount: this.runCount,
       failureStreak: this.failureStreak,

@@ -1,11 +1,16 @@
 import { safeString } from "../describe.ts";
-import { CancelledError, CanoError, ConfigurationError } from "../errors.ts";
+import { CancelledError, CanoError } from "../errors.ts";
+import type { FlowRunMarker } from "../coordination/coordination.ts";
+import { coordinationError } from "../coordination/coordination.ts";
+import { nextGridTick } from "../coordination/ticks.ts";
 import { SafeEventTarget } from "../events.ts";
 import type { Resources } from "../resources.ts";
 import type { WorkflowResult } from "../workflow/workflow.ts";
 import {
   FlowEndEvent,
+  FlowErrorEvent,
   type FlowRunSource,
+  FlowSkipEvent,
   FlowStartEvent,
   FlowStatusEvent,
   type RunningSchedulerEventMap,
@@ -13,39 +18,31 @@ import {
 import { type FlowSpec, FlowState } from "./flow.ts";
 import type { FlowInfo, FlowStatus } from "./flow_info.ts";
 import { runScheduled, scheduledRunId, type ScheduledRunOptions } from "./run_flow.ts";
-import { TimerQueue } from "./timer_queue.ts";
+import { type CoordinatedStart, SharedFlows, type SharedHost } from "./shared_flows.ts";
+import { type TimerEntry, TimerQueue } from "./timer_queue.ts";
+import { checkTimeout, raise, type StopOptions, teardown } from "./stop.ts";
 
-/** Options of {@link RunningScheduler.stop}. */
-export interface StopOptions {
-  /**
-   * How long `stop()` waits for the runs in flight to end after they were aborted, in ms, before
-   * it rejects. Default 30 000; `0` gives them only until the next turn of the event loop;
-   * `Infinity` waits for ever. It bounds the wait, not the teardown: resources are torn down only
-   * once every run has ended, however long that takes.
-   */
-  timeout?: number;
-}
-
-/** The longest `setTimeout` delay; a longer stop timeout would fire at once. */
-const MAX_TIMEOUT = 2_147_483_647;
+export type { StopOptions } from "./stop.ts";
 
 // Assigned by a static block of RunningScheduler: only Scheduler.start creates one.
 let create: (
   flows: readonly FlowSpec[],
   resources: readonly Resources[],
   signal: AbortSignal | undefined,
-) => RunningScheduler;
+  coordinated: CoordinatedStart | undefined,
+) => Promise<RunningScheduler>;
 
 /**
- * Creates the live handle once the builder has validated the flows and set their resources up.
- * Not part of the public API.
+ * Creates the live handle once the builder has validated the flows and set their resources up;
+ * with coordination, once every flow's shared state has been read. Not part of the public API.
  */
 export function startRunning(
   flows: readonly FlowSpec[],
   resources: readonly Resources[],
   signal: AbortSignal | undefined,
-): RunningScheduler {
-  return create(flows, resources, signal);
+  coordinated?: CoordinatedStart,
+): Promise<RunningScheduler> {
+  return create(flows, resources, signal, coordinated);
 }
 
 /**
@@ -88,6 +85,10 @@ export class RunningScheduler extends SafeEventTarget<RunningSchedulerEventMap>
   );
   readonly #startedAt = Date.now();
   readonly #inFlight = new Set<FlowState>();
+  /** Coordinated: the shared side, and its work in flight (claims, reads, writes). */
+  readonly #shared: SharedFlows | undefined;
+  #pending = 0;
+  #pollTimer: TimerEntry | undefined;
   #phase: "running" | "stopping" | "stopped" = "running";
   /** While stopping: resolves the promise of `#settled()` once no run is in flight. */
   #drained: (() => void) | undefined;
@@ -106,20 +107,81 @@ export class RunningScheduler extends SafeEventTarget<RunningSchedulerEventMap>
     flows: readonly FlowSpec[],
     resources: readonly Resources[],
     signal: AbortSignal | undefined,
+    coordinated: CoordinatedStart | undefined,
   ) {
     super();
     this.#order = flows.map((spec) => new FlowState(spec));
     for (const flow of this.#order) this.#flows.set(flow.id, flow);
     this.#resources = resources;
     this.#done = new Promise((resolve) => this.#resolveDone = resolve);
-    for (const flow of this.#order) this.#plan(flow);
     this.#signal = signal;
-    if (signal?.aborted) this.#onAbort();
-    else signal?.addEventListener("abort", this.#onAbort, { once: true });
+    this.#shared = coordinated === undefined
+      ? undefined
+      : new SharedFlows(coordinated, this.#sharedHost());
   }
 
   static {
-    create = (flows, resources, signal) => new RunningScheduler(flows, resources, signal);
+    create = async (flows, resources, signal, coordinated) => {
+      const running = new RunningScheduler(flows, resources, signal, coordinated);
+      await running.#arm();
+      return running;
+    };
+  }
+
+  /** Arms every flow (with coordination: once the shared state is read), then the signal. */
+  async #arm(): Promise<void> {
+    const shared = this.#shared;
+    let catchUp: [FlowState, number][] = [];
+    if (shared !== undefined) {
+      await shared.load(this.#order);
+      catchUp = shared.catchUp(this.#order, Date.now());
+    }
+    const late = new Set(catchUp.map(([flow]) => flow));
+    for (const flow of this.#order) if (!late.has(flow)) this.#plan(flow);
+    for (const [flow, tick] of catchUp) shared!.tick(flow, tick, sourceOf(flow));
+    if (shared !== undefined) {
+      this.#pollTimer = this.#queue.schedule(Date.now() + shared.pollInterval, () => {
+        if (this.#phase !== "running") return;
+        shared.poll(this.#order);
+        this.#queue.reschedule(this.#pollTimer!, Date.now() + shared.pollInterval);
+      });
+    }
+    if (this.#signal?.aborted) this.#onAbort();
+    else this.#signal?.addEventListener("abort", this.#onAbort, { once: true });
+  }
+
+  /** What the coordinated side may do to this scheduler. */
+  #sharedHost(): SharedHost {
+    return {
+      isRunning: () => this.#phase === "running",
+      launch: (flow, previous, source, due, marker) => {
+        flow.status = "running";
+        this.#launch(flow, previous, source, Date.now(), due, marker);
+      },
+      plan: (flow) => this.#plan(flow),
+      changed: (flow, previous) => this.#emitStatus(flow, previous),
+      skipped: (flow, due, reason) => {
+        if (this.hasListener("flowskip")) {
+          this.dispatchEvent(new FlowSkipEvent(flow.id, new Date(due), reason));
+        }
+      },
+      failed: (flow, operation, thrown) => {
+        const error = coordinationError(operation, flow.id, thrown);
+        flow.lastError = error.message;
+        if (this.hasListener("flowerror")) {
+          this.dispatchEvent(new FlowErrorEvent(flow.id, operation, error));
+        } else console.error(`cano: scheduler flow '${flow.id}': ${error.message}`);
+      },
+      track: (work) => {
+        this.#pending++;
+        const done = (): void => {
+          this.#pending--;
+          if (this.#inFlight.size === 0 && this.#pending === 0) this.#drained?.();
+        };
+        work.then(done, done);
+        return work;
+      },
+    };
   }
 
   /**
@@ -157,9 +219,9 @@ export class RunningScheduler extends SafeEventTarget<RunningSchedulerEventMap>
    * assert.equal(running.status("job")?.status, "completed");
    * ```
    */
-  // deno-lint-ignore require-await
   async trigger(id: string): Promise<void> {
     const flow = this.#lookup(id, "trigger");
+    if (this.#shared !== undefined) return await this.#shared.trigger(flow);
     const refusal = this.#dispatch(flow, "trigger");
     if (refusal === "running") {
       throw new CanoError(`Flow '${id}' is already running`, { category: "workflow" });
@@ -203,11 +265,11 @@ export class RunningScheduler extends SafeEventTarget<RunningSchedulerEventMap>
    * assert.equal(running.status("job")?.failureStreak, 0);
    * ```
    */
-  // deno-lint-ignore require-await
   async resetFlow(id: string): Promise<void> {
     const flow = this.#lookup(id, "resetFlow");
-    const previous = flow.status;
-    flow.reset();
+    const previous = flow.displayStatus;
+    if (this.#shared !== undefined) await this.#shared.reset(flow);
+    else flow.reset();
     if (flow.status !== "running") this.#plan(flow);
     this.#emitStatus(flow, previous);
   }
@@ -242,7 +304,7 @@ export class RunningScheduler extends SafeEventTarget<RunningSchedulerEventMap>
    */
   async cancelFlow(id: string): Promise<void> {
     const flow = this.#lookup(id, "cancelFlow");
-    if (flow.status !== "running") return;
+    if (flow.status !== "running") return await this.#shared?.cancel(flow);
     flow.controller?.abort(new CancelledError(`Flow '${id}' was cancelled by cancelFlow()`));
     await flow.run;
   }
@@ -294,9 +356,10 @@ export class RunningScheduler extends SafeEventTarget<RunningSchedulerEventMap>
   }
 
   /**
-   * Whether any flow has a run in flight.
+   * Whether any flow has a run in flight on this instance (with `coordination`, `status()` also
+   * shows the runs of other instances as `"running"`).
    *
-   * @returns `true` while at least one run is in flight.
+   * @returns `true` while at least one run is in flight here.
    *
    * @example Nothing runs before the first trigger
    * ```ts
@@ -471,13 +534,20 @@ export class RunningScheduler extends SafeEventTarget<RunningSchedulerEventMap>
   /** Arms the flow's timer for its next scheduled dispatch, if it has one. */
   #plan(flow: FlowState): void {
     if (flow.timer !== undefined) this.#queue.cancel(flow.timer);
-    if (this.#phase !== "running" || flow.status === "running" || flow.status === "tripped") {
+    if (
+      this.#phase !== "running" || flow.status === "running" || flow.status === "tripped" ||
+      flow.pending
+    ) {
       return;
     }
     const schedule = flow.spec.schedule;
     const eligible = flow.nextEligible; // NaN when no window is open: every comparison is false
     let due: number;
-    if (schedule.kind === "every") {
+    if (schedule.kind === "every" && this.#shared !== undefined) {
+      // Shared: a grid every instance agrees on, never a tick already handled.
+      const from = Math.max(this.#startedAt + schedule.initialDelay, Date.now());
+      due = nextGridTick(schedule.interval, eligible > from ? eligible : from, flow.lastTick);
+    } else if (schedule.kind === "every") {
       // A fixed delay after the end of the last run, and never inside the backoff window.
       due = Number.isNaN(flow.lastEnd)
         ? this.#startedAt + schedule.initialDelay
@@ -500,6 +570,10 @@ export class RunningScheduler extends SafeEventTarget<RunningSchedulerEventMap>
 
   #onTimer(flow: FlowState): void {
     if (this.#phase !== "running") return;
+    if (this.#shared !== undefined) {
+      this.#shared.tick(flow, flow.timer!.due, sourceOf(flow));
+      return;
+    }
     if (flow.backingOff(Date.now())) {
       this.#plan(flow);
       return;
@@ -518,7 +592,21 @@ export class RunningScheduler extends SafeEventTarget<RunningSchedulerEventMap>
     const startedAt = Date.now();
     const refusal = flow.reserve(startedAt);
     if (refusal !== undefined) return refusal;
+    this.#launch(flow, previous, source, startedAt, due, undefined);
+    return undefined;
+  }
+
+  /** Starts a reserved run: its controller, events, and the run itself. */
+  #launch(
+    flow: FlowState,
+    previous: FlowStatus,
+    source: FlowRunSource,
+    startedAt: number,
+    due: number | undefined,
+    marker: FlowRunMarker | undefined,
+  ): void {
     if (flow.timer !== undefined) this.#queue.cancel(flow.timer);
+    flow.marker = marker;
     const controller = new AbortController();
     flow.controller = controller;
     this.#inFlight.add(flow);
@@ -533,8 +621,7 @@ export class RunningScheduler extends SafeEventTarget<RunningSchedulerEventMap>
         ),
       );
     }
-    flow.run = this.#execute(flow, controller.signal, startedAt, due ?? startedAt);
-    return undefined;
+    flow.run = this.#execute(flow, controller.signal, startedAt, due ?? startedAt, marker);
   }
 
   /** Runs the workflow and applies the outcome. Never rejects. */
@@ -543,6 +630,7 @@ export class RunningScheduler extends SafeEventTarget<RunningSchedulerEventMap>
     signal: AbortSignal,
     startedAt: number,
     due: number,
+    marker: FlowRunMarker | undefined,
   ): Promise<void> {
     let result: WorkflowResult<string, unknown> | undefined;
     let error: unknown;
@@ -550,7 +638,9 @@ export class RunningScheduler extends SafeEventTarget<RunningSchedulerEventMap>
     try {
       const { workflow, initial, data } = flow.spec;
       const runData = data?.();
-      const id = scheduledRunId(workflow, flow.id, due, flow.lastRunId, flow.runCount);
+      const id = marker !== undefined
+        ? marker.runId ?? undefined
+        : scheduledRunId(workflow, flow.id, due, flow.lastRunId, flow.runCount);
       flow.lastRunId = id;
       const options: ScheduledRunOptions<unknown> = { signal };
       if (runData !== undefined) options.data = runData;
@@ -564,6 +654,10 @@ export class RunningScheduler extends SafeEventTarget<RunningSchedulerEventMap>
     }
     const now = Date.now();
     const outcome = flow.settle(now, error, failed);
+    if (marker !== undefined) {
+      await this.#shared!.finish(flow, marker, { at: now, error, failed });
+      flow.marker = undefined;
+    }
     flow.run = undefined; // nothing left to wait for; do not keep the promise alive
     this.#inFlight.delete(flow);
     try {
@@ -582,12 +676,12 @@ export class RunningScheduler extends SafeEventTarget<RunningSchedulerEventMap>
         );
       }
       this.#emitStatus(flow, "running");
-      if (this.#inFlight.size === 0) this.#drained?.();
+      if (this.#inFlight.size === 0 && this.#pending === 0) this.#drained?.();
     }
   }
 
   #emitStatus(flow: FlowState, previous: FlowStatus): void {
-    if (previous !== flow.status && this.hasListener("flowstatus")) {
+    if (previous !== flow.displayStatus && this.hasListener("flowstatus")) {
       this.dispatchEvent(new FlowStatusEvent(this.#info(flow), previous));
     }
   }
@@ -597,11 +691,12 @@ export class RunningScheduler extends SafeEventTarget<RunningSchedulerEventMap>
     this.#phase = "stopping";
     this.#signal?.removeEventListener("abort", this.#onAbort);
     this.#queue.clear();
+    this.#shared?.stop();
     const reason = new CancelledError("Scheduler is stopping");
     for (const flow of [...this.#inFlight]) flow.controller?.abort(reason);
     // No run can start any more, so the set only shrinks: once empty, nothing uses the resources.
     const settled = this.#settled();
-    const released = settled.then(() => this.#teardown());
+    const released = settled.then(() => teardown(this.#resources));
     const error = await this.#within(settled, timeout) ? undefined : this.#timeoutError(timeout);
     const done = released.then(() => {
       this.#phase = "stopped";
@@ -614,7 +709,8 @@ export class RunningScheduler extends SafeEventTarget<RunningSchedulerEventMap>
 
   /** The error of a stop() that timed out, naming the flows still in flight. */
   #timeoutError(timeout: number): CanoError {
-    const ids = [...this.#inFlight].map((flow) => `'${flow.id}'`).join(", ");
+    const ids = [...this.#inFlight].map((flow) => `'${flow.id}'`).join(", ") ||
+      "coordination store calls";
     return new CanoError(
       `Timeout waiting for workflows to complete: ${ids} still running after ${timeout} ms`,
       { category: "workflow" },
@@ -623,7 +719,7 @@ export class RunningScheduler extends SafeEventTarget<RunningSchedulerEventMap>
 
   /** Resolves once no run is in flight (at once when none is); only while stopping. */
   #settled(): Promise<void> {
-    if (this.#inFlight.size === 0) return Promise.resolve();
+    if (this.#inFlight.size === 0 && this.#pending === 0) return Promise.resolve();
     return new Promise((resolve) => {
       this.#drained = () => {
         this.#drained = undefined;
@@ -634,7 +730,7 @@ export class RunningScheduler extends SafeEventTarget<RunningSchedulerEventMap>
 
   /** Resolves `true` when `settled` settles within `timeout` ms, else `false` at the timeout. */
   #within(settled: Promise<void>, timeout: number): Promise<boolean> {
-    if (this.#inFlight.size === 0) return Promise.resolve(true);
+    if (this.#inFlight.size === 0 && this.#pending === 0) return Promise.resolve(true);
     if (timeout === Infinity) return settled.then(() => true);
     return new Promise((resolve) => {
       const timer = setTimeout(() => resolve(false), timeout);
@@ -644,37 +740,8 @@ export class RunningScheduler extends SafeEventTarget<RunningSchedulerEventMap>
       });
     });
   }
-
-  /** Tears every workflow's resources down, in reverse registration order. Never rejects. */
-  async #teardown(): Promise<void> {
-    for (const resources of [...this.#resources].reverse()) {
-      try {
-        await resources.teardownAll(); // reports its own failures and carries on
-      } catch (error) {
-        console.error(`cano: tearing the scheduler's resources down failed: ${safeString(error)}`);
-      }
-    }
-  }
 }
 
-function checkTimeout(options: StopOptions): number {
-  if (typeof options !== "object" || options === null) {
-    throw new ConfigurationError(`Stop options must be an object, received ${safeString(options)}`);
-  }
-  const timeout = options.timeout ?? 30_000;
-  if (
-    typeof timeout !== "number" || Number.isNaN(timeout) || timeout < 0 ||
-    (timeout > MAX_TIMEOUT && timeout !== Infinity)
-  ) {
-    throw new ConfigurationError(
-      `Stop timeout must be a number of ms between 0 and ${MAX_TIMEOUT}, or Infinity, received ${
-        safeString(timeout)
-      }`,
-    );
-  }
-  return timeout;
-}
-
-function raise(error: CanoError | undefined): void {
-  if (error !== undefined) throw error;
+function sourceOf(flow: FlowState): FlowRunSource {
+  return flow.spec.schedule.kind === "cron" ? "cron" : "interval";
 }

@@ -4,9 +4,29 @@ import { CancelledError, ConfigurationError, messageOf } from "../errors.ts";
 import type { Resources } from "../resources.ts";
 import { Workflow } from "../workflow/workflow.ts";
 import { type BackoffPolicy, resolveBackoff } from "./backoff.ts";
-import { CronSchedule, type FlowSpec, type ParsedSchedule } from "./flow.ts";
+import { type CatchUpPolicy, CronSchedule, type FlowSpec, type ParsedSchedule } from "./flow.ts";
 import type { FlowSchedule } from "./flow_info.ts";
 import { type RunningScheduler, startRunning } from "./running.ts";
+import {
+  checkCatchUp,
+  checkStart,
+  checkTimezone,
+  type CronOptions,
+  type EveryOptions,
+  type FlowOptions,
+  type StartOptions,
+} from "./scheduler_options.ts";
+
+export type {
+  CronOptions,
+  EveryOptions,
+  FlowOptions,
+  ScheduledFlowOptions,
+  StartOptions,
+} from "./scheduler_options.ts";
+
+// Assigned by a static block of Scheduler: the flows of a scheduler, for registerDenoCron.
+let takeFlows: <T>(scheduler: Scheduler, plan: (flows: readonly FlowSpec[]) => T) => T;
 
 /**
  * A workflow as the scheduler sees it. Pass a cano `Workflow` (from `"@cano/cano"`): any other
@@ -37,35 +57,6 @@ export interface SchedulableWorkflow<S extends string, D> {
   ): Promise<{ state: S; data: D }>;
 }
 
-/** Options of every flow registration. */
-export interface FlowOptions<D> {
-  /** Makes the run data of each run (the engine's default, `{}`, when absent). */
-  data?: () => D;
-  /** The flow's backoff policy (same as {@link Scheduler.setBackoff}). Default: cano's. */
-  backoff?: BackoffPolicy;
-}
-
-/** Options of {@link Scheduler.every}. */
-export interface EveryOptions<D> extends FlowOptions<D> {
-  /**
-   * Delay before the first run, in ms from `start()`. Default 0: the first run starts at once
-   * (cano's behaviour). Staggering the first runs of many flows spreads their load.
-   */
-  initialDelay?: number;
-}
-
-/** Options of {@link Scheduler.cron}. */
-export interface CronOptions<D> extends FlowOptions<D> {
-  /** The IANA time zone the expression is read in, e.g. `"Europe/Berlin"`. Default `"UTC"`. */
-  timezone?: string;
-}
-
-/** Options of {@link Scheduler.start}. */
-export interface StartOptions {
-  /** Aborting it stops the scheduler (as `stop()` with the default timeout). */
-  signal?: AbortSignal;
-}
-
 /**
  * Registers workflows to run on an interval, on a cron schedule or on demand, then starts them
  * all with {@link Scheduler.start}. Flows may use different workflow types. Registration checks
@@ -94,6 +85,8 @@ export class Scheduler {
   /** Parsed cron expressions by time zone and expression, shared between flows. */
   readonly #crons = new Map<string, CronSchedule>();
   #state: "building" | "starting" | "started" = "building";
+  /** The flows were registered with Deno.cron: no further change. */
+  #cron = false;
 
   /**
    * How many flows are registered.
@@ -184,11 +177,19 @@ export class Scheduler {
         }`,
       );
     }
-    return this.#add(id, workflow, initial, options, {
-      kind: "every",
-      interval: intervalMs,
-      initialDelay,
-    }, { kind: "every", interval: intervalMs });
+    return this.#add(
+      id,
+      workflow,
+      initial,
+      options,
+      {
+        kind: "every",
+        interval: intervalMs,
+        initialDelay,
+      },
+      { kind: "every", interval: intervalMs },
+      checkCatchUp(id, options.catchUp),
+    );
   }
 
   /**
@@ -251,6 +252,7 @@ export class Scheduler {
       options,
       { kind: "cron", cron },
       { kind: "cron", expression, timezone },
+      checkCatchUp(id, options.catchUp),
     );
   }
 
@@ -290,7 +292,15 @@ export class Scheduler {
     options: FlowOptions<D> = {},
   ): this {
     this.#checkNew(id, workflow, initial, options);
-    return this.#add(id, workflow, initial, options, { kind: "manual" }, { kind: "manual" });
+    return this.#add(
+      id,
+      workflow,
+      initial,
+      options,
+      { kind: "manual" },
+      { kind: "manual" },
+      "skip",
+    );
   }
 
   /**
@@ -357,21 +367,12 @@ export class Scheduler {
         "Scheduler has already been started; build a new Scheduler to start again",
       );
     }
-    const signal = checkSignal(options);
+    const { signal, coordinated } = checkStart(options);
     this.#state = "starting";
     try {
       throwIfAborted(signal);
       const flows = [...this.#flows.values()];
-      for (const flow of flows) {
-        try {
-          flow.workflow.validate();
-          flow.workflow.validateInitialState(flow.initial);
-        } catch (error) {
-          throw new ConfigurationError(`Flow '${flow.id}' cannot start: ${messageOf(error)}`, {
-            cause: error,
-          });
-        }
-      }
+      validateFlows(flows);
       // A workflow registered under several ids (or resources shared by several workflows) is
       // set up once.
       const lifecycles = [...new Set(flows.map((flow) => flow.workflow.resources as Resources))];
@@ -386,7 +387,14 @@ export class Scheduler {
         for (const resources of ready.reverse()) await resources.teardownAll();
         throw error;
       }
-      const running = startRunning(flows, lifecycles, signal);
+      let running: RunningScheduler;
+      try {
+        running = await startRunning(flows, lifecycles, signal, coordinated);
+      } catch (error) {
+        // The store could not be read: nothing runs, so everything set up comes down again.
+        for (const resources of [...lifecycles].reverse()) await resources.teardownAll();
+        throw error;
+      }
       this.#state = "started";
       return running;
     } catch (error) {
@@ -396,6 +404,11 @@ export class Scheduler {
   }
 
   #checkBuilding(id: string): void {
+    if (this.#cron) {
+      throw new ConfigurationError(
+        `Cannot change flow '${id}': the scheduler's flows are registered with Deno.cron`,
+      );
+    }
     if (this.#state !== "building") {
       throw new ConfigurationError(
         `Cannot change flow '${id}': the scheduler has already been started`,
@@ -442,6 +455,7 @@ export class Scheduler {
     options: FlowOptions<D>,
     schedule: ParsedSchedule,
     publicSchedule: FlowSchedule,
+    catchUp: CatchUpPolicy,
   ): this {
     const policy = resolveBackoff(options.backoff);
     this.#flows.set(id, {
@@ -452,8 +466,54 @@ export class Scheduler {
       public: Object.freeze(publicSchedule),
       policy,
       data: options.data,
+      catchUp,
     });
     return this;
+  }
+
+  static {
+    takeFlows = (scheduler, plan) => {
+      if (scheduler.#cron) {
+        throw new ConfigurationError(
+          "Scheduler flows are already registered with Deno.cron; build a new Scheduler",
+        );
+      }
+      const flows = [...scheduler.#flows.values()];
+      validateFlows(flows);
+      const planned = plan(flows);
+      scheduler.#cron = true;
+      return planned;
+    };
+  }
+}
+
+/**
+ * Hands the flows of `scheduler`, validated, to `plan` (for `registerDenoCron`); once `plan`
+ * returns, the builder refuses further changes and a second registration. Not part of the public
+ * API.
+ *
+ * @throws {ConfigurationError} When a workflow or initial state is invalid, or on a second call.
+ */
+export function flowsForCron<T>(scheduler: Scheduler, plan: (flows: readonly FlowSpec[]) => T): T {
+  if (!(scheduler instanceof Scheduler)) {
+    throw new ConfigurationError(
+      `registerDenoCron needs a Scheduler, received ${describe(scheduler)}`,
+    );
+  }
+  return takeFlows(scheduler, plan);
+}
+
+/** Checks every flow's workflow and initial state (nothing is set up when one is invalid). */
+function validateFlows(flows: readonly FlowSpec[]): void {
+  for (const flow of flows) {
+    try {
+      flow.workflow.validate();
+      flow.workflow.validateInitialState(flow.initial);
+    } catch (error) {
+      throw new ConfigurationError(`Flow '${flow.id}' cannot start: ${messageOf(error)}`, {
+        cause: error,
+      });
+    }
   }
 }
 
@@ -477,35 +537,6 @@ function parseCron(id: string, expression: string, timezone: string): CronSchedu
     throw new ConfigurationError(`Cron expression '${expression}' for flow '${id}' never matches`);
   }
   return schedule;
-}
-
-function checkTimezone(id: string, timezone: unknown): void {
-  if (typeof timezone !== "string" || timezone.length === 0) {
-    throw new ConfigurationError(
-      `Time zone of flow '${id}' must be a non-empty string, received ${safeString(timezone)}`,
-    );
-  }
-  try {
-    new Intl.DateTimeFormat("en-US", { timeZone: timezone });
-  } catch (error) {
-    throw new ConfigurationError(
-      `Invalid time zone '${timezone}' for flow '${id}': ${messageOf(error)}`,
-      { cause: error },
-    );
-  }
-}
-
-function checkSignal(options: StartOptions): AbortSignal | undefined {
-  if (typeof options !== "object" || options === null) {
-    throw new ConfigurationError(
-      `Start options must be an object, received ${safeString(options)}`,
-    );
-  }
-  const signal = options.signal;
-  if (signal === undefined || signal instanceof AbortSignal) return signal;
-  throw new ConfigurationError(
-    `Option signal must be an AbortSignal, received ${safeString(signal)}`,
-  );
 }
 
 function throwIfAborted(signal: AbortSignal | undefined): void {
