@@ -479,32 +479,13 @@ export class KvCheckpointStore implements RunStore {
     try {
       checkRunId(workflowId);
       const why = checkCancelReason(reason);
-      const keys = this.#layout.keys(workflowId);
-      return this.#lock.run("Request cancel", workflowId, async () => {
-        for (let pass = 1;; pass++) {
-          const current = await this.#layout.readRecord(workflowId, keys);
-          const noop = cancelNoop(current?.run);
-          if (noop !== undefined || current === undefined) {
-            return { outcome: noop ?? "not_found", run: infoOf(current?.run) };
-          }
-          const next = withCancel(current.run, why, this.#now());
-          const op = this.#kv.atomic();
-          op.check({ key: keys.record, versionstamp: current.versionstamp });
-          this.#layout.writeRecord(
-            op,
-            keys,
-            current.run,
-            next,
-            ENCODER.encode(JSON.stringify(next)),
-          );
-          if ((await op.commit()).ok) return { outcome: "requested", run: toRunInfo(next) };
-          if (pass >= this.#lock.attempts) {
-            throw new CheckpointStoreError(
-              `Request cancel of run "${shortId(workflowId)}" failed: its record changed during ` +
-                `each of ${pass} attempts`,
-            );
-          }
+      return this.#updateRecord(workflowId, "Request cancel", (current, now) => {
+        const noop = cancelNoop(current);
+        if (noop !== undefined || current === undefined) {
+          return { result: { outcome: noop ?? "not_found", run: infoOf(current) } };
         }
+        const next = withCancel(current, why, now);
+        return { next, result: { outcome: "requested", run: toRunInfo(next) } };
       });
     } catch (error) {
       return Promise.reject(storeError("KvCheckpointStore.requestCancel()", error));
@@ -582,30 +563,47 @@ export class KvCheckpointStore implements RunStore {
     try {
       checkRunId(workflowId);
       const note = checkNote(error);
-      const keys = this.#layout.keys(workflowId);
-      return this.#lock.run("Note on run", workflowId, async () => {
-        for (let pass = 1; pass <= this.#lock.attempts; pass++) {
-          const current = await this.#layout.readRecord(workflowId, keys);
-          const now = this.#now();
-          if (!noteAllowed(current?.run, now) || current === undefined) return false;
-          if (current.run.error === note) return true;
-          const next = notedRun(current.run, note, now);
-          const op = this.#kv.atomic();
-          op.check({ key: keys.record, versionstamp: current.versionstamp });
-          this.#layout.writeRecord(
-            op,
-            keys,
-            current.run,
-            next,
-            ENCODER.encode(JSON.stringify(next)),
-          );
-          if ((await op.commit()).ok) return true;
-        }
-        return false;
+      return this.#updateRecord(workflowId, "Note on run", (current, now) => {
+        if (!noteAllowed(current, now)) return { result: false };
+        if (current.error === note) return { result: true };
+        return { next: notedRun(current, note, now), result: true };
       });
     } catch (error) {
       return Promise.reject(storeError("KvCheckpointStore.noteRun()", error));
     }
+  }
+
+  /**
+   * A compare-and-set of a run's record by someone other than its owner (a cancel request, a
+   * note): `decide` sees the record as read and says what to write, if anything; a record that
+   * changed before the commit is read again.
+   */
+  #updateRecord<T>(
+    id: string,
+    what: string,
+    decide: (
+      current: StoredRun | undefined,
+      now: number,
+    ) => { next?: StoredRun; result: T },
+  ): Promise<T> {
+    const keys = this.#layout.keys(id);
+    return this.#lock.run(what, id, async () => {
+      for (let pass = 1;; pass++) {
+        const current = await this.#layout.readRecord(id, keys);
+        const { next, result } = decide(current?.run, this.#now());
+        if (next === undefined || current === undefined) return result;
+        const op = this.#kv.atomic();
+        op.check({ key: keys.record, versionstamp: current.versionstamp });
+        this.#layout.writeRecord(op, keys, current.run, next, ENCODER.encode(JSON.stringify(next)));
+        if ((await op.commit()).ok) return result;
+        if (pass >= this.#lock.attempts) {
+          throw new CheckpointStoreError(
+            `${what} of run "${shortId(id)}" failed: its record changed during each of ${pass} ` +
+              "attempts",
+          );
+        }
+      }
+    });
   }
 
   async #list(query: RunQuery): Promise<RunPage> {
