@@ -459,18 +459,23 @@ Deno.test(
 Deno.test("KvCheckpointStore.append() waits with the global setTimeout between retries", async () => {
   using time = fakeTime();
   const kvLike = alwaysLocked();
-  const store = new KvCheckpointStore(kvLike); // defaults: 8 attempts, 10 ms base delay
+  const store = new KvCheckpointStore(kvLike); // defaults: a 30 s budget, waits ≤ 20 ms
   let settled: unknown = "pending";
   const append = store.append("run", numberedRow(0)).catch((error) => {
     settled = error;
   });
   await time.flush();
   assert.equal(kvLike.commits, 1, "the first retry waits for the clock");
-  await time.tick(60_000); // more than the whole backoff schedule (< 2 s)
+  await time.tick(29_999);
+  assert.equal(String(settled), "pending", "still retrying inside the budget");
+  await time.tick(1); // the last attempt lands on the budget exactly
   await append;
-  assert.equal(kvLike.commits, 8);
+  assert.ok(kvLike.commits > 1_500, `waits of at most 20 ms: ${kvLike.commits} attempts`);
   assert.ok(settled instanceof CheckpointStoreError);
-  assert.match(settled.message, /database is locked after 8 attempts/);
+  assert.match(
+    settled.message,
+    /row 0 for workflow "run" failed: database is locked after \d+ attempts in 30000 ms \(retry\.budgetMs is 30000\)/,
+  );
 });
 
 Deno.test("KvCheckpointStore.append() stops retrying when its signal aborts", async () => {

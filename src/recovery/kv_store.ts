@@ -112,7 +112,7 @@ interface LeaseState {
  *
  * **Several processes.** A commit that meets another process's write lock throws
  * `database is locked` and did not land; the store retries that error (and only that one) with
- * bounded, jittered exponential backoff (see {@link KvCheckpointStoreOptions.retry}).
+ * time-budgeted, jittered backoff (see {@link KvCheckpointStoreOptions.retry}).
  *
  * The store does not own the KV handle: close it yourself when done.
  *
@@ -166,7 +166,7 @@ export class KvCheckpointStore implements RunStore {
     this.#kv = kv;
     this.#prefixBytes = checked.prefixBytes;
     this.#layout = new KvLayout(kv, checked.prefix, checked.prefixBytes, this.codec);
-    this.#lock = new LockRetry(checked.attempts, checked.baseDelay, checked.signal);
+    this.#lock = new LockRetry(checked.retry);
   }
 
   /**
@@ -369,6 +369,7 @@ export class KvCheckpointStore implements RunStore {
       lease,
       "Renew lease",
       (run, now) => renewed(run, lease, now, this.leaseMs),
+      true,
     );
   }
 
@@ -631,7 +632,8 @@ export class KvCheckpointStore implements RunStore {
     keys: RunKeys,
     request: ClaimRequest,
   ): Promise<ClaimResult | undefined> {
-    const current = await this.#layout.readRecord(id, keys);
+    // A start needs no read: the create commit's checks (no record, no row 0) are the read.
+    const current = request.mode === "start" ? undefined : await this.#layout.readRecord(id, keys);
     const now = this.#now();
     if (current === undefined) {
       if (request.mode === "resume") return await this.#claimLog(id, keys, request);
@@ -650,7 +652,11 @@ export class KvCheckpointStore implements RunStore {
       if (result.ok) {
         return { lease: this.#issue(run, result.versionstamp, new Map()), rows: [], created: true };
       }
-      if ((await this.#kv.get(keys.record)).versionstamp !== null) return undefined; // raced
+      const existing = await this.#layout.readRecord(id, keys);
+      if (existing !== undefined) {
+        if (request.mode === "start") throw new RunExistsError(id, existing.run.status);
+        return undefined; // raced: read it again
+      }
       // A log without a record: written without leases (or by an older version of this store).
       if (request.mode === "start") throw new RunExistsError(id, "a log without a run record");
       return await this.#claimLog(id, keys, request);
@@ -724,12 +730,20 @@ export class KvCheckpointStore implements RunStore {
     lease: RunLease,
     what: string,
     change: (run: StoredRun, now: number) => StoredRun,
+    untilLeaseEnd = false,
   ): Promise<void> {
     try {
       const id = lease?.id;
       checkRunId(id);
       const keys = this.#layout.keys(id);
       const state = this.#leaseState(lease);
+      // A renewal retries the lock only until shortly before the lease ends (the heartbeat's
+      // margin, on Date.now()'s clock): past it another process may claim the run, and the
+      // heartbeat must learn of the failure in time to stop the run's work.
+      const deadline = untilLeaseEnd
+        ? Date.now() + (lease.leaseUntil - this.#now()) -
+          Math.min(1_000, Math.floor(this.leaseMs / 10))
+        : undefined;
       return this.#lock.run(what, id, async () => {
         const known = state ?? await this.#adopt(id, keys, lease);
         for (let pass = 1;; pass++) {
@@ -741,7 +755,7 @@ export class KvCheckpointStore implements RunStore {
           if (result.ok) return this.#adopted(lease, known, next, result.versionstamp);
           await this.#refused(id, keys, lease, known, pass);
         }
-      });
+      }, deadline);
     } catch (error) {
       return Promise.reject(storeError(`KvCheckpointStore: ${what}`, error));
     }
