@@ -184,6 +184,13 @@ export interface ClaimRequest {
   workflow: string;
   /** The workflow's version. */
   version: number;
+  /**
+   * A new run's first row (sequence 0), written in the claim's own commit when the claim creates
+   * the run: a record then never exists without a row, and a start costs one commit less. Ignored
+   * when the claim finds an existing run; left out (the claim goes ahead, `firstWritten` unset)
+   * when the row cannot be stored — the caller then appends it and meets the refusal there.
+   */
+  first?: CheckpointRow | undefined;
 }
 
 /** A granted claim. */
@@ -194,6 +201,8 @@ export interface ClaimResult {
   rows: CheckpointRow[];
   /** Whether the claim created the run (no record and no rows existed). */
   created: boolean;
+  /** Whether the request's `first` row was written with the claim (the lease is past it). */
+  firstWritten?: boolean;
 }
 
 /**

@@ -637,20 +637,37 @@ export class KvCheckpointStore implements RunStore {
     const now = this.#now();
     if (current === undefined) {
       if (request.mode === "resume") return await this.#claimLog(id, keys, request);
-      const run = createdRun(id, request, now, this.leaseMs, {
-        count: 0,
-        state: "",
-        rolledBack: false,
-      });
+      const created = (first: CheckpointRow | undefined): StoredRun =>
+        createdRun(id, request, now, this.leaseMs, {
+          count: first === undefined ? 0 : 1,
+          state: first?.state ?? "",
+          rolledBack: false,
+        });
+      let run = created(request.first);
+      let recordBytes = ENCODER.encode(JSON.stringify(run));
+      const first = this.#firstRow(id, keys, request.first, recordBytes.length);
+      if (first === undefined && request.first !== undefined) {
+        run = created(undefined);
+        recordBytes = ENCODER.encode(JSON.stringify(run));
+      }
       const op = this.#kv.atomic();
       op.check({ key: keys.record, versionstamp: null }, {
         key: [...keys.rows, 0],
         versionstamp: null,
       });
-      this.#layout.writeRecord(op, keys, undefined, run, ENCODER.encode(JSON.stringify(run)));
+      this.#layout.writeRecord(op, keys, undefined, run, recordBytes);
+      if (first !== undefined) {
+        op.set([...keys.rows, 0], first.head);
+        first.chunks.forEach((value, index) => op.set([...keys.chunks, 0, index], value));
+      }
       const result = await op.commit();
       if (result.ok) {
-        return { lease: this.#issue(run, result.versionstamp, new Map()), rows: [], created: true };
+        const chunks = new Map<number, number>();
+        if (first !== undefined && first.chunks.length > 0) chunks.set(0, first.chunks.length);
+        const lease = this.#issue(run, result.versionstamp, chunks);
+        return first === undefined
+          ? { lease, rows: [], created: true }
+          : { lease, rows: [], created: true, firstWritten: true };
       }
       const existing = await this.#layout.readRecord(id, keys);
       if (existing !== undefined) {
@@ -699,6 +716,30 @@ export class KvCheckpointStore implements RunStore {
       throw noRowsError(id);
     }
     return { lease, rows, created: false };
+  }
+
+  /**
+   * A claim's first row, packed for the create commit — or `undefined` when there is none, or it
+   * cannot be stored (bad row, data the codec refuses, too large beside the record): the run is
+   * then claimed without it, and the engine's own append reports the refusal.
+   */
+  #firstRow(
+    id: string,
+    keys: RunKeys,
+    row: CheckpointRow | undefined,
+    recordBytes: number,
+  ): { head: Uint8Array; chunks: readonly Uint8Array[] } | undefined {
+    if (row === undefined) return undefined;
+    try {
+      if (row.sequence !== 0) return undefined;
+      const bytes = ENCODER.encode(encodeRow(id, row, this.codec));
+      const extra = statusChangeBytes(this.#prefixBytes, id, recordBytes);
+      checkRowSize(id, 0, bytes.length, keys.limits.maxRowBytesWith(extra));
+      const packed = packRow(bytes);
+      return { head: packed.head, chunks: packed.chunks };
+    } catch {
+      return undefined;
+    }
   }
 
   /** Claims a log that has no record yet: a record is created over the rows found. */

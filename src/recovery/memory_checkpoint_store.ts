@@ -264,14 +264,25 @@ export class MemoryCheckpointStore implements RunStore {
         }
         if (request.mode === "resume" && !hasRows) throw noRowsError(workflowId);
         const rows = hasRows ? this.#load(workflowId) : [];
-        const run = createdRun(workflowId, request, now, this.leaseMs, summarizeRows(rows));
+        // A new run's first row goes in with the claim, when it can be stored (else the caller's
+        // own append meets the refusal).
+        const first = hasRows ? undefined : this.#firstRow(workflowId, request.first);
+        const run = createdRun(
+          workflowId,
+          request,
+          now,
+          this.leaseMs,
+          first === undefined
+            ? summarizeRows(rows)
+            : { count: 1, state: first.state, rolledBack: false },
+        );
         const entry: Entry = { run, fence: ++this.#fences };
         this.#runs.set(workflowId, entry);
-        return {
-          lease: this.#issue(entry, leaseOf(run, String(entry.fence))),
-          rows,
-          created: !hasRows,
-        };
+        if (first !== undefined) this.#rows.set(workflowId, new Map([[0, first.text]]));
+        const lease = this.#issue(entry, leaseOf(run, String(entry.fence)));
+        return first === undefined
+          ? { lease, rows, created: !hasRows }
+          : { lease, rows, created: true, firstWritten: true };
       }
       checkTakeover(existing.run, request, now);
       const rows = this.#load(workflowId);
@@ -501,6 +512,28 @@ export class MemoryCheckpointStore implements RunStore {
   #issue(entry: Entry, lease: RunLease): RunLease {
     this.#issued.set(lease, entry.run);
     return lease;
+  }
+
+  /** A claim's first row as stored text, `undefined` when absent or not storable. */
+  #firstRow(
+    id: string,
+    row: CheckpointRow | undefined,
+  ): { state: string; text: string } | undefined {
+    if (row === undefined) return undefined;
+    try {
+      if (row.sequence !== 0) return undefined;
+      const text = encodeRow(id, row, this.codec);
+      const record = statusChangeBytes(DEFAULT_PREFIX_BYTES, id, 600 + utf8Bytes(row.state));
+      checkRowSize(
+        id,
+        0,
+        utf8Bytes(text),
+        limitsFor(id, DEFAULT_PREFIX_BYTES).maxRowBytesWith(record),
+      );
+      return { state: row.state, text };
+    } catch {
+      return undefined;
+    }
   }
 
   /** The log's last row, `undefined` when it has none. */

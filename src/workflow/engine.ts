@@ -20,6 +20,7 @@ import { describeResult } from "./attempts.ts";
 import { drain, rollBack } from "./compensation.ts";
 import {
   CancelledEvent,
+  CheckpointEvent,
   RunEndEvent,
   RunStartEvent,
   StateEnterEvent,
@@ -96,7 +97,8 @@ export async function runFsm<S extends string, D, R extends ResourceMap>(
     cancel,
     signal: budget.signal,
     ownership,
-    resuming: start.sequence > 0,
+    resuming: start.sequence > 0 && start.journaledFirst !== true,
+    journaledFirst: start.journaledFirst === true,
     timedOut: undefined,
     pendingSplit: start.split,
     currentSplit: undefined,
@@ -144,7 +146,13 @@ async function loop<S extends string, R extends ResourceMap>(run: Run<R>, initia
     }
     const entry = entries.get(state);
     const model = entry === undefined ? undefined : modelOf(entry);
-    if (journaling(run) && model?.journaled !== false) {
+    if (run.journaledFirst) {
+      // Written in the claim's own commit (a new run): the row is durable already.
+      run.journaledFirst = false;
+      if (listens(run, "checkpoint")) {
+        events.dispatchEvent(new CheckpointEvent({ ...ids(run), sequence: 0 }));
+      }
+    } else if (journaling(run) && model?.journaled !== false) {
       try {
         const split = run.currentSplit === undefined
           ? undefined

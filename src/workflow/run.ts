@@ -134,6 +134,8 @@ export interface RunStart {
   readonly cursors: ReadonlyMap<string, unknown>;
   /** The split outcome the first state receives (resume into a join state). */
   readonly split?: SplitOutcome | undefined;
+  /** The first state's row was written with the claim (a new run): its append is skipped. */
+  readonly journaledFirst?: boolean | undefined;
 }
 
 /** The per-run state of the loop. */
@@ -154,6 +156,8 @@ export interface Run<R extends ResourceMap> {
   readonly ownership: RunOwnership | undefined;
   /** Whether the first state entered re-enters the state a resumed log stopped in. */
   resuming: boolean;
+  /** Whether the first state's row is already in the log (written with the claim). */
+  journaledFirst: boolean;
   /** Set when the total timeout tripped. */
   timedOut: Error | undefined;
   /** The outcome of the split just finished, for the state entered next. */

@@ -4,11 +4,12 @@
 
 import { safeInstanceOf } from "../describe.ts";
 import { CanoError, CheckpointStoreError, ConfigurationError, messageOf } from "../errors.ts";
-import type { ClaimMode, ClaimResult, RunStore } from "../recovery/checkpoint.ts";
+import type { CheckpointRow, ClaimMode, ClaimResult, RunStore } from "../recovery/checkpoint.ts";
 import { RunOwnership } from "../recovery/lease.ts";
 import { checkRunId } from "../recovery/limits.ts";
 import type { ResourceMap } from "../task/task.ts";
 import { freshStart, runFsm, type WorkflowResult } from "./engine.ts";
+import { modelOf } from "./models.ts";
 import { resumePoint } from "./resume.ts";
 import type { Definition } from "./run.ts";
 
@@ -68,6 +69,7 @@ async function startClaimed<S extends string, D, R extends ResourceMap>(
       owner: PROCESS_OWNER,
       workflow: def.name,
       version: def.version,
+      first: request.mode === "resume" ? undefined : firstRow(def, request),
     });
   } catch (error) {
     if (safeInstanceOf(error, CanoError)) throw error;
@@ -75,12 +77,15 @@ async function startClaimed<S extends string, D, R extends ResourceMap>(
   }
   const ownership = new RunOwnership(store, claim.lease);
   if (claim.rows.length === 0) {
+    const start = claim.firstWritten === true
+      ? { ...freshStart(id), sequence: 1, journaledFirst: true }
+      : freshStart(id);
     return await runFsm(
       def,
       request.initial,
       request.data,
       request.signal,
-      freshStart(id),
+      start,
       runId,
       ownership,
     );
@@ -102,6 +107,28 @@ async function startClaimed<S extends string, D, R extends ResourceMap>(
     runId,
     ownership,
   );
+}
+
+/**
+ * The row a new run's first state writes, for the claim to write in its own commit (so a run's
+ * record never exists without a row). `undefined` when that state writes none.
+ */
+function firstRow<S extends string, D, R extends ResourceMap>(
+  def: Definition<R>,
+  request: RunRequest<S, D>,
+): CheckpointRow | undefined {
+  const entry = def.entries.get(request.initial);
+  if (entry !== undefined && modelOf(entry).journaled === false) return undefined;
+  if (entry === undefined && !def.exits.has(request.initial)) return undefined;
+  const row: CheckpointRow = {
+    sequence: 0,
+    state: request.initial,
+    taskId: entry?.name ?? "",
+    kind: "state_entry",
+    workflowVersion: def.version,
+  };
+  if (request.data !== undefined) row.data = request.data;
+  return row;
 }
 
 /**
