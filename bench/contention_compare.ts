@@ -337,8 +337,8 @@ if (import.meta.main) {
     const rawMs = sum(raw, (r) => r.ms * concurrency) / rawCommits;
     const getMsPerRun = counts.getMs / runs;
     console.log(
-      `\nper run: ${fmt(commitsPerRun, 2)} commit attempts (${ROWS_PER_RUN + 1} landed: the claim ` +
-        `with row 0, ${ROWS_PER_RUN - 1} appends, end) + ${fmt(counts.gets / runs, 2)} gets + ${
+      `\nper run: ${fmt(commitsPerRun, 2)} commit attempts (${ROWS_PER_RUN} landed: the claim ` +
+        `with row 0, ${ROWS_PER_RUN - 2} appends, the end with the exit row) + ${fmt(counts.gets / runs, 2)} gets + ${
           fmt(counts.lists / runs, 2)
         } lists ` +
         `for ${ROWS_PER_RUN} transitions (${

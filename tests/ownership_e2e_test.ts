@@ -335,11 +335,17 @@ interface Trial {
   winner: string[];
   /** How the winner ends: the exit state, or the run's error after the rollback. */
   end: "done" | "rolled-back";
+  /**
+   * The run had ended when the first process was killed (the exit state's row is recorded by the
+   * end itself): no resumer has anything to resume.
+   */
+  finished?: true;
 }
 
-// Rows: 0 reserve entry, 1 reserve's saga step, 2 charge entry, 3 charge's saga step, 4 ship
-// entry, then 5 notify entry and 6 done entry, or 5 rollback, 6 charge refunded, 7 reservation
-// released. A resumed run re-enters the state of the last row, whose task runs again in full.
+// Rows: 0 reserve entry (written with the claim), 1 reserve's saga step, 2 charge entry, 3
+// charge's saga step, 4 ship entry, then 5 notify entry and 6 done entry (recorded by the end, in
+// the commit that deletes the log), or 5 rollback, 6 charge refunded, 7 reservation released. A
+// resumed run re-enters the state of the last row, whose task runs again in full.
 const TRIALS: Trial[] = [
   { point: "inside-reserve", ship: "ok", first: FORWARD.slice(0, 1), winner: FORWARD, end: "done" },
   { point: "after-row-0", ship: "ok", first: [], winner: FORWARD, end: "done" },
@@ -394,7 +400,7 @@ const TRIALS: Trial[] = [
     winner: FORWARD.slice(6),
     end: "done",
   },
-  { point: "after-row-6", ship: "ok", first: FORWARD, winner: [], end: "done" },
+  { point: "after-row-6", ship: "ok", first: FORWARD, winner: [], end: "done", finished: true },
   // Shipping failed before its rollback was recorded: the resumer ships (it works now), no refund.
   {
     point: "ship-failed",
@@ -515,6 +521,16 @@ async function crashAndRace(trial: Trial, index: number, parent: string): Promis
   const outcomes = await Promise.all(resumers.map((r) => r.done));
   const all = outcomes.map(describe).join("\n");
   for (const outcome of outcomes) assertExited(outcome);
+  if (trial.finished) {
+    assert.ok(
+      outcomes.every((o) => isLoser(o) && /No checkpoint rows/.test(o.errors[0]!.message)),
+      `nothing left to resume:\n${all}`,
+    );
+    assert.deepEqual(await files.eventsOf("first"), trial.first, "the first process ran it all");
+    assertOnce((await files.effects()).map((e) => e.event), trial.end);
+    await assertGone(files);
+    return outcomes.map((o) => o.errors[0]!.name).join(",");
+  }
   const winners = outcomes.filter((o) => !isLoser(o));
   assert.equal(winners.length, 1, `exactly one resumer ran the run:\n${all}`);
   const winner = winners[0]!;

@@ -209,7 +209,18 @@ export interface ClaimResult {
  * How a run ends: `completed` deletes its log and record (also after a clean rollback); `failed`
  * keeps the log, marks the record failed with the error and releases the lease.
  */
-export type RunEnd = { status: "completed" } | { status: "failed"; error: string };
+export type RunEnd =
+  | {
+    status: "completed";
+    /**
+     * The exit state's row. The store checks it like an append (a forward row: refused while a
+     * cancel request is pending) and records it with the end: an end that takes a single commit
+     * deletes the log with no commit for the row; a longer one appends the row first, so an
+     * interrupted delete leaves a log that ends in the exit state.
+     */
+    exit?: CheckpointRow | undefined;
+  }
+  | { status: "failed"; error: string };
 
 /** A query of {@link RunStore.listRuns}. */
 export interface ListRunsQuery {

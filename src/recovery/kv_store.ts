@@ -26,7 +26,7 @@ import { decodeValue, dense, knownLogKeys, KvLayout, type RunKeys } from "./kv_l
 import { LockRetry } from "./kv_retry.ts";
 import { checkKvOptions, type KvCheckpointStoreOptions } from "./kv_options.ts";
 import { packRow } from "./kv_rows.ts";
-import { checkRowSize, checkRunId, MAX_KEY_BYTES, statusChangeBytes } from "./limits.ts";
+import { checkRowSize, checkRunId, MAX_KEY_BYTES, statusChangeBytes, utf8Bytes } from "./limits.ts";
 import { RunExistsError, shortId } from "./run_errors.ts";
 import {
   abandonedUnstarted,
@@ -418,13 +418,25 @@ export class KvCheckpointStore implements RunStore {
       const id = lease.id;
       checkRunId(id);
       const keys = this.#layout.keys(id);
+      const exit = end.exit;
+      if (exit !== undefined) this.#checkExit(id, keys, exit, lease);
       return (async () => {
         const state = this.#leaseState(lease) ??
           await this.#lock.run("Read run record", id, () => this.#adopt(id, keys, lease));
-        const logKeys = state.chunks === undefined || lease.sequence === 0
-          ? await this.#lock.run("List checkpoint rows", id, () => this.#layout.listLogKeys(keys))
-          : knownLogKeys(keys, lease.sequence, state.chunks);
-        await this.#deleteKeys(id, logKeys, { lease, keys, state });
+        const listed = (): Promise<KvKey[]> =>
+          state.chunks === undefined || lease.sequence === 0
+            ? this.#lock.run("List checkpoint rows", id, () => this.#layout.listLogKeys(keys))
+            : Promise.resolve(knownLogKeys(keys, lease.sequence, state.chunks));
+        let logKeys = await listed();
+        let folded = exit !== undefined;
+        if (exit !== undefined && logKeys.length >= this.#perBatch(keys)) {
+          folded = false;
+          // A delete in several commits: the exit row first, so that a delete cut short leaves a
+          // log that ends in the exit state (a resume finishes it at once).
+          await this.append(id, exit, lease);
+          logKeys = await listed();
+        }
+        await this.#deleteKeys(id, logKeys, { lease, keys, state, forward: folded });
       })();
     } catch (error) {
       return Promise.reject(storeError("KvCheckpointStore.finish()", error));
@@ -802,17 +814,39 @@ export class KvCheckpointStore implements RunStore {
     }
   }
 
+  /** Deletes per commit for a run's keys (their size bounds a commit's bytes). */
+  #perBatch(keys: RunKeys | undefined): number {
+    const keyBytes = keys?.limits.chunkKeyBytes ?? MAX_KEY_BYTES;
+    return Math.max(1, Math.min(DELETE_BATCH_MUTATIONS, Math.floor(DELETE_BATCH_BYTES / keyBytes)));
+  }
+
+  /**
+   * Checks an end's exit row as its append would be checked — the next row of the log, storable,
+   * and not a forward row once a cancel request is seen — so that an end whose row is never
+   * written refuses what the append would have refused.
+   */
+  #checkExit(id: string, keys: RunKeys, exit: CheckpointRow, lease: RunLease): void {
+    checkRow(id, exit);
+    checkLease(lease, id);
+    if (exit.sequence !== lease.sequence) {
+      throw exit.sequence > lease.sequence
+        ? gapError(id, exit.sequence)
+        : conflictError(id, exit.sequence);
+    }
+    if (lease.cancel !== undefined && isForwardRow(exit.kind)) {
+      throw cancelRefusal(id, lease.cancel);
+    }
+    const bytes = utf8Bytes(encodeRow(id, exit, this.codec));
+    checkRowSize(id, exit.sequence, bytes, keys.limits.maxRowBytes);
+  }
+
   /** Deletes log keys in fenced batches; with `fence`, the last batch also deletes the record. */
   async #deleteKeys(
     id: string,
     logKeys: KvKey[],
-    fence: { lease: RunLease; keys: RunKeys; state: LeaseState } | undefined,
+    fence: { lease: RunLease; keys: RunKeys; state: LeaseState; forward?: boolean } | undefined,
   ): Promise<void> {
-    const keyBytes = fence?.keys.limits.chunkKeyBytes ?? MAX_KEY_BYTES;
-    const perBatch = Math.max(
-      1,
-      Math.min(DELETE_BATCH_MUTATIONS, Math.floor(DELETE_BATCH_BYTES / keyBytes)),
-    );
+    const perBatch = this.#perBatch(fence?.keys);
     for (let start = 0; start < logKeys.length || (fence !== undefined && start === 0);) {
       const batch = logKeys.slice(start, start + perBatch);
       start += perBatch;
@@ -830,6 +864,10 @@ export class KvCheckpointStore implements RunStore {
           const result = await op.commit();
           if (result.ok || fence === undefined) return;
           await this.#refused(id, fence.keys, fence.lease, fence.state, pass);
+          // A cancel request came in before the end with the exit row (a forward row) landed.
+          if (fence.forward && fence.lease.cancel !== undefined) {
+            throw cancelRefusal(id, fence.lease.cancel);
+          }
         }
       });
       if (last) break;

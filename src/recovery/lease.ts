@@ -98,7 +98,20 @@ export class RunOwnership {
    */
   finish(end: RunEnd): Promise<void> {
     this.stop();
-    return this.#serial(() => this.store.finish(this.lease, end));
+    return this.#serial(() => this.store.finish(this.lease, end)).catch((error: unknown) => {
+      // A cancel request refused the exit row: the run is not over, it rolls back under the
+      // lease, which must go on being renewed.
+      if (safeInstanceOf(error, CancelledError) && this.#lost === undefined) this.#restart();
+      throw error;
+    });
+  }
+
+  /** Starts the heartbeat and the deadline again after a `finish` that did not end the run. */
+  #restart(): void {
+    this.#stopped = false;
+    this.#nextRenew = Date.now();
+    this.#schedule(0);
+    this.#armDeadline();
   }
 
   /**

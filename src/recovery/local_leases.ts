@@ -176,6 +176,12 @@ class LocalLeaseStore implements RunStore {
   }
 
   async finish(lease: RunLease, end: RunEnd): Promise<void> {
+    this.#fenced(lease.id, lease);
+    // A rows-only store has no end to fold the exit row into: it is appended, then the log
+    // cleared (so a failed clear leaves a log that ends in the exit state).
+    if (end.status === "completed" && end.exit !== undefined) {
+      await this.append(lease.id, end.exit, lease);
+    }
     this.#drop(lease.id, this.#fenced(lease.id, lease));
     if (end.status === "completed") await this.#inner.clear(lease.id);
   }

@@ -347,6 +347,26 @@ export class MemoryCheckpointStore implements RunStore {
       const now = this.#now();
       const entry = this.#fenced(lease?.id, lease, now);
       if (end?.status === "completed") {
+        const exit = end.exit;
+        if (exit !== undefined) {
+          // Checked as its append would be; the log it would join is deleted at once.
+          checkRow(lease.id, exit);
+          if (exit.sequence !== lease.sequence) {
+            throw exit.sequence > lease.sequence
+              ? gapError(lease.id, exit.sequence)
+              : conflictError(lease.id, exit.sequence);
+          }
+          if (lease.cancel !== undefined && isForwardRow(exit.kind)) {
+            throw cancelRefusal(lease.id, lease.cancel);
+          }
+          const text = encodeRow(lease.id, exit, this.codec);
+          checkRowSize(
+            lease.id,
+            exit.sequence,
+            utf8Bytes(text),
+            limitsFor(lease.id, DEFAULT_PREFIX_BYTES).maxRowBytes,
+          );
+        }
         this.#rows.delete(lease.id);
         this.#runs.delete(lease.id);
         return;

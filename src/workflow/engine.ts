@@ -30,7 +30,7 @@ import {
   WorkflowTimeoutEvent,
 } from "./events.ts";
 import type { SplitOutcome } from "./join.ts";
-import { appendRow, completeRun, journaling, stopsDead } from "./journal.ts";
+import { appendRow, completeRun, journaling, type RowDraft, stopsDead } from "./journal.ts";
 import type { ProcessingModel } from "./model.ts";
 import { modelOf } from "./models.ts";
 import { DrainFailure } from "./models/stream.ts";
@@ -146,6 +146,8 @@ async function loop<S extends string, R extends ResourceMap>(run: Run<R>, initia
     }
     const entry = entries.get(state);
     const model = entry === undefined ? undefined : modelOf(entry);
+    const exit = exits.has(state);
+    let draft: RowDraft | undefined;
     if (run.journaledFirst) {
       // Written in the claim's own commit (a new run): the row is durable already.
       run.journaledFirst = false;
@@ -153,29 +155,35 @@ async function loop<S extends string, R extends ResourceMap>(run: Run<R>, initia
         events.dispatchEvent(new CheckpointEvent({ ...ids(run), sequence: 0 }));
       }
     } else if (journaling(run) && model?.journaled !== false) {
-      try {
-        const split = run.currentSplit === undefined
-          ? undefined
-          : { split: storableSplit(run.currentSplit) };
-        await appendRow(
-          run,
-          {
-            kind: "state_entry",
-            state,
-            taskId: entry?.name ?? "",
-            data: run.data,
-            output: split,
-            resumed: run.resuming,
-          },
-          "Append checkpoint",
-        );
-      } catch (error) {
-        throw await fail(run, state, classify(run, error));
+      const split = run.currentSplit === undefined
+        ? undefined
+        : { split: storableSplit(run.currentSplit) };
+      draft = {
+        kind: "state_entry",
+        state,
+        taskId: entry?.name ?? "",
+        data: run.data,
+        output: split,
+        resumed: run.resuming,
+      };
+      // An exit state's row goes to the run's end, which records it in the same commit that
+      // deletes the log (a row written to be deleted by the very next commit would be a commit
+      // for nothing).
+      if (!exit) {
+        try {
+          await appendRow(run, draft, "Append checkpoint");
+        } catch (error) {
+          throw await fail(run, state, classify(run, error));
+        }
       }
     }
     run.resuming = false;
-    if (exits.has(state)) {
-      await completeRun(run);
+    if (exit) {
+      try {
+        await completeRun(run, draft);
+      } catch (error) {
+        throw await fail(run, state, classify(run, error));
+      }
       return state as S;
     }
     if (entry === undefined || model === undefined) {

@@ -3,8 +3,8 @@
 // run's ownership, so every one of them is fenced by the run's lease.
 
 import { safeInstanceOf } from "../describe.ts";
-import { CheckpointStoreError, messageOf } from "../errors.ts";
-import type { CheckpointRow, RowKind } from "../recovery/checkpoint.ts";
+import { CancelledError, CheckpointStoreError, messageOf } from "../errors.ts";
+import { type CheckpointRow, encodeRow, type RowKind } from "../recovery/checkpoint.ts";
 import { OwnershipLostError, RunExistsError } from "../recovery/run_errors.ts";
 import type { ResourceMap } from "../task/task.ts";
 import { CheckpointClearFailedEvent, CheckpointEvent } from "./events.ts";
@@ -46,6 +46,18 @@ export async function appendRow<R extends ResourceMap>(
 ): Promise<void> {
   const ownership = run.ownership;
   if (ownership === undefined) return;
+  const row = rowOf(run, draft);
+  try {
+    await ownership.append(row);
+  } catch (error) {
+    if (stopsDead(error)) throw error;
+    throw new CheckpointStoreError(`${what}: ${messageOf(error)}`, { cause: error });
+  }
+  checkpointed(run, row.sequence);
+}
+
+/** The row of a draft, at the run's next sequence. */
+function rowOf<R extends ResourceMap>(run: Run<R>, draft: RowDraft): CheckpointRow {
   const row: CheckpointRow = {
     sequence: run.sequence,
     state: draft.state,
@@ -58,37 +70,66 @@ export async function appendRow<R extends ResourceMap>(
   if (draft.output !== undefined) row.output = draft.output;
   if (draft.data !== undefined) row.data = draft.data;
   if (draft.resumed === true) row.resumed = true;
-  try {
-    await ownership.append(row);
-  } catch (error) {
-    if (stopsDead(error)) throw error;
-    throw new CheckpointStoreError(`${what}: ${messageOf(error)}`, { cause: error });
-  }
+  return row;
+}
+
+/** A row is durable: the `checkpoint` event, and the next sequence. */
+function checkpointed<R extends ResourceMap>(run: Run<R>, sequence: number): void {
   if (listens(run, "checkpoint")) {
-    run.def.events.dispatchEvent(new CheckpointEvent({ ...ids(run), sequence: row.sequence }));
+    run.def.events.dispatchEvent(new CheckpointEvent({ ...ids(run), sequence }));
   }
   run.sequence += 1;
 }
 
 /**
- * Ends a run that reached an exit state or rolled back cleanly: its log and record are deleted.
- * A failure is reported as `checkpointclearfailed`, never thrown (the log then ends in a state a
- * resume finishes at once); a lost lease means another process finishes the run.
+ * Ends a run that reached an exit state or rolled back cleanly: its log and record are deleted —
+ * with the exit state's row (`exit`), which the store records in the same end (a run whose end
+ * takes one commit costs no commit for it). The row is checked first, like an append: a refusal
+ * (run data the codec cannot keep, a pending cancel request) rejects, and the run fails or is
+ * cancelled as for any append. A failure of the end itself is reported as
+ * `checkpointclearfailed`, never thrown: the exit row is then appended if it can be (the log ends
+ * in a state a resume finishes at once) and the run released. A lost lease means another process
+ * finishes the run.
  */
-export async function completeRun<R extends ResourceMap>(run: Run<R>): Promise<void> {
+export async function completeRun<R extends ResourceMap>(
+  run: Run<R>,
+  exit?: RowDraft,
+): Promise<void> {
   const ownership = run.ownership;
   if (ownership === undefined) return;
+  const row = exit === undefined ? undefined : rowOf(run, exit);
+  if (row !== undefined) {
+    try {
+      encodeRow(ownership.lease.id, row, ownership.store.codec);
+    } catch (error) {
+      throw new CheckpointStoreError(`Append checkpoint: ${messageOf(error)}`, { cause: error });
+    }
+  }
   try {
-    await ownership.finish({ status: "completed" });
+    await ownership.finish(
+      row === undefined ? { status: "completed" } : { status: "completed", exit: row },
+    );
   } catch (cause) {
-    if (safeInstanceOf(cause, OwnershipLostError)) return;
+    if (safeInstanceOf(cause, OwnershipLostError)) {
+      // The exit row was refused (not yet in the log): lost like any refused append. After it
+      // was recorded, another process only finishes what is done.
+      if (row !== undefined && ownership.lease.sequence <= row.sequence) throw cause;
+      return;
+    }
+    if (safeInstanceOf(cause, CancelledError)) throw cause;
+    // Best effort: with the exit row in it, a resume of the kept log ends at once — and released,
+    // a resume (or a recovery sweep) need not wait for the lease to run out.
+    if (row !== undefined) await ownership.append(row).catch(() => {});
+    await ownership.release().catch(() => {});
     if (listens(run, "checkpointclearfailed")) {
       const error = new CheckpointStoreError(`Clear checkpoint log: ${messageOf(cause)}`, {
         cause,
       });
       run.def.events.dispatchEvent(new CheckpointClearFailedEvent({ ...ids(run), error }));
     }
+    return;
   }
+  if (row !== undefined) checkpointed(run, row.sequence);
 }
 
 /**
