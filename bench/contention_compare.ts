@@ -338,9 +338,9 @@ if (import.meta.main) {
     const getMsPerRun = counts.getMs / runs;
     console.log(
       `\nper run: ${fmt(commitsPerRun, 2)} commit attempts (${ROWS_PER_RUN} landed: the claim ` +
-        `with row 0, ${ROWS_PER_RUN - 2} appends, the end with the exit row) + ${fmt(counts.gets / runs, 2)} gets + ${
-          fmt(counts.lists / runs, 2)
-        } lists ` +
+        `with row 0, ${ROWS_PER_RUN - 2} appends, the end with the exit row) + ${
+          fmt(counts.gets / runs, 2)
+        } gets + ${fmt(counts.lists / runs, 2)} lists ` +
         `for ${ROWS_PER_RUN} transitions (${
           fmt(commitsPerRun / ROWS_PER_RUN, 3)
         } commit attempts ` +
