@@ -71,7 +71,11 @@ Deno.test("Workflow.orchestrate() refuses exit-state data the codec cannot keep,
   assert.ok(error instanceof StateContextError, String(error));
   assert.equal(error.state, "done");
   assert.match(String(error.cause), /data\.late is a Map/);
-  assert.equal((await store.getRun("run-2"))?.status, "failed", "the log is kept, as for an append");
+  assert.equal(
+    (await store.getRun("run-2"))?.status,
+    "failed",
+    "the log is kept, as for an append",
+  );
 });
 
 /** A memory store whose `finish(completed)` fails the first `failures` times. */
