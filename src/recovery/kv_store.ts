@@ -1,6 +1,7 @@
 // The Deno KV RunStore: run records, leases, fenced appends and listing on any Deno.Kv-shaped
 // handle. What lies where is kv_layout.ts; lock retries kv_retry.ts; options kv_options.ts.
 
+import { KvCoordination } from "../coordination/kv_coordination.ts";
 import { CheckpointStoreError } from "../errors.ts";
 import {
   type CancelResult,
@@ -13,7 +14,6 @@ import {
   gapError,
   type ListExpiredQuery,
   type ListRunsQuery,
-  noRowsError,
   type RunEnd,
   type RunInfo,
   type RunLease,
@@ -22,15 +22,15 @@ import {
 } from "./checkpoint.ts";
 import type { Codec } from "./codec.ts";
 import type { KvKey, KvLike } from "./kv_like.ts";
-import { decodeValue, dense, knownLogKeys, KvLayout, type RunKeys } from "./kv_layout.ts";
+import { knownLogKeys, KvLayout, type RunKeys } from "./kv_layout.ts";
 import { LockRetry } from "./kv_retry.ts";
+import { KvRunRecords } from "./kv_run_records.ts";
+import { type ClaimContext, tryClaim } from "./kv_claims.ts";
 import { checkKvOptions, type KvCheckpointStoreOptions } from "./kv_options.ts";
 import { packRow } from "./kv_rows.ts";
 import { checkRowSize, checkRunId, MAX_KEY_BYTES, statusChangeBytes, utf8Bytes } from "./limits.ts";
-import { RunExistsError, shortId } from "./run_errors.ts";
+import { shortId } from "./run_errors.ts";
 import {
-  abandonedUnstarted,
-  cancelNoop,
   cancelRefusal,
   checkCancelReason,
   checkClaimRequest,
@@ -38,32 +38,16 @@ import {
   checkLease,
   checkNote,
   checkQuery,
-  checkTakeover,
-  createdRun,
-  cursorAfter,
-  expiredCursorAfter,
   failedRun,
-  infoOf,
-  isExpired,
   isForwardRow,
   leaseOf,
   lostError,
-  matches,
-  noteAllowed,
-  notedRun,
   onlyCancelAdded,
-  ownedAppendError,
-  parseRun,
   released,
   renewed,
   rollingBack,
-  type RunQuery,
   type StoredRun,
   storeError,
-  summarizeRows,
-  takenOver,
-  toRunInfo,
-  withCancel,
 } from "./run_record.ts";
 
 export type { KvLike } from "./kv_like.ts";
@@ -150,6 +134,8 @@ export class KvCheckpointStore implements RunStore {
   readonly #lock: LockRetry;
   readonly #now: () => number;
   readonly #leases = new WeakMap<RunLease, LeaseState>();
+  readonly #records: KvRunRecords;
+  readonly #claims: ClaimContext;
 
   /**
    * Creates a store on a KV handle.
@@ -167,6 +153,20 @@ export class KvCheckpointStore implements RunStore {
     this.#prefixBytes = checked.prefixBytes;
     this.#layout = new KvLayout(kv, checked.prefix, checked.prefixBytes, this.codec);
     this.#lock = new LockRetry(checked.retry);
+    this.#records = new KvRunRecords(kv, this.#layout, this.#lock, this.#now);
+    this.#claims = {
+      kv,
+      layout: this.#layout,
+      leaseMs: this.leaseMs,
+      codec: this.codec,
+      prefixBytes: this.#prefixBytes,
+      now: this.#now,
+      issue: (run, versionstamp, chunks) => this.#issue(run, versionstamp, chunks),
+      setChunks: (lease, chunks) => {
+        const state = this.#leases.get(lease);
+        if (state !== undefined) state.chunks = chunks;
+      },
+    };
   }
 
   /**
@@ -199,7 +199,14 @@ export class KvCheckpointStore implements RunStore {
       }));
       if (lease === undefined) {
         checkRowSize(workflowId, row.sequence, bytes.length, keys.limits.maxRowBytes);
-        return this.#appendUnfenced(workflowId, keys, row.sequence, head, packed.head, chunks);
+        return this.#records.appendUnfenced(
+          workflowId,
+          keys,
+          row.sequence,
+          head,
+          packed.head,
+          chunks,
+        );
       }
       checkLease(lease, workflowId);
       // While the fence holds nobody else can have written under this id (appends without a
@@ -342,7 +349,7 @@ export class KvCheckpointStore implements RunStore {
         // Bounded: each pass ends in a claim, a refusal, or a record another process changed
         // between the read and the commit, which is read again.
         for (let pass = 1;; pass++) {
-          const claimed = await this.#tryClaim(workflowId, keys, request);
+          const claimed = await tryClaim(this.#claims, workflowId, keys, request);
           if (claimed !== undefined) return claimed;
           if (pass >= this.#lock.attempts) {
             throw new CheckpointStoreError(
@@ -452,12 +459,7 @@ export class KvCheckpointStore implements RunStore {
   getRun(workflowId: string): Promise<RunInfo | undefined> {
     try {
       checkRunId(workflowId);
-      const keys = this.#layout.keys(workflowId);
-      return this.#lock.run("Read run record", workflowId, async () => {
-        const current = await this.#layout.readRecord(workflowId, keys);
-        if (current === undefined) return undefined;
-        return toRunInfo(current.run, await this.#layout.lastRow(workflowId, keys));
-      });
+      return this.#records.get(workflowId);
     } catch (error) {
       return Promise.reject(storeError("KvCheckpointStore.getRun()", error));
     }
@@ -472,8 +474,7 @@ export class KvCheckpointStore implements RunStore {
    */
   listRuns(query?: ListRunsQuery): Promise<RunPage> {
     try {
-      const checked = checkQuery(query);
-      return this.#lock.run("List runs", "*", () => this.#list(checked));
+      return this.#records.list(checkQuery(query));
     } catch (error) {
       return Promise.reject(storeError("KvCheckpointStore.listRuns()", error));
     }
@@ -491,15 +492,7 @@ export class KvCheckpointStore implements RunStore {
   requestCancel(workflowId: string, reason?: string): Promise<CancelResult> {
     try {
       checkRunId(workflowId);
-      const why = checkCancelReason(reason);
-      return this.#updateRecord(workflowId, "Request cancel", (current, now) => {
-        const noop = cancelNoop(current);
-        if (noop !== undefined || current === undefined) {
-          return { result: { outcome: noop ?? "not_found", run: infoOf(current) } };
-        }
-        const next = withCancel(current, why, now);
-        return { next, result: { outcome: "requested", run: toRunInfo(next) } };
-      });
+      return this.#records.requestCancel(workflowId, checkCancelReason(reason));
     } catch (error) {
       return Promise.reject(storeError("KvCheckpointStore.requestCancel()", error));
     }
@@ -541,25 +534,7 @@ export class KvCheckpointStore implements RunStore {
    */
   listExpired(query?: ListExpiredQuery): Promise<RunPage> {
     try {
-      const checked = checkExpiredQuery(query, this.#now());
-      return this.#lock.run("List expired runs", "*", async () => {
-        const entries = await this.#layout.expired(checked.now, checked.limit, checked.after);
-        const page = entries.slice(0, checked.limit);
-        const runs: RunInfo[] = [];
-        for (const { id } of page) {
-          const current = await this.#layout.readRecord(id, this.#layout.keys(id));
-          if (current !== undefined && isExpired(current.run, checked.now)) {
-            runs.push(toRunInfo(current.run));
-          }
-        }
-        const last = page[page.length - 1];
-        return {
-          runs,
-          cursor: entries.length > checked.limit && last !== undefined
-            ? expiredCursorAfter(last)
-            : undefined,
-        };
-      });
+      return this.#records.listExpired(checkExpiredQuery(query, this.#now()));
     } catch (error) {
       return Promise.reject(storeError("KvCheckpointStore.listExpired()", error));
     }
@@ -575,207 +550,10 @@ export class KvCheckpointStore implements RunStore {
   noteRun(workflowId: string, error: string): Promise<boolean> {
     try {
       checkRunId(workflowId);
-      const note = checkNote(error);
-      return this.#updateRecord(workflowId, "Note on run", (current, now) => {
-        if (!noteAllowed(current, now)) return { result: false };
-        if (current.error === note) return { result: true };
-        return { next: notedRun(current, note, now), result: true };
-      });
+      return this.#records.note(workflowId, checkNote(error));
     } catch (error) {
       return Promise.reject(storeError("KvCheckpointStore.noteRun()", error));
     }
-  }
-
-  /**
-   * A compare-and-set of a run's record by someone other than its owner (a cancel request, a
-   * note): `decide` sees the record as read and says what to write, if anything; a record that
-   * changed before the commit is read again.
-   */
-  #updateRecord<T>(
-    id: string,
-    what: string,
-    decide: (
-      current: StoredRun | undefined,
-      now: number,
-    ) => { next?: StoredRun; result: T },
-  ): Promise<T> {
-    const keys = this.#layout.keys(id);
-    return this.#lock.run(what, id, async () => {
-      for (let pass = 1;; pass++) {
-        const current = await this.#layout.readRecord(id, keys);
-        const { next, result } = decide(current?.run, this.#now());
-        if (next === undefined || current === undefined) return result;
-        const op = this.#kv.atomic();
-        op.check({ key: keys.record, versionstamp: current.versionstamp });
-        this.#layout.writeRecord(op, keys, current.run, next, ENCODER.encode(JSON.stringify(next)));
-        if ((await op.commit()).ok) return result;
-        if (pass >= this.#lock.attempts) {
-          throw new CheckpointStoreError(
-            `${what} of run "${shortId(id)}" failed: its record changed during each of ${pass} ` +
-              "attempts",
-          );
-        }
-      }
-    });
-  }
-
-  async #list(query: RunQuery): Promise<RunPage> {
-    const prefix = this.#layout.listPrefix(query.status);
-    const selector = query.after === undefined
-      ? { prefix }
-      : { prefix, start: [...prefix, query.after] };
-    const runs: RunInfo[] = [];
-    for await (const entry of this.#kv.list(selector)) {
-      const id = entry.key[entry.key.length - 1];
-      if (typeof id !== "string" || id === query.after) continue;
-      const run = parseRun(id, decodeValue(id, entry.value));
-      if (!matches(run, query)) continue;
-      if (runs.length === query.limit) {
-        return { runs, cursor: cursorAfter(runs[runs.length - 1]!.id) };
-      }
-      runs.push(toRunInfo(run, await this.#layout.lastRow(id, this.#layout.keys(id))));
-    }
-    return { runs, cursor: undefined };
-  }
-
-  /** One claim attempt: the claim, or `undefined` when the record changed under it. */
-  async #tryClaim(
-    id: string,
-    keys: RunKeys,
-    request: ClaimRequest,
-  ): Promise<ClaimResult | undefined> {
-    // A start needs no read: the create commit's checks (no record, no row 0) are the read.
-    const current = request.mode === "start" ? undefined : await this.#layout.readRecord(id, keys);
-    const now = this.#now();
-    if (current === undefined) {
-      if (request.mode === "resume") return await this.#claimLog(id, keys, request);
-      const created = (first: CheckpointRow | undefined): StoredRun =>
-        createdRun(id, request, now, this.leaseMs, {
-          count: first === undefined ? 0 : 1,
-          state: first?.state ?? "",
-          rolledBack: false,
-        });
-      let run = created(request.first);
-      let recordBytes = ENCODER.encode(JSON.stringify(run));
-      const first = this.#firstRow(id, keys, request.first, recordBytes.length);
-      if (first === undefined && request.first !== undefined) {
-        run = created(undefined);
-        recordBytes = ENCODER.encode(JSON.stringify(run));
-      }
-      const op = this.#kv.atomic();
-      op.check({ key: keys.record, versionstamp: null }, {
-        key: [...keys.rows, 0],
-        versionstamp: null,
-      });
-      this.#layout.writeRecord(op, keys, undefined, run, recordBytes);
-      if (first !== undefined) {
-        op.set([...keys.rows, 0], first.head);
-        first.chunks.forEach((value, index) => op.set([...keys.chunks, 0, index], value));
-      }
-      const result = await op.commit();
-      if (result.ok) {
-        const chunks = new Map<number, number>();
-        if (first !== undefined && first.chunks.length > 0) chunks.set(0, first.chunks.length);
-        const lease = this.#issue(run, result.versionstamp, chunks);
-        return first === undefined
-          ? { lease, rows: [], created: true }
-          : { lease, rows: [], created: true, firstWritten: true };
-      }
-      const existing = await this.#layout.readRecord(id, keys);
-      if (existing !== undefined) {
-        if (request.mode === "start") throw new RunExistsError(id, existing.run.status);
-        return undefined; // raced: read it again
-      }
-      // A log without a record: written without leases (or by an older version of this store).
-      if (request.mode === "start") throw new RunExistsError(id, "a log without a run record");
-      return await this.#claimLog(id, keys, request);
-    }
-    checkTakeover(current.run, request, now);
-    if (request.mode === "resume" && current.run.sequence === 0) {
-      // The record has never seen a row: its starter may still be committing row 0 (slow under
-      // contention). Taking the record over now would fence that commit out and leave a run
-      // nobody executes; look at the log first and write nothing while it is empty.
-      const { rows } = await this.#layout.loadRows(id, keys);
-      if (rows.length === 0) {
-        if (abandonedUnstarted(current.run, now, this.leaseMs)) {
-          const op = this.#kv.atomic();
-          op.check({ key: keys.record, versionstamp: current.versionstamp }, {
-            key: [...keys.rows, 0],
-            versionstamp: null,
-          });
-          this.#layout.deleteRecord(op, keys, current.run);
-          await op.commit();
-        }
-        throw noRowsError(id);
-      }
-    }
-    const next = takenOver(current.run, request, now, this.leaseMs);
-    const op = this.#kv.atomic();
-    op.check({ key: keys.record, versionstamp: current.versionstamp });
-    this.#layout.writeRecord(op, keys, current.run, next, ENCODER.encode(JSON.stringify(next)));
-    const result = await op.commit();
-    if (!result.ok) return undefined;
-    const lease = this.#issue(next, result.versionstamp, undefined);
-    const { rows, chunks } = await this.#layout.loadRows(id, keys);
-    this.#leases.get(lease)!.chunks = dense(rows) ? chunks : undefined;
-    follow(lease, rows);
-    if (request.mode === "resume" && rows.length === 0) {
-      // The rows vanished between the look above and the takeover (the run finished elsewhere).
-      const op = this.#kv.atomic();
-      op.check({ key: keys.record, versionstamp: lease.fence });
-      this.#layout.deleteRecord(op, keys, next);
-      await op.commit();
-      throw noRowsError(id);
-    }
-    return { lease, rows, created: false };
-  }
-
-  /**
-   * A claim's first row, packed for the create commit — or `undefined` when there is none, or it
-   * cannot be stored (bad row, data the codec refuses, too large beside the record): the run is
-   * then claimed without it, and the engine's own append reports the refusal.
-   */
-  #firstRow(
-    id: string,
-    keys: RunKeys,
-    row: CheckpointRow | undefined,
-    recordBytes: number,
-  ): { head: Uint8Array; chunks: readonly Uint8Array[] } | undefined {
-    if (row === undefined) return undefined;
-    try {
-      if (row.sequence !== 0) return undefined;
-      const bytes = ENCODER.encode(encodeRow(id, row, this.codec));
-      const extra = statusChangeBytes(this.#prefixBytes, id, recordBytes);
-      checkRowSize(id, 0, bytes.length, keys.limits.maxRowBytesWith(extra));
-      const packed = packRow(bytes);
-      return { head: packed.head, chunks: packed.chunks };
-    } catch {
-      return undefined;
-    }
-  }
-
-  /** Claims a log that has no record yet: a record is created over the rows found. */
-  async #claimLog(
-    id: string,
-    keys: RunKeys,
-    request: ClaimRequest,
-  ): Promise<ClaimResult | undefined> {
-    const { rows: before } = await this.#layout.loadRows(id, keys);
-    if (before.length === 0) {
-      if (request.mode === "resume") throw noRowsError(id);
-      return undefined; // the rows vanished: start over
-    }
-    const run = createdRun(id, request, this.#now(), this.leaseMs, summarizeRows(before));
-    const op = this.#kv.atomic();
-    op.check({ key: keys.record, versionstamp: null });
-    this.#layout.writeRecord(op, keys, undefined, run, ENCODER.encode(JSON.stringify(run)));
-    const result = await op.commit();
-    if (!result.ok) return undefined;
-    const lease = this.#issue(run, result.versionstamp, undefined);
-    const { rows, chunks } = await this.#layout.loadRows(id, keys);
-    this.#leases.get(lease)!.chunks = dense(rows) ? chunks : undefined;
-    follow(lease, rows);
-    return { lease, rows, created: false };
   }
 
   /** Rewrites the record under the lease's fence (renew, release, failure). */
@@ -875,48 +653,6 @@ export class KvCheckpointStore implements RunStore {
     if (fence !== undefined) this.#leases.delete(fence.lease);
   }
 
-  async #appendUnfenced(
-    id: string,
-    keys: RunKeys,
-    sequence: number,
-    head: KvKey,
-    headValue: Uint8Array,
-    chunks: { key: KvKey; value: Uint8Array }[],
-  ): Promise<void> {
-    const previous: KvKey | undefined = sequence > 0 ? [...keys.rows, sequence - 1] : undefined;
-    await this.#lock.run(`Append checkpoint row ${sequence}`, id, async () => {
-      // Bounded: each pass ends in success, an error, or a previous row or record that changed
-      // between the read and the commit, which is re-read.
-      for (let pass = 1;; pass++) {
-        // A run with a record is the engine's: writing around its lease would leave the owner's
-        // view of the log (and its delete at the end) out of date.
-        if (await this.#layout.readRecord(id, keys) !== undefined) throw ownedAppendError(id);
-        let previousStamp: string | null = null;
-        if (previous !== undefined) {
-          previousStamp = (await this.#kv.get(previous)).versionstamp;
-          if (previousStamp === null) {
-            if ((await this.#kv.get(head)).versionstamp !== null) throw conflictError(id, sequence);
-            throw gapError(id, sequence);
-          }
-        }
-        const op = this.#kv.atomic();
-        op.check({ key: head, versionstamp: null }, { key: keys.record, versionstamp: null });
-        if (previous !== undefined) op.check({ key: previous, versionstamp: previousStamp });
-        op.set(head, headValue);
-        for (const chunk of chunks) op.set(chunk.key, chunk.value);
-        const result = await op.commit();
-        if (result.ok) return;
-        if ((await this.#kv.get(head)).versionstamp !== null) throw conflictError(id, sequence);
-        if (pass >= this.#lock.attempts) {
-          throw new CheckpointStoreError(
-            `Append checkpoint row ${sequence} for workflow "${shortId(id)}" failed: the log ` +
-              `changed during each of ${pass} attempts`,
-          );
-        }
-      }
-    });
-  }
-
   /** The state of a lease issued by another store object: read from the record under its fence. */
   async #adopt(id: string, keys: RunKeys, lease: RunLease): Promise<LeaseState> {
     const current = await this.#layout.readRecord(id, keys);
@@ -1003,16 +739,6 @@ export class KvCheckpointStore implements RunStore {
       retry: { attempts: this.#lock.attempts },
     });
   }
-}
-
-// Scheduler coordination (src/coordination/) on the same handle and prefix.
-import { KvCoordination } from "../coordination/kv_coordination.ts";
-
-/** Points a fresh lease at the end of the log it claimed (the record's progress may lag). */
-function follow(lease: RunLease, rows: readonly CheckpointRow[]): void {
-  const summary = summarizeRows(rows);
-  lease.sequence = summary.count;
-  lease.state = summary.state;
 }
 
 function stampOf(versionstamp: string | undefined): string {

@@ -1,6 +1,7 @@
 // The in-memory RunStore: the whole contract (run records, leases, fencing, listing) with the
 // same limits and codec as the Deno KV store, so what passes here does not fail on KV.
 
+import { MemoryCoordination } from "../coordination/memory_coordination.ts";
 import type { Codec } from "./codec.ts";
 import {
   type CancelResult,
@@ -592,9 +593,6 @@ export class MemoryCheckpointStore implements RunStore {
     return this.#coordination ??= new MemoryCoordination();
   }
 }
-
-// Scheduler coordination (src/coordination/) kept with the store.
-import { MemoryCoordination } from "../coordination/memory_coordination.ts";
 
 /** Orders ids the way Deno KV orders string key parts: by their UTF-8 bytes. */
 function compareIds(a: string, b: string): number {
