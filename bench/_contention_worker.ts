@@ -13,7 +13,7 @@
 //   short lease; the KV operations and CPU of the heartbeat are counted in a window while they wait.
 
 import process from "node:process";
-import { KvCheckpointStore, type KvKey, type KvLike } from "../kv.ts";
+import { KvCheckpointStore } from "../kv.ts";
 import { TaskConfig, Workflow } from "../mod.ts";
 import {
   DEFAULT_LOCK_BASE_DELAY,
@@ -22,6 +22,8 @@ import {
   type LockStats,
   resetLockRetryStats,
 } from "../src/recovery/kv_retry.ts";
+import { type CommitShape, CountingKvBase, type Settled } from "./_kv_counting.ts";
+import { openKvRetrying } from "../tests/_subprocess.ts";
 
 /** What the parent asks a worker to do. */
 export interface WorkerPlan {
@@ -141,79 +143,34 @@ export function kvCounts(): KvCounts {
 }
 
 /** A `KvLike` over a real handle that counts operations and classifies commits by shape. */
-class CountingKv implements KvLike {
+class CountingKv extends CountingKvBase {
   counts: KvCounts = kvCounts();
-  readonly #kv: Deno.Kv;
 
-  constructor(kv: Deno.Kv) {
-    this.#kv = kv;
-  }
-
-  get(key: KvKey): Promise<Deno.KvEntryMaybe<unknown>> {
+  protected counted(call: "get" | "list"): Settled | void {
     const counts = this.counts;
+    if (call === "list") {
+      counts.lists += 1;
+      return;
+    }
     counts.gets += 1;
-    const start = performance.now();
-    const read = this.#kv.get(key as Deno.KvKey);
-    read.then(() => counts.getMs += performance.now() - start, () => {});
-    return read;
+    return (ms) => counts.getMs += ms;
   }
 
-  list(
-    selector: Parameters<KvLike["list"]>[0],
-    options?: { limit?: number; reverse?: boolean },
-  ): AsyncIterable<{ readonly key: readonly unknown[]; readonly value: unknown }> {
-    this.counts.lists += 1;
-    return this.#kv.list(selector as Deno.KvListSelector, options);
-  }
-
-  atomic(): ReturnType<KvLike["atomic"]> {
-    const op = this.#kv.atomic();
-    let checks = 0;
-    let mutations = 0;
-    let rows = 0;
-    let sets = 0;
-    let deletes = 0;
-    let creates = false;
-    return {
-      check: (...list) => {
-        checks += list.length;
-        if (list.some((c) => c.versionstamp === null && c.key.includes("runs"))) creates = true;
-        return op.check(...(list as Deno.AtomicCheck[]));
-      },
-      set: (key, value) => {
-        mutations += 1;
-        sets += 1;
-        if (key.includes("rows")) rows += 1;
-        return op.set(key as Deno.KvKey, value);
-      },
-      delete: (key) => {
-        mutations += 1;
-        deletes += 1;
-        return op.delete(key as Deno.KvKey);
-      },
-      commit: () => {
-        const counts = this.counts;
-        const into = deletes > 0 && sets === 0
-          ? counts.end
-          : creates
-          ? counts.claim
-          : rows > 0
-          ? counts.append
-          : counts.record;
-        into.commits += 1;
-        into.checks += checks;
-        into.mutations += mutations;
-        const start = performance.now();
-        const committed = op.commit();
-        committed.then(
-          () => into.ms += performance.now() - start,
-          () => {
-            into.ms += performance.now() - start;
-            into.threw += 1;
-          },
-        );
-        return committed;
-      },
+  protected committing(shape: CommitShape): Settled {
+    const counts = this.counts;
+    const into = shape.deletes > 0 && shape.sets === 0
+      ? counts.end
+      : shape.creates
+      ? counts.claim
+      : shape.rows > 0
+      ? counts.append
+      : counts.record;
+    into.commits += 1;
+    into.checks += shape.checks;
+    into.mutations += shape.mutations;
+    return (ms, threw) => {
+      into.ms += ms;
+      if (threw) into.threw += 1;
     };
   }
 }
@@ -263,24 +220,52 @@ function describe(error: unknown): string {
   return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
 
+/** The fields every phase report starts with. */
+function reportHead<K extends PhasePlan["kind"]>(
+  kind: K,
+  plan: WorkerPlan,
+  phase: PhasePlan,
+  lateMs: number,
+) {
+  return { kind, round: phase.round, worker: plan.worker, pid: Deno.pid, lateMs };
+}
+
+/**
+ * A timed phase: waits until it starts, calls `reset`, then runs `loop` `plan.concurrency` times
+ * at once, each looping until the phase's end; returns how late it started, and the wall and CPU
+ * time the loops took, in ms.
+ */
+async function loops(
+  plan: WorkerPlan,
+  phase: PhasePlan,
+  reset: () => void,
+  loop: (end: number) => Promise<void>,
+): Promise<{ lateMs: number; ms: number; cpuMs: number }> {
+  await sleepUntil(phase.at);
+  const lateMs = Date.now() - phase.at;
+  const end = phase.at + phase.ms;
+  reset();
+  const cpu0 = process.cpuUsage();
+  const start = performance.now();
+  await Promise.all(Array.from({ length: plan.concurrency }, () => loop(end)));
+  return { lateMs, ms: performance.now() - start, cpuMs: cpuMs(cpu0) };
+}
+
 async function checkpointPhase(
   kv: CountingKv,
   plan: WorkerPlan,
   phase: PhasePlan,
 ): Promise<PhaseReport> {
   const workflow = fiveStates(new KvCheckpointStore(kv));
-  await sleepUntil(phase.at);
-  const lateMs = Date.now() - phase.at;
-  const end = phase.at + phase.ms;
-  kv.counts = kvCounts();
-  resetLockRetryStats();
-  const cpu0 = process.cpuUsage();
-  const start = performance.now();
   let runs = 0;
   let failed = 0;
   let firstError: string | undefined;
   let next = 0;
-  const loop = async (): Promise<void> => {
+  const reset = (): void => {
+    kv.counts = kvCounts();
+    resetLockRetryStats();
+  };
+  const { lateMs, ms, cpuMs } = await loops(plan, phase, reset, async (end) => {
     while (Date.now() < end) {
       const id = `cp-${phase.round}-${plan.worker}-${next++}`;
       try {
@@ -294,21 +279,15 @@ async function checkpointPhase(
         firstError ??= describe(error);
       }
     }
-  };
-  await Promise.all(Array.from({ length: plan.concurrency }, loop));
-  const ms = performance.now() - start;
+  });
   return {
-    kind: "checkpoint",
-    round: phase.round,
-    worker: plan.worker,
-    pid: Deno.pid,
-    lateMs,
+    ...reportHead("checkpoint", plan, phase, lateMs),
     ms,
     runs,
     transitions: runs * ROWS_PER_RUN,
     failed,
     firstError,
-    cpuMs: cpuMs(cpu0),
+    cpuMs,
     lock: lockRetryStats(),
     kv: kv.counts,
   };
@@ -328,18 +307,13 @@ function rowBytes(sequence: number): Uint8Array {
 
 async function rawPhase(kv: Deno.Kv, plan: WorkerPlan, phase: PhasePlan): Promise<PhaseReport> {
   const values = Array.from({ length: ROWS_PER_RUN }, (_, i) => rowBytes(i));
-  await sleepUntil(phase.at);
-  const lateMs = Date.now() - phase.at;
-  const end = phase.at + phase.ms;
-  const cpu0 = process.cpuUsage();
-  const start = performance.now();
   let commits = 0;
   let commitMs = 0;
   let lockErrors = 0;
   let worstRetries = 0;
   let worstRetryMs = 0;
   let next = 0;
-  const loop = async (): Promise<void> => {
+  const { lateMs, ms, cpuMs } = await loops(plan, phase, () => {}, async (end) => {
     while (Date.now() < end) {
       const n = next++;
       const key = ["bench", "raw", phase.round, plan.worker, n];
@@ -372,18 +346,12 @@ async function rawPhase(kv: Deno.Kv, plan: WorkerPlan, phase: PhasePlan): Promis
       if (retries > 0) worstRetryMs = Math.max(worstRetryMs, performance.now() - firstLock);
       commits++;
     }
-  };
-  await Promise.all(Array.from({ length: plan.concurrency }, loop));
-  const ms = performance.now() - start;
+  });
   return {
-    kind: "raw",
-    round: phase.round,
-    worker: plan.worker,
-    pid: Deno.pid,
-    lateMs,
+    ...reportHead("raw", plan, phase, lateMs),
     ms,
     commits,
-    cpuMs: cpuMs(cpu0),
+    cpuMs,
     commitMs,
     lockErrors,
     worstRetries,
@@ -440,11 +408,7 @@ async function upkeepPhase(
   release();
   await Promise.all(runs);
   return {
-    kind: "upkeep",
-    round: phase.round,
-    worker: plan.worker,
-    pid: Deno.pid,
-    lateMs,
+    ...reportHead("upkeep", plan, phase, lateMs),
     runs: phase.runs,
     windowMs,
     cpuMs: cpu,
@@ -455,21 +419,10 @@ async function upkeepPhase(
   };
 }
 
-/** Opening can itself meet another process's lock while the file is being created. */
-async function open(path: string): Promise<Deno.Kv> {
-  for (let attempt = 1;; attempt++) {
-    try {
-      return await Deno.openKv(path);
-    } catch (error) {
-      if (attempt >= 50 || !String(error).includes("database is locked")) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 10 * attempt));
-    }
-  }
-}
-
 if (import.meta.main) {
   const plan = JSON.parse(Deno.args[0] ?? "null") as WorkerPlan;
-  const kv = await open(plan.file);
+  // Opening can itself meet another process's lock while the file is being created.
+  const kv = await openKvRetrying(plan.file, 50, (attempt) => 10 * attempt);
   const counting = new CountingKv(kv);
   try {
     for (const phase of plan.phases) {

@@ -17,9 +17,11 @@
 
 import process from "node:process";
 import { runOptions } from "./_run_options.ts";
-import { KvCheckpointStore, type KvKey, type KvLike, type RunLease } from "../kv.ts";
+import { KvCheckpointStore, type RunLease } from "../kv.ts";
+import { type CommitShape, CountingKvBase, type Settled } from "./_kv_counting.ts";
 import { type CheckpointStore, MemoryCheckpointStore, TaskConfig, Workflow } from "../mod.ts";
 import { median } from "./engine_compare.ts";
+import { fmt, table } from "./_format.ts";
 
 /** The ratio the issue allows a checkpointed transition on a KV file over a raw commit. */
 const FILE_TARGET = 1.15;
@@ -147,74 +149,35 @@ function ops(): Ops {
  * then `steady` (row appends; a commit that writes the run record and no row is a renewal), then
  * `end` from the first commit that deletes.
  */
-class CountingKv implements KvLike {
+class CountingKv extends CountingKvBase {
   readonly claim: Ops = ops();
   readonly steady: Ops = ops();
   readonly end: Ops = ops();
   readonly renewals: Ops = ops();
   #phase: "claim" | "steady" | "end" = "claim";
-  readonly #kv: Deno.Kv;
-
-  constructor(kv: Deno.Kv) {
-    this.#kv = kv;
-  }
 
   #current(): Ops {
     return this.#phase === "claim" ? this.claim : this.#phase === "steady" ? this.steady : this.end;
   }
 
-  get(key: KvKey): Promise<Deno.KvEntryMaybe<unknown>> {
-    this.#current().gets += 1;
-    return this.#kv.get(key as Deno.KvKey);
+  protected counted(call: "get" | "list"): void {
+    if (call === "get") this.#current().gets += 1;
+    else this.#current().lists += 1;
   }
 
-  list(
-    selector: { prefix: KvKey; start?: KvKey },
-    options?: { limit?: number; reverse?: boolean },
-  ): AsyncIterable<{ readonly key: readonly unknown[]; readonly value: unknown }> {
-    this.#current().lists += 1;
-    return this.#kv.list(selector as Deno.KvListSelector, options);
-  }
-
-  atomic(): ReturnType<KvLike["atomic"]> {
-    const op = this.#kv.atomic();
-    let checks = 0;
-    let mutations = 0;
-    let rows = 0;
-    let records = 0;
-    let deletes = 0;
-    return {
-      check: (...list) => {
-        checks += list.length;
-        return op.check(...(list as Deno.AtomicCheck[]));
-      },
-      set: (key, value) => {
-        mutations += 1;
-        if (key.includes("rows")) rows += 1;
-        if (key.includes("runs")) records += 1;
-        return op.set(key as Deno.KvKey, value);
-      },
-      delete: (key) => {
-        mutations += 1;
-        deletes += 1;
-        return op.delete(key as Deno.KvKey);
-      },
-      commit: () => {
-        if (rows > 0 && this.#phase === "claim") this.#phase = "steady";
-        if (deletes > 0 && rows === 0 && records === 0 && this.#phase === "steady") {
-          this.#phase = "end";
-        }
-        const into = this.#phase === "steady" && rows === 0 && records > 0
-          ? this.renewals
-          : this.#current();
-        into.commits += 1;
-        into.checks += checks;
-        into.mutations += mutations;
-        const start = performance.now();
-        const committed = op.commit();
-        committed.then(() => into.commitMs += performance.now() - start, () => {});
-        return committed;
-      },
+  protected committing({ checks, mutations, rows, records, deletes }: CommitShape): Settled {
+    if (rows > 0 && this.#phase === "claim") this.#phase = "steady";
+    if (deletes > 0 && rows === 0 && records === 0 && this.#phase === "steady") {
+      this.#phase = "end";
+    }
+    const into = this.#phase === "steady" && rows === 0 && records > 0
+      ? this.renewals
+      : this.#current();
+    into.commits += 1;
+    into.checks += checks;
+    into.mutations += mutations;
+    return (ms, threw) => {
+      if (!threw) into.commitMs += ms;
     };
   }
 }
@@ -229,24 +192,9 @@ class RenewCountingStore extends KvCheckpointStore {
   }
 }
 
-/** Formats rows as a Markdown table; `right` marks the right-aligned columns. */
-function table(header: string[], rows: string[][], right: boolean[]): string {
-  const widths = header.map((_, c) => Math.max(...[header, ...rows].map((r) => r[c]?.length ?? 0)));
-  const cells = (row: string[]): string[] =>
-    row.map((cell, c) => right[c] ? cell.padStart(widths[c] ?? 0) : cell.padEnd(widths[c] ?? 0));
-  const rule = widths.map((w, c) => right[c] ? `${"-".repeat(w - 1)}:` : "-".repeat(w));
-  return [cells(header), rule, ...rows.map(cells)].map((row) => `| ${row.join(" | ")} |`).join(
-    "\n",
-  );
-}
-
 function percentile(values: readonly number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? NaN;
-}
-
-function fmt(value: number, digits = 1): string {
-  return Number.isFinite(value) ? value.toFixed(digits) : "—";
 }
 
 /** One backend's KV handle and what runs on it. */
@@ -271,6 +219,9 @@ if (import.meta.main) {
     transitions: 2000,
   });
   const rows = transitions + 1; // one state_entry row per state entered, the exit state included
+  // Commits that write rows: the claim carries row 0; the exit row is folded into the end (no
+  // commit of its own) when the log's delete fits one commit (< 990 rows), else appended first.
+  const rowCommits = rows - 1 < 990 ? rows - 1 : rows;
   const started = performance.now();
   console.log(
     `cano checkpointed transitions on Deno KV: ${transitions} transitions per run (${rows} rows), ` +
@@ -395,10 +346,10 @@ if (import.meta.main) {
       const ms = await timeWorkflow(`counting (${backend})`, workflow, transitions, true);
       const { claim, steady, end, renewals } = counting;
       const committing = claim.commitMs + steady.commitMs + end.commitMs + renewals.commitMs;
-      expect(`counting (${backend})`, "row appends", steady.commits, rows);
+      expect(`counting (${backend})`, "row appends", steady.commits, rowCommits);
       // The only reads allowed: the owner's cancel poll, one record read a second.
       const polls = Math.ceil(ms / 1_000) + 1;
-      opsOk &&= steady.gets <= polls && steady.lists === 0 && steady.commits === rows &&
+      opsOk &&= steady.gets <= polls && steady.lists === 0 && steady.commits === rowCommits &&
         renewals.commits === 0;
       const per = (n: number): string => fmt(n / transitions, 3);
       opRows.push([
@@ -460,7 +411,7 @@ if (import.meta.main) {
         true,
       );
       const { steady, renewals } = counting;
-      expect("counting, short lease", "row appends", steady.commits, rows);
+      expect("counting, short lease", "row appends", steady.commits, rowCommits);
       console.log(
         `file, leaseMs ${SHORT_LEASE_MS}: ${renewals.commits} renewals, each 1 commit of ` +
           `${fmt(renewals.checks / renewals.commits)} check + ` +

@@ -33,6 +33,7 @@ import {
   type WorkerPlan,
 } from "./_contention_worker.ts";
 import { median } from "./engine_compare.ts";
+import { fmt, table } from "./_format.ts";
 import { DEFAULT_LOCK_BUDGET_MS } from "../src/recovery/kv_retry.ts";
 
 const WORKER = new URL("./_contention_worker.ts", import.meta.url).pathname;
@@ -54,21 +55,6 @@ function intOption(values: Record<string, unknown>, name: string, min: number): 
     throw new Error(`--${name} must be an integer ≥ ${min}, received ${String(raw)}`);
   }
   return n;
-}
-
-function fmt(value: number, digits = 1): string {
-  return Number.isFinite(value) ? value.toFixed(digits) : "—";
-}
-
-/** Formats rows as a Markdown table; `right` marks the right-aligned columns. */
-function table(header: string[], rows: string[][], right: boolean[]): string {
-  const widths = header.map((_, c) => Math.max(...[header, ...rows].map((r) => r[c]?.length ?? 0)));
-  const cells = (row: string[]): string[] =>
-    row.map((cell, c) => right[c] ? cell.padStart(widths[c] ?? 0) : cell.padEnd(widths[c] ?? 0));
-  const rule = widths.map((w, c) => right[c] ? `${"-".repeat(w - 1)}:` : "-".repeat(w));
-  return [cells(header), rule, ...rows.map(cells)].map((row) => `| ${row.join(" | ")} |`).join(
-    "\n",
-  );
 }
 
 function sum<T>(items: readonly T[], of: (item: T) => number): number {

@@ -19,9 +19,11 @@
 // --sweeps=31 (sweeps timed)  --naive-runs=5  --warmup=5  --verbose
 
 import { parseArgs } from "node:util";
-import { KvCheckpointStore, type KvKey, type KvLike } from "../kv.ts";
+import { KvCheckpointStore, type KvLike } from "../kv.ts";
+import { CountingKvBase, type Settled } from "./_kv_counting.ts";
 import { type RecoveredEvent, type Recovery, startRecovery, TaskConfig, Workflow } from "../mod.ts";
 import { median } from "./engine_compare.ts";
+import { table } from "./_format.ts";
 
 /** The issue's bound on (cost with 10,000 healthy runs) / (cost with none). */
 const FLAT_TARGET = 1.5;
@@ -31,16 +33,11 @@ const LEASE_MS = 3_600_000;
 const CLAIM_BATCH = 250;
 
 /** KV reads through the store: gets, list calls, and the entries the lists yielded. */
-class CountingKv implements KvLike {
+class CountingKv extends CountingKvBase {
   gets = 0;
   lists = 0;
   entries = 0;
   commits = 0;
-  readonly #kv: Deno.Kv;
-
-  constructor(kv: Deno.Kv) {
-    this.#kv = kv;
-  }
 
   /** Reads: gets plus listed entries. */
   get reads(): number {
@@ -55,17 +52,21 @@ class CountingKv implements KvLike {
         0;
   }
 
-  get(key: KvKey): Promise<Deno.KvEntryMaybe<unknown>> {
-    this.gets += 1;
-    return this.#kv.get(key as Deno.KvKey);
+  protected counted(call: "get" | "list"): void {
+    if (call === "get") this.gets += 1;
+    else this.lists += 1;
   }
 
-  list(
-    selector: { prefix: KvKey; start?: KvKey },
+  protected committing(): Settled {
+    this.commits += 1;
+    return () => {};
+  }
+
+  override list(
+    selector: Parameters<KvLike["list"]>[0],
     options?: { limit?: number; reverse?: boolean },
   ): AsyncIterable<{ readonly key: readonly unknown[]; readonly value: unknown }> {
-    this.lists += 1;
-    const inner = this.#kv.list(selector as Deno.KvListSelector, options);
+    const inner = super.list(selector, options);
     const count = (): void => void (this.entries += 1);
     return {
       async *[Symbol.asyncIterator]() {
@@ -73,19 +74,6 @@ class CountingKv implements KvLike {
           count();
           yield entry;
         }
-      },
-    };
-  }
-
-  atomic(): ReturnType<KvLike["atomic"]> {
-    const op = this.#kv.atomic();
-    return {
-      check: (...checks) => op.check(...(checks as Deno.AtomicCheck[])),
-      set: (key, value) => op.set(key as Deno.KvKey, value),
-      delete: (key) => op.delete(key as Deno.KvKey),
-      commit: () => {
-        this.commits += 1;
-        return op.commit();
       },
     };
   }
@@ -251,15 +239,6 @@ async function recoveredCount(scenario: Scenario, count: number): Promise<Recove
 
 function fmt(value: number, digits = 2): string {
   return Number.isFinite(value) ? value.toFixed(digits) : "—";
-}
-
-/** Formats rows as a Markdown table (every column but the first right-aligned). */
-function table(header: string[], rows: string[][]): string {
-  const widths = header.map((_, c) => Math.max(...[header, ...rows].map((r) => r[c]?.length ?? 0)));
-  const cells = (row: string[]): string[] =>
-    row.map((cell, c) => c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!));
-  const rule = widths.map((w, c) => c === 0 ? "-".repeat(w) : `${"-".repeat(w - 1)}:`);
-  return [cells(header), rule, ...rows.map(cells)].map((r) => `| ${r.join(" | ")} |`).join("\n");
 }
 
 function options(): {

@@ -8,13 +8,7 @@
 
 import { KvCheckpointStore } from "../kv.ts";
 import { TaskConfig, Workflow } from "../mod.ts";
-
-/** Kept in step with `importWorkflow` in node/smoke.mjs. */
-interface Data {
-  visited: string[];
-  hangIn?: string;
-  failIn?: string;
-}
+import { smokeWorkflow } from "./_smoke_workflow.mjs";
 
 /** The lease of the process the smoke test kills: short, so Node may take over soon after. */
 const LEASE_MS = 1_000;
@@ -28,27 +22,10 @@ if (path === undefined || (mode !== "crash" && mode !== "resume")) {
 const kv = await Deno.openKv(path);
 const store = new KvCheckpointStore(kv, { leaseMs: LEASE_MS });
 const runtime = "deno";
-const workflow = new Workflow<"fetch" | "transform" | "load" | "done", Data>({ name: "node-smoke" })
-  .register("fetch", (ctx) => {
-    ctx.data.visited.push(`fetch:${runtime}`);
-    return "transform";
-  })
-  .register("transform", async (ctx) => {
-    ctx.data.visited.push(`transform:${runtime}`);
-    if (ctx.data.failIn === runtime) throw new Error(`transform failed in ${runtime}`);
-    if (ctx.data.hangIn === runtime) {
-      console.log(`HANG ${Deno.pid}`);
-      await new Promise(() => {}); // the heartbeat keeps the lease until the process is killed
-    }
-    return "load";
-  }, { config: TaskConfig.minimal() })
-  .register("load", (ctx) => {
-    ctx.data.visited.push(`load:${runtime}`);
-    return "done";
-  })
-  .addExitState("done")
-  .withWorkflowVersion(1)
-  .withCheckpointStore(store);
+const workflow = smokeWorkflow({ Workflow, TaskConfig }, store, runtime, async () => {
+  console.log(`HANG ${Deno.pid}`);
+  await new Promise(() => {}); // the heartbeat keeps the lease until the process is killed
+});
 
 if (mode === "crash") {
   const failed = await workflow

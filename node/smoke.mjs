@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { openKv } from "@deno/kv";
+import { smokeWorkflow } from "./_smoke_workflow.mjs";
 // The build (node/dist, made by run.sh) is imported by computed URL, so `deno check` of this file
 // does not need the build to exist.
 const built = (name) => import(new URL(`./dist/${name}.js`, import.meta.url).href);
@@ -79,26 +80,9 @@ function denoWriter(args, onLine = () => {}) {
   });
 }
 
-/** The workflow of node/_deno_writer.ts, as Node runs it (kept in step with the Deno copy). */
+/** The smoke workflow as Node runs it (see _smoke_workflow.mjs). */
 function importWorkflow(store) {
-  const runtime = "node";
-  return new Workflow({ name: "node-smoke" })
-    .register("fetch", (ctx) => {
-      ctx.data.visited.push(`fetch:${runtime}`);
-      return "transform";
-    })
-    .register("transform", (ctx) => {
-      ctx.data.visited.push(`transform:${runtime}`);
-      if (ctx.data.failIn === runtime) throw new Error(`transform failed in ${runtime}`);
-      return "load";
-    }, { config: TaskConfig.minimal() })
-    .register("load", (ctx) => {
-      ctx.data.visited.push(`load:${runtime}`);
-      return "done";
-    })
-    .addExitState("done")
-    .withWorkflowVersion(1)
-    .withCheckpointStore(store);
+  return smokeWorkflow({ Workflow, TaskConfig }, store, "node");
 }
 
 const dir = await mkdtemp(join(tmpdir(), "cano-node-smoke-"));

@@ -1,8 +1,23 @@
 // Test helpers for the scheduler suites: small workflows with controllable behaviour, all timed
 // with the global setTimeout so that a fake clock drives them.
 
-import { NonRetryableError, type Resource, Resources, TaskConfig, Workflow } from "../mod.ts";
-import type { RunningScheduler } from "../scheduler.ts";
+import assert from "node:assert/strict";
+import {
+  type CheckpointStore,
+  NonRetryableError,
+  type Resource,
+  Resources,
+  TaskConfig,
+  Workflow,
+} from "../mod.ts";
+import type { FlowInfo, RunningScheduler } from "../scheduler.ts";
+
+/** The flow `id` of `running`, which must exist. */
+export function info(running: { status(id: string): FlowInfo | undefined }, id: string): FlowInfo {
+  const flow = running.status(id);
+  assert.ok(flow !== undefined, `flow '${id}' exists`);
+  return flow;
+}
 
 /** The state union of the test workflows (cano's TestState). */
 export type Step = "start" | "complete" | "error";
@@ -35,6 +50,26 @@ export function flakyWorkflow(
     }, { config: TaskConfig.minimal() })
     .addExitStates("complete", "error");
   return { workflow, attempts: () => attempts };
+}
+
+/**
+ * A checkpointed workflow `sync` on `store` whose first run fails ("upstream timed out") and whose
+ * later runs complete; `ids` holds the run id of every run, in order.
+ */
+export function failsOnceWorkflow(
+  store: CheckpointStore,
+): { workflow: Workflow<"sync" | "done">; ids: string[] } {
+  const ids: string[] = [];
+  let runs = 0;
+  const workflow = new Workflow<"sync" | "done">({ name: "sync" })
+    .register("sync", (ctx) => {
+      ids.push(ctx.workflowId ?? "?");
+      if (++runs === 1) throw new Error("upstream timed out");
+      return "done";
+    }, { config: TaskConfig.minimal() })
+    .addExitState("done")
+    .withCheckpointStore(store);
+  return { workflow, ids };
 }
 
 /** Resolves after `ms` on the (possibly fake) clock, or rejects when `signal` aborts. */

@@ -1,4 +1,5 @@
-// Test helper for the multi-process tests: a child's stdout, line by line.
+// Test helpers for the multi-process tests: a child's stdout, line by line, and the worker side's
+// config, safety timeout and KV opening.
 
 /** Splits a text stream into lines (the last one without its newline). */
 export function splitLines(): TransformStream<string, string> {
@@ -19,47 +20,85 @@ export function splitLines(): TransformStream<string, string> {
 /**
  * Opens a KV file, retrying the transient `database is locked` SQLite can report while another
  * process opens or writes the same file at that moment (opening is not covered by a store's lock
- * retries).
+ * retries): up to `attempts` times, waiting `wait(attempt)` ms after each failed one.
  */
-export async function openKvRetrying(path: string, attempts = 50): Promise<Deno.Kv> {
+export async function openKvRetrying(
+  path: string,
+  attempts = 50,
+  wait: (attempt: number) => number = () => 20 + Math.random() * 30,
+): Promise<Deno.Kv> {
   for (let attempt = 1;; attempt++) {
     try {
       return await Deno.openKv(path);
     } catch (error) {
       if (attempt >= attempts || !String(error).includes("database is locked")) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 20 + Math.random() * 30));
+      await new Promise((resolve) => setTimeout(resolve, wait(attempt)));
     }
   }
 }
 
-/** How a {@link JsonLineChild} ended: its stdout lines (parsed), its stderr and its status. */
-export interface JsonLineOutcome<T> {
+/**
+ * The config of a worker process, the JSON of its first argument; when that is not JSON it prints
+ * `usage: <usage>` and exits 2.
+ */
+export function workerConfig<T>(usage: string): T {
+  try {
+    return JSON.parse(Deno.args[0] ?? "");
+  } catch {
+    console.error(`usage: ${usage}`);
+    Deno.exit(2);
+  }
+}
+
+/**
+ * A worker's safety net: after `ms` (a timer that keeps nothing alive) it prints `line` and exits
+ * 3, so that it never outlives a broken test.
+ */
+export function exitAfter(ms: number, line: string): void {
+  const safety = setTimeout(() => {
+    console.log(line);
+    Deno.exit(3);
+  }, ms);
+  Deno.unrefTimer(safety);
+}
+
+/** How a {@link LineChild} ended: its stdout lines (parsed), its stderr and its status. */
+export interface LineOutcome<T> {
   pid: number;
   lines: T[];
   stderr: string;
   status: Deno.CommandStatus;
 }
 
+/** How a {@link JsonLineChild} ended. */
+export type JsonLineOutcome<T> = LineOutcome<T>;
+
 /**
- * A `deno run -A --unstable-kv <script> <args…>` child whose stdout is one JSON value per line (a line that is
- * not JSON is kept as `{ raw: line }`). Disposing SIGKILLs it if still alive and awaits its end,
- * so a failed test never leaks a process.
+ * A `deno run -A --unstable-kv <script> <args…>` child whose stdout is read line by line, each
+ * line made a value by `parse`. Disposing SIGKILLs it if still alive and awaits its end, so a
+ * failed test never leaks a process.
  */
-export class JsonLineChild<T = Record<string, unknown>> implements AsyncDisposable {
+export class LineChild<T> implements AsyncDisposable {
   readonly pid: number;
-  /** Settles (never rejects) once stdout, stderr and the exit status are in. */
-  readonly done: Promise<JsonLineOutcome<T>>;
+  /** Settles once stdout, stderr and the exit status are in (rejects only if `parse` throws). */
+  readonly done: Promise<LineOutcome<T>>;
   /** Every line so far, in order. */
   readonly lines: T[] = [];
   readonly #child: Deno.ChildProcess;
+  readonly #parse: (text: string) => T;
   readonly #waiters: { test: (line: T) => boolean; resolve: (line: T | undefined) => void }[] = [];
   readonly #listeners: ((line: T) => void)[] = [];
   #ended = false;
   #exited = false;
   #stdinOpen: boolean;
 
-  constructor(script: string, args: string[], options: { stdin?: boolean } = {}) {
+  constructor(
+    script: string,
+    args: string[],
+    options: { stdin?: boolean; parse: (text: string) => T },
+  ) {
     this.#stdinOpen = options.stdin === true;
+    this.#parse = options.parse;
     this.#child = new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", "--unstable-kv", script, ...args],
       stdin: this.#stdinOpen ? "piped" : "null",
@@ -75,7 +114,7 @@ export class JsonLineChild<T = Record<string, unknown>> implements AsyncDisposab
     return this.#exited;
   }
 
-  /** Calls `listener` on every line from now on. */
+  /** Calls `listener` on every line from now on, as it comes. */
   onLine(listener: (line: T) => void): void {
     this.#listeners.push(listener);
   }
@@ -85,6 +124,20 @@ export class JsonLineChild<T = Record<string, unknown>> implements AsyncDisposab
     const seen = this.lines.find(test);
     if (seen !== undefined || this.#ended) return Promise.resolve(seen);
     return new Promise((resolve) => this.#waiters.push({ test, resolve }));
+  }
+
+  /** Writes `text` to the child's stdin (opened with `stdin: true`) and closes it. */
+  async send(text: string): Promise<void> {
+    if (!this.#stdinOpen) throw new Error(`stdin of ${this.pid} is not open`);
+    this.#stdinOpen = false;
+    const writer = this.#child.stdin.getWriter();
+    try {
+      await writer.write(new TextEncoder().encode(text));
+      await writer.close();
+    } catch {
+      // The child died before reading: its outcome tells.
+      await writer.abort().catch(() => {});
+    }
   }
 
   /** Closes the child's stdin (a worker reading it sees the end). Idempotent. */
@@ -105,24 +158,19 @@ export class JsonLineChild<T = Record<string, unknown>> implements AsyncDisposab
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
-    this.kill("SIGKILL");
+    this.kill("SIGKILL"); // also ends a stopped process
     await this.closeStdin();
     await this.done;
   }
 
-  async #collect(): Promise<JsonLineOutcome<T>> {
+  async #collect(): Promise<LineOutcome<T>> {
     const stderr = new Response(this.#child.stderr).text().catch((error) => String(error));
     try {
       const lines = this.#child.stdout.pipeThrough(new TextDecoderStream()).pipeThrough(
         splitLines(),
       );
       for await (const text of lines) {
-        let line: T;
-        try {
-          line = JSON.parse(text);
-        } catch {
-          line = { raw: text } as T;
-        }
+        const line = this.#parse(text);
         this.lines.push(line);
         for (const listener of this.#listeners) listener(line);
         for (const waiter of this.#waiters.filter((w) => w.test(line))) {
@@ -137,5 +185,23 @@ export class JsonLineChild<T = Record<string, unknown>> implements AsyncDisposab
     const status = await this.#child.status;
     this.#exited = true;
     return { pid: this.pid, lines: this.lines, stderr: await stderr, status };
+  }
+}
+
+/**
+ * A {@link LineChild} whose stdout is one JSON value per line (a line that is not JSON is kept as
+ * `{ raw: line }`).
+ */
+export class JsonLineChild<T = Record<string, unknown>> extends LineChild<T> {
+  constructor(script: string, args: string[], options: { stdin?: boolean } = {}) {
+    super(script, args, { ...options, parse: parseJsonLine<T> });
+  }
+}
+
+function parseJsonLine<T>(text: string): T {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return { raw: text } as T;
   }
 }

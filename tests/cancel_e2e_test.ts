@@ -54,8 +54,9 @@ async function files(label: string) {
   (await Deno.openKv(kvPath)).close(); // created once, before processes open it
   return {
     kvPath,
-    journalPath,
     id,
+    /** The settings of a process that runs the saga (`owner`, `recover`). */
+    base: { kvPath, journalPath, id },
     /** The journal as `[pid, event]` pairs, the run id in events read as `ID`. */
     async journal(): Promise<[number, string][]> {
       return (await Deno.readTextFile(journalPath)).split("\n").filter(Boolean).map((line) => {
@@ -71,6 +72,35 @@ async function files(label: string) {
     },
     [Symbol.asyncDispose]: () => Deno.remove(dir, { recursive: true }),
   };
+}
+
+type RunFiles = Awaited<ReturnType<typeof files>>;
+
+/**
+ * Requests the cancel of `ids` from a process of its own, which must exit 0 having answered for
+ * each of them, in order; resolves with its answers.
+ */
+async function cancelFrom(run: RunFiles, ids: string[], reason: string): Promise<Line<"cancel">[]> {
+  await using canceller = spawn({ mode: "cancel", kvPath: run.kvPath, ids, reason });
+  const outcome = await exited(canceller);
+  const answers = outcome.lines.filter((l): l is Line<"cancel"> => l.t === "cancel");
+  assert.deepEqual(answers.map((a) => a.id), ids, describe(outcome));
+  return answers;
+}
+
+/**
+ * The journal says `owner` reserved, charged and entered `wait`, then `compensator` refunded and
+ * released (in reverse order, once each); nothing is left in the store.
+ */
+async function assertRolledBack(run: RunFiles, owner: number, compensator: number): Promise<void> {
+  assert.deepEqual(await run.journal(), [
+    [owner, "reserve"],
+    [owner, "charge"],
+    [owner, "wait"],
+    [compensator, "refund c-ID"],
+    [compensator, "release r-ID"],
+  ]);
+  assert.deepEqual(await run.leftovers(), { record: undefined, rows: [] });
 }
 
 /**
@@ -93,23 +123,11 @@ function assertCancelled(error: PrintedError | undefined, reason: string): void 
 
 Deno.test("A cancel requested from another process ends the owner's run cancelled within a poll, its compensations run in reverse", async () => {
   await using run = await files("live");
-  await using owner = spawn({
-    mode: "owner",
-    kvPath: run.kvPath,
-    journalPath: run.journalPath,
-    id: run.id,
-    leaseMs: LONG_LEASE,
-  });
+  await using owner = spawn({ mode: "owner", ...run.base, leaseMs: LONG_LEASE });
   await expectLine(owner, "waiting");
 
-  await using canceller = spawn({
-    mode: "cancel",
-    kvPath: run.kvPath,
-    ids: [run.id],
-    reason: "from another process",
-  });
-  const request = await expectLine(canceller, "cancel");
-  await exited(canceller);
+  const [request] = await cancelFrom(run, [run.id], "from another process");
+  assert.ok(request !== undefined);
   assert.equal(request.outcome, "requested", JSON.stringify(request));
   assert.equal(request.run?.status, "running");
   assert.match(request.run?.owner ?? "", new RegExp(`^deno-${owner.pid}-`), "the owner is alive");
@@ -128,49 +146,23 @@ Deno.test("A cancel requested from another process ends the owner's run cancelle
   assert.ok(took < ENDED_WITHIN_MS, `ended ${took} ms after the request (lease ${LONG_LEASE} ms)`);
   console.log(`cancelled ${took} ms after the request`);
 
-  const pid = owner.pid;
-  assert.deepEqual(await run.journal(), [
-    [pid, "reserve"],
-    [pid, "charge"],
-    [pid, "wait"],
-    [pid, "refund c-ID"],
-    [pid, "release r-ID"],
-  ]);
-  assert.deepEqual(await run.leftovers(), { record: undefined, rows: [] });
+  await assertRolledBack(run, owner.pid, owner.pid);
 });
 
 Deno.test("A cancel requested while nobody owns the run (its owner SIGKILLed) is carried out by the recovery sweep that claims it", async () => {
   await using run = await files("dead");
-  await using owner = spawn({
-    mode: "owner",
-    kvPath: run.kvPath,
-    journalPath: run.journalPath,
-    id: run.id,
-    leaseMs: SHORT_LEASE,
-  });
+  await using owner = spawn({ mode: "owner", ...run.base, leaseMs: SHORT_LEASE });
   await expectLine(owner, "waiting");
   owner.kill("SIGKILL");
   assert.equal((await owner.done).status.signal, "SIGKILL");
   await leaseExpired(run.kvPath, run.id);
 
-  await using canceller = spawn({
-    mode: "cancel",
-    kvPath: run.kvPath,
-    ids: [run.id],
-    reason: "owner is gone",
-  });
-  const request = await expectLine(canceller, "cancel");
-  await exited(canceller);
+  const [request] = await cancelFrom(run, [run.id], "owner is gone");
+  assert.ok(request !== undefined);
   assert.equal(request.outcome, "requested", JSON.stringify(request));
   assert.ok((request.run?.leaseUntil ?? Infinity) < request.at, "nobody held the run");
 
-  await using recoverer = spawn({
-    mode: "recover",
-    kvPath: run.kvPath,
-    journalPath: run.journalPath,
-    id: run.id,
-    leaseMs: SHORT_LEASE,
-  });
+  await using recoverer = spawn({ mode: "recover", ...run.base, leaseMs: SHORT_LEASE });
   const recovered = await expectLine(recoverer, "recovered");
   await exited(recoverer);
   assert.equal(recovered.outcome, "cancelled", JSON.stringify(recovered));
@@ -178,39 +170,17 @@ Deno.test("A cancel requested while nobody owns the run (its owner SIGKILLed) is
 
   // The dead owner reserved, charged and entered `wait`; the sweeper only compensated, in
   // reverse order, once each — it never ran `wait` (or anything) forward.
-  const [dead, sweeper] = [owner.pid, recoverer.pid];
-  assert.deepEqual(await run.journal(), [
-    [dead, "reserve"],
-    [dead, "charge"],
-    [dead, "wait"],
-    [sweeper, "refund c-ID"],
-    [sweeper, "release r-ID"],
-  ]);
-  assert.deepEqual(await run.leftovers(), { record: undefined, rows: [] });
+  await assertRolledBack(run, owner.pid, recoverer.pid);
 });
 
 Deno.test("A cancel requested from another process for a finished run, or an unknown one, is not_found", async () => {
   await using run = await files("finished");
-  await using owner = spawn({
-    mode: "owner",
-    kvPath: run.kvPath,
-    journalPath: run.journalPath,
-    id: run.id,
-    leaseMs: LONG_LEASE,
-    finish: true,
-  });
+  await using owner = spawn({ mode: "owner", ...run.base, leaseMs: LONG_LEASE, finish: true });
   const result = await expectLine(owner, "result");
   await exited(owner);
   assert.equal(result.state, "done");
 
-  await using canceller = spawn({
-    mode: "cancel",
-    kvPath: run.kvPath,
-    ids: [run.id, `${run.id}-never`],
-    reason: "too late",
-  });
-  const outcome = await exited(canceller);
-  const answers = outcome.lines.filter((l): l is Line<"cancel"> => l.t === "cancel");
+  const answers = await cancelFrom(run, [run.id, `${run.id}-never`], "too late");
   assert.deepEqual(answers.map((a) => [a.id, a.outcome, a.run]), [
     [run.id, "not_found", undefined],
     [`${run.id}-never`, "not_found", undefined],

@@ -4,7 +4,7 @@
 // and that a process which lost the run stopped dead.
 
 import assert from "node:assert/strict";
-import { splitLines } from "./_subprocess.ts";
+import { LineChild, type LineOutcome } from "./_subprocess.ts";
 import { KvCheckpointStore } from "../kv.ts";
 import { leaseExpired } from "./_checkpoint_helpers.ts";
 import type { WorkerConfig, WorkerError, WorkerStats } from "./e2e/ownership_worker.ts";
@@ -70,37 +70,33 @@ interface Effect {
   event: string;
 }
 
+/** The lines that mark where a worker got to: marker → point. */
+const MARKS = ["HANG", "PAUSED", "BLOCKED", "HELD"];
+
 /** A worker subprocess. It is SIGKILLed when it prints `HANG`; disposing kills it if still alive. */
 class WorkerProcess implements AsyncDisposable {
   readonly role: string;
   readonly pid: number;
   /** Settles (never rejects) once stdout, stderr and the exit status are in. */
   readonly done: Promise<Outcome>;
-  readonly #child: Deno.ChildProcess;
-  readonly #lines: string[] = [];
-  readonly #waiters: { prefix: string; resolve: (line: string | undefined) => void }[] = [];
-  #ended = false;
-  #exited = false;
-  #stdinOpen: boolean;
+  readonly #child: LineChild<string>;
 
   constructor(config: WorkerConfig) {
     this.role = config.role;
-    this.#stdinOpen = config.barrier === true;
-    this.#child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "--unstable-kv", WORKER, JSON.stringify(config)],
-      stdin: this.#stdinOpen ? "piped" : "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
+    this.#child = new LineChild(WORKER, [JSON.stringify(config)], {
+      stdin: config.barrier === true,
+      parse: (text) => text,
+    });
     this.pid = this.#child.pid;
-    this.done = this.#collect();
+    this.#child.onLine((line) => {
+      if (line.split(" ")[0] === "HANG") this.kill("SIGKILL");
+    });
+    this.done = this.#child.done.then((outcome) => outcomeOf(this.role, outcome));
   }
 
   /** The first line starting with `prefix`, or `undefined` if the process ends without one. */
   line(prefix: string): Promise<string | undefined> {
-    const seen = this.#lines.find((line) => line.startsWith(prefix));
-    if (seen !== undefined || this.#ended) return Promise.resolve(seen);
-    return new Promise((resolve) => this.#waiters.push({ prefix, resolve }));
+    return this.#child.line((line) => line.startsWith(prefix));
   }
 
   /** Like {@link line}, but the line must come. */
@@ -114,74 +110,34 @@ class WorkerProcess implements AsyncDisposable {
   }
 
   /** Writes `text` to the worker's stdin and closes it. */
-  async send(text: string): Promise<void> {
-    assert.ok(this.#stdinOpen, `${this.role}: stdin is not open`);
-    this.#stdinOpen = false;
-    const writer = this.#child.stdin.getWriter();
-    try {
-      await writer.write(new TextEncoder().encode(text));
-      await writer.close();
-    } catch {
-      // The worker died before reading: its outcome tells.
-      await writer.abort().catch(() => {});
-    }
+  send(text: string): Promise<void> {
+    return this.#child.send(text);
   }
 
   /** Sends a signal, unless the process already exited. */
   kill(signal: Deno.Signal): void {
-    if (this.#exited) return;
-    try {
-      this.#child.kill(signal);
-    } catch {
-      // already gone
-    }
+    this.#child.kill(signal);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
-    if (this.#stdinOpen) {
-      this.#stdinOpen = false;
-      await this.#child.stdin.close().catch(() => {});
-    }
-    this.kill("SIGKILL"); // also ends a stopped process
+    await this.#child[Symbol.asyncDispose]();
     await this.done;
   }
+}
 
-  async #collect(): Promise<Outcome> {
-    const stderr = new Response(this.#child.stderr).text().catch((error) => String(error));
-    const outcome: Omit<Outcome, "status" | "stderr"> = {
-      role: this.role,
-      pid: this.pid,
-      marks: new Map(),
-      errors: [],
-      retries: [],
-    };
-    try {
-      const lines = this.#child.stdout.pipeThrough(new TextDecoderStream()).pipeThrough(
-        splitLines(),
-      );
-      for await (const line of lines) {
-        this.#lines.push(line);
-        const [word = "", ...rest] = line.split(" ");
-        const payload = rest.join(" ");
-        if (word === "HANG") this.kill("SIGKILL");
-        if (["HANG", "PAUSED", "BLOCKED", "HELD"].includes(word)) outcome.marks.set(word, payload);
-        if (word === "RESULT") outcome.result = JSON.parse(payload);
-        if (word === "ERROR") outcome.errors.push(JSON.parse(payload));
-        if (word === "RETRY") outcome.retries.push(JSON.parse(payload).at);
-        if (word === "STATS") outcome.stats = JSON.parse(payload);
-        for (const waiter of this.#waiters.filter((w) => line.startsWith(w.prefix))) {
-          this.#waiters.splice(this.#waiters.indexOf(waiter), 1);
-          waiter.resolve(line);
-        }
-      }
-    } finally {
-      this.#ended = true;
-      for (const waiter of this.#waiters.splice(0)) waiter.resolve(undefined);
-    }
-    const status = await this.#child.status;
-    this.#exited = true;
-    return { ...outcome, status, stderr: await stderr };
+/** What a worker's lines say. */
+function outcomeOf(role: string, { pid, lines, status, stderr }: LineOutcome<string>): Outcome {
+  const outcome: Outcome = { role, pid, marks: new Map(), errors: [], retries: [], status, stderr };
+  for (const line of lines) {
+    const [word = "", ...rest] = line.split(" ");
+    const payload = rest.join(" ");
+    if (MARKS.includes(word)) outcome.marks.set(word, payload);
+    if (word === "RESULT") outcome.result = JSON.parse(payload);
+    if (word === "ERROR") outcome.errors.push(JSON.parse(payload));
+    if (word === "RETRY") outcome.retries.push(JSON.parse(payload).at);
+    if (word === "STATS") outcome.stats = JSON.parse(payload);
   }
+  return outcome;
 }
 
 function describe(outcome: Outcome): string {

@@ -14,6 +14,7 @@ import {
 import { Scheduler } from "../scheduler.ts";
 import { gate } from "./_checkpoint_helpers.ts";
 import { fakeTime } from "./_fake_time.ts";
+import { failsOnceWorkflow } from "./_scheduler_helpers.ts";
 
 type Step = "charge" | "ship" | "done";
 interface Order {
@@ -193,17 +194,8 @@ Deno.test("Workflow.resumeFrom() refuses a run of another named workflow", async
 Deno.test("Scheduler runs each run of a checkpointed flow under its own id, so a failed run never blocks the next", async () => {
   using time = fakeTime();
   const store = new MemoryCheckpointStore();
-  const ids: string[] = [];
-  let runs = 0;
-  const workflow = new Workflow<"sync" | "done">({ name: "sync" })
-    .register("sync", (ctx) => {
-      ids.push(ctx.workflowId ?? "?");
-      if (++runs === 1) throw new Error("upstream timed out");
-      return "done";
-    }, { config: TaskConfig.minimal() })
-    .addExitState("done")
-    .withCheckpointStore(store)
-    .withWorkflowId("sync-default"); // ignored by the scheduler: every run gets its own
+  const { workflow: failsOnce, ids } = failsOnceWorkflow(store);
+  const workflow = failsOnce.withWorkflowId("sync-default"); // ignored by the scheduler: every run gets its own
   await using running = await new Scheduler()
     .every("sync", workflow, "sync", 60_000)
     .setBackoff("sync", { initial: 1_000, jitter: 0, streakLimit: 3 })

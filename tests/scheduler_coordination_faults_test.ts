@@ -7,28 +7,21 @@ import {
   CheckpointStoreError,
   ConfigurationError,
   MemoryCheckpointStore,
-  TaskConfig,
-  Workflow,
+  type Workflow,
 } from "../mod.ts";
-import {
-  type FlowErrorEvent,
-  type FlowInfo,
-  MemoryCoordination,
-  type RunningScheduler,
-  Scheduler,
-} from "../scheduler.ts";
+import { type FlowErrorEvent, MemoryCoordination, Scheduler } from "../scheduler.ts";
 import { fakeTime } from "./_fake_time.ts";
-import { okWorkflow, resourcefulWorkflow, slowWorkflow } from "./_scheduler_helpers.ts";
+import {
+  failsOnceWorkflow,
+  info,
+  okWorkflow,
+  resourcefulWorkflow,
+  slowWorkflow,
+} from "./_scheduler_helpers.ts";
 import { advance, recordStarts, sharedStore } from "./_coordination_helpers.ts";
 
 const T0 = Date.UTC(2026, 0, 1);
 const KINDS = ["memory", "kv"] as const;
-
-function info(running: RunningScheduler, id: string): FlowInfo {
-  const flow = running.status(id);
-  assert.ok(flow !== undefined, `flow '${id}' exists`);
-  return flow;
-}
 
 function ticks(id: string, ...offsets: number[]): string[] {
   return offsets.map((offset) => `${id}@${new Date(T0 + offset).toISOString()}`);
@@ -134,16 +127,7 @@ for (const kind of KINDS) {
     // The runs checkpoint in memory (KV I/O of the runs themselves would not follow the fake
     // clock); the coordination is the store under test.
     const logs = new MemoryCheckpointStore();
-    const ids: string[] = [];
-    let runs = 0;
-    const workflow = new Workflow<"sync" | "done">({ name: "sync" })
-      .register("sync", (ctx) => {
-        ids.push(ctx.workflowId ?? "?");
-        if (++runs === 1) throw new Error("upstream timed out");
-        return "done";
-      }, { config: TaskConfig.minimal() })
-      .addExitState("done")
-      .withCheckpointStore(logs);
+    const { workflow, ids } = failsOnceWorkflow(logs);
     const build = () =>
       new Scheduler().every("sync", workflow, "sync", 60_000, {
         backoff: { initial: 1_000, jitter: 0 },

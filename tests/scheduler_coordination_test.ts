@@ -4,19 +4,13 @@
 
 import assert from "node:assert/strict";
 import { CanoError } from "../mod.ts";
-import { type FlowInfo, type RunningScheduler, Scheduler } from "../scheduler.ts";
+import { type RunningScheduler, Scheduler } from "../scheduler.ts";
 import { fakeTime } from "./_fake_time.ts";
-import { flakyWorkflow, okWorkflow, slowWorkflow } from "./_scheduler_helpers.ts";
+import { flakyWorkflow, info, okWorkflow, slowWorkflow } from "./_scheduler_helpers.ts";
 import { advance, gridTicks, recordStarts, sharedStore } from "./_coordination_helpers.ts";
 
 const T0 = Date.UTC(2026, 0, 1);
 const KINDS = ["memory", "kv"] as const;
-
-function info(running: RunningScheduler, id: string): FlowInfo {
-  const flow = running.status(id);
-  assert.ok(flow !== undefined, `flow '${id}' exists`);
-  return flow;
-}
 
 async function stopAll(...instances: RunningScheduler[]): Promise<void> {
   await Promise.all(instances.map((running) => running.stop()));

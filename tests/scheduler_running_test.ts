@@ -4,10 +4,11 @@
 
 import assert from "node:assert/strict";
 import { CanoError, ConfigurationError, TaskConfig, Workflow } from "../mod.ts";
-import { type FlowInfo, Scheduler } from "../scheduler.ts";
+import { Scheduler } from "../scheduler.ts";
 import { fakeTime } from "./_fake_time.ts";
 import {
   flakyWorkflow,
+  info,
   okWorkflow,
   recordEvents,
   resourcefulWorkflow,
@@ -18,12 +19,6 @@ import {
 } from "./_scheduler_helpers.ts";
 
 const T0 = Date.UTC(2026, 0, 1);
-
-function info(running: { status(id: string): FlowInfo | undefined }, id: string): FlowInfo {
-  const flow = running.status(id);
-  assert.ok(flow !== undefined, `flow '${id}' exists`);
-  return flow;
-}
 
 // --- start validation ------------------------------------------------------------------------
 

@@ -1,25 +1,15 @@
-import { safeString } from "../describe.ts";
+// The public handle of a started scheduler: its methods, and its start and stop. The timers, runs
+// and events behind it are the dispatcher's (dispatcher.ts); what a stop waits for and the
+// teardown are in stop.ts.
+
 import { CancelledError, CanoError } from "../errors.ts";
-import type { FlowRunMarker } from "../coordination/coordination.ts";
-import { coordinationError } from "../coordination/coordination.ts";
-import { nextGridTick } from "../coordination/ticks.ts";
 import { SafeEventTarget } from "../events.ts";
 import type { Resources } from "../resources.ts";
-import type { WorkflowResult } from "../workflow/workflow.ts";
-import {
-  FlowEndEvent,
-  FlowErrorEvent,
-  type FlowRunSource,
-  FlowSkipEvent,
-  FlowStartEvent,
-  FlowStatusEvent,
-  type RunningSchedulerEventMap,
-} from "./events.ts";
+import { Dispatcher } from "./dispatcher.ts";
+import type { RunningSchedulerEventMap } from "./events.ts";
 import { type FlowSpec, FlowState } from "./flow.ts";
-import type { FlowInfo, FlowStatus } from "./flow_info.ts";
-import { runScheduled, scheduledRunId, type ScheduledRunOptions } from "./run_flow.ts";
-import { type CoordinatedStart, SharedFlows, type SharedHost } from "./shared_flows.ts";
-import { type TimerEntry, TimerQueue } from "./timer_queue.ts";
+import type { FlowInfo } from "./flow_info.ts";
+import type { CoordinatedStart } from "./shared_flows.ts";
 import { checkTimeout, raise, type StopOptions, teardown } from "./stop.ts";
 
 export type { StopOptions } from "./stop.ts";
@@ -80,18 +70,9 @@ export class RunningScheduler extends SafeEventTarget<RunningSchedulerEventMap>
   readonly #flows = new Map<string, FlowState>();
   readonly #order: FlowState[];
   readonly #resources: readonly Resources[];
-  readonly #queue = new TimerQueue((error) =>
-    console.error(`cano: a scheduler timer callback threw: ${safeString(error)}`)
-  );
-  readonly #startedAt = Date.now();
-  readonly #inFlight = new Set<FlowState>();
-  /** Coordinated: the shared side, and its work in flight (claims, reads, writes). */
-  readonly #shared: SharedFlows | undefined;
-  #pending = 0;
-  #pollTimer: TimerEntry | undefined;
+  /** The timers, the runs and their events (and, coordinated, the shared side). */
+  readonly #runs: Dispatcher;
   #phase: "running" | "stopping" | "stopped" = "running";
-  /** While stopping: resolves the promise of `#settled()` once no run is in flight. */
-  #drained: (() => void) | undefined;
   /** The first stop()'s outcome: at the timeout, or once everything is released. */
   #shutdown: Promise<CanoError | undefined> | undefined;
   /** The same outcome, always once the resources are torn down: wait() and later stop() calls. */
@@ -115,9 +96,7 @@ export class RunningScheduler extends SafeEventTarget<RunningSchedulerEventMap>
     this.#resources = resources;
     this.#done = new Promise((resolve) => this.#resolveDone = resolve);
     this.#signal = signal;
-    this.#shared = coordinated === undefined
-      ? undefined
-      : new SharedFlows(coordinated, this.#sharedHost());
+    this.#runs = new Dispatcher(this, () => this.#phase === "running", coordinated);
   }
 
   static {
@@ -130,58 +109,9 @@ export class RunningScheduler extends SafeEventTarget<RunningSchedulerEventMap>
 
   /** Arms every flow (with coordination: once the shared state is read), then the signal. */
   async #arm(): Promise<void> {
-    const shared = this.#shared;
-    let catchUp: [FlowState, number][] = [];
-    if (shared !== undefined) {
-      await shared.load(this.#order);
-      catchUp = shared.catchUp(this.#order, Date.now());
-    }
-    const late = new Set(catchUp.map(([flow]) => flow));
-    for (const flow of this.#order) if (!late.has(flow)) this.#plan(flow);
-    for (const [flow, tick] of catchUp) shared!.tick(flow, tick, sourceOf(flow));
-    if (shared !== undefined) {
-      this.#pollTimer = this.#queue.schedule(Date.now() + shared.pollInterval, () => {
-        if (this.#phase !== "running") return;
-        shared.poll(this.#order);
-        this.#queue.reschedule(this.#pollTimer!, Date.now() + shared.pollInterval);
-      });
-    }
+    await this.#runs.arm(this.#order);
     if (this.#signal?.aborted) this.#onAbort();
     else this.#signal?.addEventListener("abort", this.#onAbort, { once: true });
-  }
-
-  /** What the coordinated side may do to this scheduler. */
-  #sharedHost(): SharedHost {
-    return {
-      isRunning: () => this.#phase === "running",
-      launch: (flow, previous, source, due, marker) => {
-        flow.status = "running";
-        this.#launch(flow, previous, source, Date.now(), due, marker);
-      },
-      plan: (flow) => this.#plan(flow),
-      changed: (flow, previous) => this.#emitStatus(flow, previous),
-      skipped: (flow, due, reason) => {
-        if (this.hasListener("flowskip")) {
-          this.dispatchEvent(new FlowSkipEvent(flow.id, new Date(due), reason));
-        }
-      },
-      failed: (flow, operation, thrown) => {
-        const error = coordinationError(operation, flow.id, thrown);
-        flow.lastError = error.message;
-        if (this.hasListener("flowerror")) {
-          this.dispatchEvent(new FlowErrorEvent(flow.id, operation, error));
-        } else console.error(`cano: scheduler flow '${flow.id}': ${error.message}`);
-      },
-      track: (work) => {
-        this.#pending++;
-        const done = (): void => {
-          this.#pending--;
-          if (this.#inFlight.size === 0 && this.#pending === 0) this.#drained?.();
-        };
-        work.then(done, done);
-        return work;
-      },
-    };
   }
 
   /**
@@ -221,8 +151,9 @@ export class RunningScheduler extends SafeEventTarget<RunningSchedulerEventMap>
    */
   async trigger(id: string): Promise<void> {
     const flow = this.#lookup(id, "trigger");
-    if (this.#shared !== undefined) return await this.#shared.trigger(flow);
-    const refusal = this.#dispatch(flow, "trigger");
+    const shared = this.#runs.shared;
+    if (shared !== undefined) return await shared.trigger(flow);
+    const refusal = this.#runs.dispatch(flow, "trigger");
     if (refusal === "running") {
       throw new CanoError(`Flow '${id}' is already running`, { category: "workflow" });
     }
@@ -268,10 +199,11 @@ export class RunningScheduler extends SafeEventTarget<RunningSchedulerEventMap>
   async resetFlow(id: string): Promise<void> {
     const flow = this.#lookup(id, "resetFlow");
     const previous = flow.displayStatus;
-    if (this.#shared !== undefined) await this.#shared.reset(flow);
+    const shared = this.#runs.shared;
+    if (shared !== undefined) await shared.reset(flow);
     else flow.reset();
-    if (flow.status !== "running") this.#plan(flow);
-    this.#emitStatus(flow, previous);
+    if (flow.status !== "running") this.#runs.plan(flow);
+    this.#runs.emitStatus(flow, previous);
   }
 
   /**
@@ -304,7 +236,7 @@ export class RunningScheduler extends SafeEventTarget<RunningSchedulerEventMap>
    */
   async cancelFlow(id: string): Promise<void> {
     const flow = this.#lookup(id, "cancelFlow");
-    if (flow.status !== "running") return await this.#shared?.cancel(flow);
+    if (flow.status !== "running") return await this.#runs.shared?.cancel(flow);
     flow.controller?.abort(new CancelledError(`Flow '${id}' was cancelled by cancelFlow()`));
     await flow.run;
   }
@@ -329,7 +261,7 @@ export class RunningScheduler extends SafeEventTarget<RunningSchedulerEventMap>
    */
   status(id: string): FlowInfo | undefined {
     const flow = this.#flows.get(id);
-    return flow === undefined ? undefined : this.#info(flow);
+    return flow === undefined ? undefined : this.#runs.info(flow);
   }
 
   /**
@@ -352,7 +284,7 @@ export class RunningScheduler extends SafeEventTarget<RunningSchedulerEventMap>
    * ```
    */
   list(): FlowInfo[] {
-    return this.#order.map((flow) => this.#info(flow));
+    return this.#order.map((flow) => this.#runs.info(flow));
   }
 
   /**
@@ -373,7 +305,7 @@ export class RunningScheduler extends SafeEventTarget<RunningSchedulerEventMap>
    * ```
    */
   hasRunningFlows(): boolean {
-    return this.#inFlight.size > 0;
+    return this.#runs.inFlight.size > 0;
   }
 
   /**
@@ -526,178 +458,19 @@ export class RunningScheduler extends SafeEventTarget<RunningSchedulerEventMap>
     return flow;
   }
 
-  #info(flow: FlowState): FlowInfo {
-    const timer = flow.timer;
-    return flow.info(timer !== undefined && this.#queue.isScheduled(timer) ? timer.due : undefined);
-  }
-
-  /** Arms the flow's timer for its next scheduled dispatch, if it has one. */
-  #plan(flow: FlowState): void {
-    if (flow.timer !== undefined) this.#queue.cancel(flow.timer);
-    if (
-      this.#phase !== "running" || flow.status === "running" || flow.status === "tripped" ||
-      flow.pending
-    ) {
-      return;
-    }
-    const schedule = flow.spec.schedule;
-    const eligible = flow.nextEligible; // NaN when no window is open: every comparison is false
-    let due: number;
-    if (schedule.kind === "every" && this.#shared !== undefined) {
-      // Shared: a grid every instance agrees on, never a tick already handled.
-      const from = Math.max(this.#startedAt + schedule.initialDelay, Date.now());
-      due = nextGridTick(schedule.interval, eligible > from ? eligible : from, flow.lastTick);
-    } else if (schedule.kind === "every") {
-      // A fixed delay after the end of the last run, and never inside the backoff window.
-      due = Number.isNaN(flow.lastEnd)
-        ? this.#startedAt + schedule.initialDelay
-        : flow.lastEnd + schedule.interval;
-      if (eligible > due) due = eligible;
-    } else if (schedule.kind === "cron") {
-      // Ticks inside the backoff window are skipped, not deferred: look for the first tick at
-      // or after the window's end (croner returns ticks strictly after the given second).
-      const now = Date.now();
-      const next = schedule.cron.next(eligible - 1 > now ? eligible - 1 : now);
-      if (next === undefined) return; // no future tick: the flow is done
-      due = next;
-    } else {
-      return;
-    }
-    // One entry per flow, reused for every dispatch: re-arming allocates nothing.
-    if (flow.timer === undefined) flow.timer = this.#queue.schedule(due, () => this.#onTimer(flow));
-    else this.#queue.reschedule(flow.timer, due);
-  }
-
-  #onTimer(flow: FlowState): void {
-    if (this.#phase !== "running") return;
-    if (this.#shared !== undefined) {
-      this.#shared.tick(flow, flow.timer!.due, sourceOf(flow));
-      return;
-    }
-    if (flow.backingOff(Date.now())) {
-      this.#plan(flow);
-      return;
-    }
-    // A running or tripped flow is refused; its outcome or reset plans the next dispatch.
-    this.#dispatch(flow, flow.spec.schedule.kind === "cron" ? "cron" : "interval", flow.timer!.due);
-  }
-
-  /** Reserves the flow and starts a run, or says why not. */
-  #dispatch(
-    flow: FlowState,
-    source: FlowRunSource,
-    due?: number,
-  ): "running" | "tripped" | undefined {
-    const previous = flow.status;
-    const startedAt = Date.now();
-    const refusal = flow.reserve(startedAt);
-    if (refusal !== undefined) return refusal;
-    this.#launch(flow, previous, source, startedAt, due, undefined);
-    return undefined;
-  }
-
-  /** Starts a reserved run: its controller, events, and the run itself. */
-  #launch(
-    flow: FlowState,
-    previous: FlowStatus,
-    source: FlowRunSource,
-    startedAt: number,
-    due: number | undefined,
-    marker: FlowRunMarker | undefined,
-  ): void {
-    if (flow.timer !== undefined) this.#queue.cancel(flow.timer);
-    flow.marker = marker;
-    const controller = new AbortController();
-    flow.controller = controller;
-    this.#inFlight.add(flow);
-    this.#emitStatus(flow, previous);
-    if (this.hasListener("flowstart")) {
-      this.dispatchEvent(
-        new FlowStartEvent(
-          flow.id,
-          source,
-          flow.runCount,
-          due === undefined ? undefined : new Date(due),
-        ),
-      );
-    }
-    flow.run = this.#execute(flow, controller.signal, startedAt, due ?? startedAt, marker);
-  }
-
-  /** Runs the workflow and applies the outcome. Never rejects. */
-  async #execute(
-    flow: FlowState,
-    signal: AbortSignal,
-    startedAt: number,
-    due: number,
-    marker: FlowRunMarker | undefined,
-  ): Promise<void> {
-    let result: WorkflowResult<string, unknown> | undefined;
-    let error: unknown;
-    let failed = false;
-    try {
-      const { workflow, initial, data } = flow.spec;
-      const runData = data?.();
-      const id = marker !== undefined
-        ? marker.runId ?? undefined
-        : scheduledRunId(workflow, flow.id, due, flow.lastRunId, flow.runCount);
-      flow.lastRunId = id;
-      const options: ScheduledRunOptions<unknown> = { signal };
-      if (runData !== undefined) options.data = runData;
-      if (id !== undefined) options.id = id;
-      result = await runScheduled(workflow, initial, options);
-    } catch (thrown) {
-      // Anything escaping the run, including non-Error values, is an outcome: the flow must
-      // never stay stranded in "running".
-      error = thrown;
-      failed = true;
-    }
-    const now = Date.now();
-    const outcome = flow.settle(now, error, failed);
-    if (marker !== undefined) {
-      await this.#shared!.finish(flow, marker, { at: now, error, failed });
-      flow.marker = undefined;
-    }
-    flow.run = undefined; // nothing left to wait for; do not keep the promise alive
-    this.#inFlight.delete(flow);
-    try {
-      this.#plan(flow);
-    } catch (planError) {
-      console.error(`cano: scheduling flow '${flow.id}' failed: ${safeString(planError)}`);
-    } finally {
-      if (this.hasListener("flowend")) {
-        this.dispatchEvent(
-          new FlowEndEvent(
-            flow.id,
-            failed
-              ? { outcome, duration: now - startedAt, error }
-              : { outcome, duration: now - startedAt, state: result!.state },
-          ),
-        );
-      }
-      this.#emitStatus(flow, "running");
-      if (this.#inFlight.size === 0 && this.#pending === 0) this.#drained?.();
-    }
-  }
-
-  #emitStatus(flow: FlowState, previous: FlowStatus): void {
-    if (previous !== flow.displayStatus && this.hasListener("flowstatus")) {
-      this.dispatchEvent(new FlowStatusEvent(this.#info(flow), previous));
-    }
-  }
-
   /** The first stop(): resolves with its outcome, at the timeout or once all is released. */
   async #stopNow(timeout: number): Promise<CanoError | undefined> {
     this.#phase = "stopping";
     this.#signal?.removeEventListener("abort", this.#onAbort);
-    this.#queue.clear();
-    this.#shared?.stop();
-    const reason = new CancelledError("Scheduler is stopping");
-    for (const flow of [...this.#inFlight]) flow.controller?.abort(reason);
-    // No run can start any more, so the set only shrinks: once empty, nothing uses the resources.
-    const settled = this.#settled();
+    this.#runs.halt(new CancelledError("Scheduler is stopping"));
+    // No run can start any more, so the runs in flight only end: once none is left, nothing
+    // uses the resources.
+    const inFlight = this.#runs.inFlight;
+    const settled = inFlight.settled();
     const released = settled.then(() => teardown(this.#resources));
-    const error = await this.#within(settled, timeout) ? undefined : this.#timeoutError(timeout);
+    const error = await inFlight.within(settled, timeout)
+      ? undefined
+      : inFlight.timeoutError(timeout);
     const done = released.then(() => {
       this.#phase = "stopped";
       this.#resolveDone(error);
@@ -706,42 +479,4 @@ export class RunningScheduler extends SafeEventTarget<RunningSchedulerEventMap>
     if (error === undefined) await done;
     return error;
   }
-
-  /** The error of a stop() that timed out, naming the flows still in flight. */
-  #timeoutError(timeout: number): CanoError {
-    const ids = [...this.#inFlight].map((flow) => `'${flow.id}'`).join(", ") ||
-      "coordination store calls";
-    return new CanoError(
-      `Timeout waiting for workflows to complete: ${ids} still running after ${timeout} ms`,
-      { category: "workflow" },
-    );
-  }
-
-  /** Resolves once no run is in flight (at once when none is); only while stopping. */
-  #settled(): Promise<void> {
-    if (this.#inFlight.size === 0 && this.#pending === 0) return Promise.resolve();
-    return new Promise((resolve) => {
-      this.#drained = () => {
-        this.#drained = undefined;
-        resolve();
-      };
-    });
-  }
-
-  /** Resolves `true` when `settled` settles within `timeout` ms, else `false` at the timeout. */
-  #within(settled: Promise<void>, timeout: number): Promise<boolean> {
-    if (this.#inFlight.size === 0 && this.#pending === 0) return Promise.resolve(true);
-    if (timeout === Infinity) return settled.then(() => true);
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => resolve(false), timeout);
-      settled.then(() => {
-        clearTimeout(timer); // a no-op once it fired: resolve(false) already won
-        resolve(true);
-      });
-    });
-  }
-}
-
-function sourceOf(flow: FlowState): FlowRunSource {
-  return flow.spec.schedule.kind === "cron" ? "cron" : "interval";
 }

@@ -1,8 +1,9 @@
-// The stop side of the running scheduler: its options, checked, and the teardown of every
-// workflow's resources once the last run has ended.
+// The stop side of the running scheduler: its options, checked, what a stop waits for (the runs in
+// flight and the coordination store's calls), and the teardown of every workflow's resources once
+// the last run has ended.
 
 import { safeString } from "../describe.ts";
-import { type CanoError, ConfigurationError } from "../errors.ts";
+import { CanoError, ConfigurationError } from "../errors.ts";
 import type { Resources } from "../resources.ts";
 
 /** Options of {@link RunningScheduler.stop}. */
@@ -51,5 +52,89 @@ export async function teardown(all: readonly Resources[]): Promise<void> {
     } catch (error) {
       console.error(`cano: tearing the scheduler's resources down failed: ${safeString(error)}`);
     }
+  }
+}
+
+/**
+ * What a stop waits for: the runs in flight on this instance, and the work pending against the
+ * coordination store (claims, reads, writes).
+ */
+export class InFlight<T extends { readonly id: string }> {
+  readonly #runs = new Set<T>();
+  #pending = 0;
+  /** While a stop waits: resolves the promise of {@link settled}. */
+  #drained: (() => void) | undefined;
+
+  /** How many runs are in flight. */
+  get size(): number {
+    return this.#runs.size;
+  }
+
+  /** Whether neither a run nor store work is in flight. */
+  get idle(): boolean {
+    return this.#runs.size === 0 && this.#pending === 0;
+  }
+
+  /** The runs in flight, as of now. */
+  runs(): T[] {
+    return [...this.#runs];
+  }
+
+  add(run: T): void {
+    this.#runs.add(run);
+  }
+
+  /** Forgets an ended run; the stop hears of it at the next {@link check}. */
+  delete(run: T): void {
+    this.#runs.delete(run);
+  }
+
+  /** Counts `work` in flight until it settles. */
+  track<W>(work: Promise<W>): Promise<W> {
+    this.#pending++;
+    const done = (): void => {
+      this.#pending--;
+      this.check();
+    };
+    work.then(done, done);
+    return work;
+  }
+
+  /** Ends the wait of a stop once nothing is in flight. */
+  check(): void {
+    if (this.idle) this.#drained?.();
+  }
+
+  /** Resolves once nothing is in flight (at once when nothing is); only while stopping. */
+  settled(): Promise<void> {
+    if (this.idle) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.#drained = () => {
+        this.#drained = undefined;
+        resolve();
+      };
+    });
+  }
+
+  /** Resolves `true` when `settled` settles within `timeout` ms, else `false` at the timeout. */
+  within(settled: Promise<void>, timeout: number): Promise<boolean> {
+    if (this.idle) return Promise.resolve(true);
+    if (timeout === Infinity) return settled.then(() => true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeout);
+      settled.then(() => {
+        clearTimeout(timer); // a no-op once it fired: resolve(false) already won
+        resolve(true);
+      });
+    });
+  }
+
+  /** The error of a stop that timed out, naming the flows still in flight. */
+  timeoutError(timeout: number): CanoError {
+    const ids = this.runs().map((run) => `'${run.id}'`).join(", ") || "coordination store calls";
+    return new CanoError(
+      `Timeout waiting for workflows to complete: ${ids} still running after ${timeout} ms`,
+      { category: "workflow" },
+    );
   }
 }

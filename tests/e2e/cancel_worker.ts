@@ -11,7 +11,7 @@
 
 import { KvCheckpointStore } from "../../kv.ts";
 import { startRecovery, TaskConfig, Workflow } from "../../mod.ts";
-import { openKvRetrying } from "../_subprocess.ts";
+import { exitAfter, openKvRetrying, workerConfig } from "../_subprocess.ts";
 
 /** What the process does. */
 export type CancelWorkerConfig =
@@ -52,19 +52,8 @@ export type CancelWorkerLine =
   | { t: "recovered"; id: string; outcome: string; error?: PrintedError; at: number }
   | { t: "timeout" };
 
-let config: CancelWorkerConfig;
-try {
-  config = JSON.parse(Deno.args[0] ?? "");
-} catch {
-  console.error("usage: cancel_worker.ts '<json CancelWorkerConfig>'");
-  Deno.exit(2);
-}
-
-const safety = setTimeout(() => {
-  print({ t: "timeout" });
-  Deno.exit(3);
-}, 30_000);
-Deno.unrefTimer(safety);
+const config = workerConfig<CancelWorkerConfig>("cancel_worker.ts '<json CancelWorkerConfig>'");
+exitAfter(30_000, JSON.stringify({ t: "timeout" } satisfies CancelWorkerLine));
 
 function print(line: CancelWorkerLine): void {
   console.log(JSON.stringify(line));

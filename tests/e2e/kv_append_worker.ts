@@ -10,6 +10,7 @@
 
 import { CheckpointStoreError } from "../../src/errors.ts";
 import { KvCheckpointStore, type KvLike } from "../../src/recovery/kv_store.ts";
+import { openKvRetrying } from "../_subprocess.ts";
 
 const [file, id, countArg = "300", mode = "strict"] = Deno.args;
 if (file === undefined || id === undefined) {
@@ -19,18 +20,7 @@ if (file === undefined || id === undefined) {
 const count = Number(countArg);
 
 // Opening can itself meet another process's lock while the file is being created.
-async function open(path: string): Promise<Deno.Kv> {
-  for (let attempt = 1;; attempt++) {
-    try {
-      return await Deno.openKv(path);
-    } catch (error) {
-      if (attempt >= 20 || !String(error).includes("database is locked")) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 10 * attempt));
-    }
-  }
-}
-
-const kv = await open(file);
+const kv = await openKvRetrying(file, 20, (attempt) => 10 * attempt);
 let lockErrors = 0;
 // Counts the lock errors the store sees (and retries) without changing behaviour.
 const counting: KvLike = {

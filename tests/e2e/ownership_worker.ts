@@ -24,6 +24,7 @@
 import { delay } from "../../src/async.ts";
 import { KvCheckpointStore, type KvLike } from "../../kv.ts";
 import { TaskConfig, Workflow } from "../../mod.ts";
+import { exitAfter, openKvRetrying, workerConfig } from "../_subprocess.ts";
 
 /** What one worker process does. */
 export interface WorkerConfig {
@@ -77,20 +78,8 @@ export interface WorkerStats {
   writesAfterPause: number;
 }
 
-let config: WorkerConfig;
-try {
-  config = JSON.parse(Deno.args[0] ?? "");
-} catch {
-  console.error("usage: ownership_worker.ts '<json WorkerConfig>'");
-  Deno.exit(2);
-}
-
-// A worker must never outlive a broken test.
-const safety = setTimeout(() => {
-  console.log("TIMEOUT");
-  Deno.exit(3);
-}, 30_000);
-Deno.unrefTimer(safety);
+const config = workerConfig<WorkerConfig>("ownership_worker.ts '<json WorkerConfig>'");
+exitAfter(30_000, "TIMEOUT");
 
 type Step = "reserve" | "charge" | "ship" | "notify" | "done";
 interface Order {
@@ -125,22 +114,7 @@ async function quiet(): Promise<void> {
   while (inFlight > 0) await new Promise<void>((resolve) => idle.push(resolve));
 }
 
-/**
- * Opens the KV file. Opening is not covered by the store's lock retries, and SQLite can report
- * `database is locked` while another process opens or writes the same file at that moment.
- */
-async function openKv(path: string): Promise<Deno.Kv> {
-  for (let attempt = 1;; attempt++) {
-    try {
-      return await Deno.openKv(path);
-    } catch (error) {
-      if (attempt >= 50 || !String(error).includes("database is locked")) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 5 + Math.random() * 20));
-    }
-  }
-}
-
-const kv = await openKv(config.kvPath);
+const kv = await openKvRetrying(config.kvPath, 50, () => 5 + Math.random() * 20);
 const counting: KvLike = {
   get: (key) => tracked(kv.get(key)),
   list: (selector, options) => kv.list(selector, options),

@@ -22,7 +22,7 @@ import {
   type RunLease,
 } from "../../kv.ts";
 import { startRecovery, TaskConfig, Workflow } from "../../mod.ts";
-import { openKvRetrying } from "../_subprocess.ts";
+import { exitAfter, openKvRetrying, workerConfig } from "../_subprocess.ts";
 
 /** What one worker does. */
 export interface RecoveryWorkerConfig {
@@ -103,19 +103,10 @@ export interface ErrorInfo {
   cause?: string;
 }
 
-let config: RecoveryWorkerConfig;
-try {
-  config = JSON.parse(Deno.args[0] ?? "");
-} catch {
-  console.error("usage: recovery_worker.ts '<json RecoveryWorkerConfig>'");
-  Deno.exit(2);
-}
-
-const safety = setTimeout(() => {
-  console.log(JSON.stringify({ t: "timeout" }));
-  Deno.exit(3);
-}, config.safetyMs);
-Deno.unrefTimer(safety);
+const config = workerConfig<RecoveryWorkerConfig>(
+  "recovery_worker.ts '<json RecoveryWorkerConfig>'",
+);
+exitAfter(config.safetyMs, JSON.stringify({ t: "timeout" }));
 
 function print(line: WorkerLine): void {
   console.log(JSON.stringify(line));

@@ -19,6 +19,7 @@
 import { KvCheckpointStore } from "../../kv.ts";
 import { TaskConfig, Workflow } from "../../mod.ts";
 import { Scheduler } from "../../scheduler.ts";
+import { exitAfter, openKvRetrying, workerConfig } from "../_subprocess.ts";
 
 /** What one worker does. */
 export interface SchedulerWorkerConfig {
@@ -33,37 +34,17 @@ export interface SchedulerWorkerConfig {
   pollInterval: number;
 }
 
-let config: SchedulerWorkerConfig;
-try {
-  config = JSON.parse(Deno.args[0] ?? "");
-} catch {
-  console.error("usage: scheduler_worker.ts '<json SchedulerWorkerConfig>'");
-  Deno.exit(2);
-}
-
-const safety = setTimeout(() => {
-  console.log(JSON.stringify({ type: "timeout" }));
-  Deno.exit(3);
-}, 30_000);
-Deno.unrefTimer(safety);
+const config = workerConfig<SchedulerWorkerConfig>(
+  "scheduler_worker.ts '<json SchedulerWorkerConfig>'",
+);
+// The safety net: well after the planned stop.
+exitAfter(Math.max(0, config.stopAt - Date.now()) + 30_000, JSON.stringify({ type: "timeout" }));
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const locked = (error: unknown): boolean => String(error).includes("database is locked");
 const emit = (line: Record<string, unknown>): void => console.log(JSON.stringify(line));
 
-/** Opening races with other processes opening or writing the same file: retry the lock. */
-async function openKv(path: string): Promise<Deno.Kv> {
-  for (let attempt = 1;; attempt++) {
-    try {
-      return await Deno.openKv(path);
-    } catch (error) {
-      if (attempt >= 50 || !locked(error)) throw error;
-      await sleep(5 + Math.random() * 20);
-    }
-  }
-}
-
-const kv = await openKv(config.kvPath);
+const kv = await openKvRetrying(config.kvPath, 50, () => 5 + Math.random() * 20);
 
 /** Records a side effect once; a second one for the same key is recorded as a duplicate. */
 async function sideEffect(flow: string, key: string): Promise<void> {

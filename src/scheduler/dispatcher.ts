@@ -1,0 +1,280 @@
+// The running scheduler's machinery behind its public handle: one timer queue for every flow, the
+// start of a run (by its timer, a trigger, or the coordinated side once the store granted it), the
+// run itself and what its outcome does to the flow, and the events all of that dispatches. With
+// coordination, it lends the shared side (shared_flows.ts) what that side may do to the flows.
+
+import { safeString } from "../describe.ts";
+import type { CancelledError } from "../errors.ts";
+import type { FlowRunMarker } from "../coordination/coordination.ts";
+import { coordinationError } from "../coordination/coordination.ts";
+import { nextGridTick } from "../coordination/ticks.ts";
+import type { SafeEventTarget } from "../events.ts";
+import type { WorkflowResult } from "../workflow/workflow.ts";
+import {
+  FlowEndEvent,
+  FlowErrorEvent,
+  type FlowRunSource,
+  FlowSkipEvent,
+  FlowStartEvent,
+  FlowStatusEvent,
+  type RunningSchedulerEventMap,
+} from "./events.ts";
+import type { FlowState } from "./flow.ts";
+import type { FlowInfo, FlowStatus } from "./flow_info.ts";
+import { runScheduled, scheduledRunId, type ScheduledRunOptions } from "./run_flow.ts";
+import { type CoordinatedStart, SharedFlows, type SharedHost } from "./shared_flows.ts";
+import { InFlight } from "./stop.ts";
+import { type TimerEntry, TimerQueue } from "./timer_queue.ts";
+
+/** Times, starts and runs the flows of one running scheduler. */
+export class Dispatcher {
+  /** Every flow's timer, and the coordinated poll: one pending `setTimeout` for all. */
+  readonly queue: TimerQueue = new TimerQueue((error) =>
+    console.error(`cano: a scheduler timer callback threw: ${safeString(error)}`)
+  );
+  /** The runs in flight here, and the coordination store's work in flight. */
+  readonly inFlight: InFlight<FlowState> = new InFlight();
+  /** Coordinated: the shared side. */
+  readonly shared: SharedFlows | undefined;
+  readonly #events: SafeEventTarget<RunningSchedulerEventMap>;
+  readonly #isRunning: () => boolean;
+  readonly #startedAt = Date.now();
+  #pollTimer: TimerEntry | undefined;
+
+  /**
+   * @param events Where the events go (the public handle).
+   * @param isRunning Whether the scheduler is running (not stopping or stopped).
+   * @param coordinated The checked coordination options, if any.
+   */
+  constructor(
+    events: SafeEventTarget<RunningSchedulerEventMap>,
+    isRunning: () => boolean,
+    coordinated: CoordinatedStart | undefined,
+  ) {
+    this.#events = events;
+    this.#isRunning = isRunning;
+    this.shared = coordinated === undefined
+      ? undefined
+      : new SharedFlows(coordinated, this.#sharedHost());
+  }
+
+  /** Arms every flow (with coordination: once the shared state is read), and the poll. */
+  async arm(order: readonly FlowState[]): Promise<void> {
+    const shared = this.shared;
+    let catchUp: [FlowState, number][] = [];
+    if (shared !== undefined) {
+      await shared.load(order);
+      catchUp = shared.catchUp(order, Date.now());
+    }
+    const late = new Set(catchUp.map(([flow]) => flow));
+    for (const flow of order) if (!late.has(flow)) this.plan(flow);
+    for (const [flow, tick] of catchUp) shared!.tick(flow, tick, sourceOf(flow));
+    if (shared !== undefined) {
+      this.#pollTimer = this.queue.schedule(Date.now() + shared.pollInterval, () => {
+        if (!this.#isRunning()) return;
+        shared.poll(order);
+        this.queue.reschedule(this.#pollTimer!, Date.now() + shared.pollInterval);
+      });
+    }
+  }
+
+  /** The first step of a stop: no timer fires any more, and every run in flight is aborted. */
+  halt(reason: CancelledError): void {
+    this.queue.clear();
+    this.shared?.stop();
+    for (const flow of this.inFlight.runs()) flow.controller?.abort(reason);
+  }
+
+  /** A snapshot of the flow, its next run the due time of its pending timer. */
+  info(flow: FlowState): FlowInfo {
+    const timer = flow.timer;
+    return flow.info(timer !== undefined && this.queue.isScheduled(timer) ? timer.due : undefined);
+  }
+
+  /** Arms the flow's timer for its next scheduled dispatch, if it has one. */
+  plan(flow: FlowState): void {
+    if (flow.timer !== undefined) this.queue.cancel(flow.timer);
+    if (
+      !this.#isRunning() || flow.status === "running" || flow.status === "tripped" ||
+      flow.pending
+    ) {
+      return;
+    }
+    const schedule = flow.spec.schedule;
+    const eligible = flow.nextEligible; // NaN when no window is open: every comparison is false
+    let due: number;
+    if (schedule.kind === "every" && this.shared !== undefined) {
+      // Shared: a grid every instance agrees on, never a tick already handled.
+      const from = Math.max(this.#startedAt + schedule.initialDelay, Date.now());
+      due = nextGridTick(schedule.interval, eligible > from ? eligible : from, flow.lastTick);
+    } else if (schedule.kind === "every") {
+      // A fixed delay after the end of the last run, and never inside the backoff window.
+      due = Number.isNaN(flow.lastEnd)
+        ? this.#startedAt + schedule.initialDelay
+        : flow.lastEnd + schedule.interval;
+      if (eligible > due) due = eligible;
+    } else if (schedule.kind === "cron") {
+      // Ticks inside the backoff window are skipped, not deferred: look for the first tick at
+      // or after the window's end (croner returns ticks strictly after the given second).
+      const now = Date.now();
+      const next = schedule.cron.next(eligible - 1 > now ? eligible - 1 : now);
+      if (next === undefined) return; // no future tick: the flow is done
+      due = next;
+    } else {
+      return;
+    }
+    // One entry per flow, reused for every dispatch: re-arming allocates nothing.
+    if (flow.timer === undefined) flow.timer = this.queue.schedule(due, () => this.#onTimer(flow));
+    else this.queue.reschedule(flow.timer, due);
+  }
+
+  /** Reserves the flow and starts a run, or says why not. */
+  dispatch(
+    flow: FlowState,
+    source: FlowRunSource,
+    due?: number,
+  ): "running" | "tripped" | undefined {
+    const previous = flow.status;
+    const startedAt = Date.now();
+    const refusal = flow.reserve(startedAt);
+    if (refusal !== undefined) return refusal;
+    this.#launch(flow, previous, source, startedAt, due, undefined);
+    return undefined;
+  }
+
+  /** Dispatches `flowstatus` when the flow's status is no longer `previous`. */
+  emitStatus(flow: FlowState, previous: FlowStatus): void {
+    if (previous !== flow.displayStatus && this.#events.hasListener("flowstatus")) {
+      this.#events.dispatchEvent(new FlowStatusEvent(this.info(flow), previous));
+    }
+  }
+
+  /** What the coordinated side may do to this scheduler. */
+  #sharedHost(): SharedHost {
+    const events = this.#events;
+    return {
+      isRunning: () => this.#isRunning(),
+      launch: (flow, previous, source, due, marker) => {
+        flow.status = "running";
+        this.#launch(flow, previous, source, Date.now(), due, marker);
+      },
+      plan: (flow) => this.plan(flow),
+      changed: (flow, previous) => this.emitStatus(flow, previous),
+      skipped: (flow, due, reason) => {
+        if (events.hasListener("flowskip")) {
+          events.dispatchEvent(new FlowSkipEvent(flow.id, new Date(due), reason));
+        }
+      },
+      failed: (flow, operation, thrown) => {
+        const error = coordinationError(operation, flow.id, thrown);
+        flow.lastError = error.message;
+        if (events.hasListener("flowerror")) {
+          events.dispatchEvent(new FlowErrorEvent(flow.id, operation, error));
+        } else console.error(`cano: scheduler flow '${flow.id}': ${error.message}`);
+      },
+      track: (work) => this.inFlight.track(work),
+    };
+  }
+
+  #onTimer(flow: FlowState): void {
+    if (!this.#isRunning()) return;
+    if (this.shared !== undefined) {
+      this.shared.tick(flow, flow.timer!.due, sourceOf(flow));
+      return;
+    }
+    if (flow.backingOff(Date.now())) {
+      this.plan(flow);
+      return;
+    }
+    // A running or tripped flow is refused; its outcome or reset plans the next dispatch.
+    this.dispatch(flow, sourceOf(flow), flow.timer!.due);
+  }
+
+  /** Starts a reserved run: its controller, events, and the run itself. */
+  #launch(
+    flow: FlowState,
+    previous: FlowStatus,
+    source: FlowRunSource,
+    startedAt: number,
+    due: number | undefined,
+    marker: FlowRunMarker | undefined,
+  ): void {
+    if (flow.timer !== undefined) this.queue.cancel(flow.timer);
+    flow.marker = marker;
+    const controller = new AbortController();
+    flow.controller = controller;
+    this.inFlight.add(flow);
+    this.emitStatus(flow, previous);
+    if (this.#events.hasListener("flowstart")) {
+      this.#events.dispatchEvent(
+        new FlowStartEvent(
+          flow.id,
+          source,
+          flow.runCount,
+          due === undefined ? undefined : new Date(due),
+        ),
+      );
+    }
+    flow.run = this.#execute(flow, controller.signal, startedAt, due ?? startedAt, marker);
+  }
+
+  /** Runs the workflow and applies the outcome. Never rejects. */
+  async #execute(
+    flow: FlowState,
+    signal: AbortSignal,
+    startedAt: number,
+    due: number,
+    marker: FlowRunMarker | undefined,
+  ): Promise<void> {
+    let result: WorkflowResult<string, unknown> | undefined;
+    let error: unknown;
+    let failed = false;
+    try {
+      const { workflow, initial, data } = flow.spec;
+      const runData = data?.();
+      const id = marker !== undefined
+        ? marker.runId ?? undefined
+        : scheduledRunId(workflow, flow.id, due, flow.lastRunId, flow.runCount);
+      flow.lastRunId = id;
+      const options: ScheduledRunOptions<unknown> = { signal };
+      if (runData !== undefined) options.data = runData;
+      if (id !== undefined) options.id = id;
+      result = await runScheduled(workflow, initial, options);
+    } catch (thrown) {
+      // Anything escaping the run, including non-Error values, is an outcome: the flow must
+      // never stay stranded in "running".
+      error = thrown;
+      failed = true;
+    }
+    const now = Date.now();
+    const outcome = flow.settle(now, error, failed);
+    if (marker !== undefined) {
+      await this.shared!.finish(flow, marker, { at: now, error, failed });
+      flow.marker = undefined;
+    }
+    flow.run = undefined; // nothing left to wait for; do not keep the promise alive
+    this.inFlight.delete(flow);
+    try {
+      this.plan(flow);
+    } catch (planError) {
+      console.error(`cano: scheduling flow '${flow.id}' failed: ${safeString(planError)}`);
+    } finally {
+      if (this.#events.hasListener("flowend")) {
+        this.#events.dispatchEvent(
+          new FlowEndEvent(
+            flow.id,
+            failed
+              ? { outcome, duration: now - startedAt, error }
+              : { outcome, duration: now - startedAt, state: result!.state },
+          ),
+        );
+      }
+      this.emitStatus(flow, "running");
+      this.inFlight.check();
+    }
+  }
+}
+
+function sourceOf(flow: FlowState): FlowRunSource {
+  return flow.spec.schedule.kind === "cron" ? "cron" : "interval";
+}
