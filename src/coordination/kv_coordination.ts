@@ -10,6 +10,7 @@ import { readOptions } from "../options.ts";
 import {
   describeValue,
   isKeyPart,
+  isKvShaped,
   isLocked,
   type KvKey,
   type KvLike,
@@ -264,16 +265,5 @@ function claimExpiry(value: unknown): number {
     return typeof parsed?.expiresAt === "number" ? parsed.expiresAt : NaN;
   } catch {
     return NaN;
-  }
-}
-
-function isKvShaped(kv: unknown): boolean {
-  try {
-    const candidate = kv as Partial<KvLike> | null;
-    return typeof candidate === "object" && candidate !== null &&
-      typeof candidate.atomic === "function" && typeof candidate.get === "function" &&
-      typeof candidate.list === "function";
-  } catch {
-    return false;
   }
 }

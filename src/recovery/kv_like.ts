@@ -87,6 +87,23 @@ export interface KvLike {
   ): AsyncIterable<{ readonly key: readonly unknown[]; readonly value: unknown }>;
 }
 
+/**
+ * Whether `kv` has the members a store needs of a KV handle (`get`, `list`, `atomic`).
+ *
+ * @param kv The value passed as a handle.
+ * @returns `false` too for a value whose members cannot even be read.
+ */
+export function isKvShaped(kv: unknown): boolean {
+  try {
+    const candidate = kv as Partial<KvLike> | null;
+    return typeof candidate === "object" && candidate !== null &&
+      typeof candidate.atomic === "function" && typeof candidate.list === "function" &&
+      typeof candidate.get === "function";
+  } catch {
+    return false;
+  }
+}
+
 /** Whether `error` is the transient lock error of a KV file shared by processes. */
 export function isLocked(error: unknown): boolean {
   try {

@@ -4,7 +4,7 @@ import { safeString } from "../describe.ts";
 import { ConfigurationError } from "../errors.ts";
 import { readOptions } from "../options.ts";
 import type { Codec } from "./codec.ts";
-import { describeValue, isKeyPart, type KvLike } from "./kv_like.ts";
+import { describeValue, isKeyPart, isKvShaped, type KvLike } from "./kv_like.ts";
 import { type KeyPart, limitsFor, MAX_KEY_BYTES, prefixBytes } from "./limits.ts";
 import {
   DEFAULT_LOCK_BASE_DELAY,
@@ -224,15 +224,4 @@ function checkRetry(
     );
   }
   return { budgetMs, attempts, baseDelay, maxDelay };
-}
-
-function isKvShaped(kv: unknown): boolean {
-  try {
-    const candidate = kv as Partial<KvLike> | null;
-    return typeof candidate === "object" && candidate !== null &&
-      typeof candidate.atomic === "function" && typeof candidate.list === "function" &&
-      typeof candidate.get === "function";
-  } catch {
-    return false; // a handle whose members cannot even be read is not one
-  }
 }
