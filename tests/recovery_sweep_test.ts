@@ -8,6 +8,7 @@ import {
   type CheckpointRow,
   MemoryCheckpointStore,
   type RecoveredEvent,
+  Resources,
   type RunStore,
   startRecovery,
   type UnknownWorkflowEvent,
@@ -306,4 +307,51 @@ Deno.test("KvCheckpointStore.listExpired() reads only the expired runs, however 
   const all = new Set([...first.runs, ...second.runs].map((run) => run.id));
   assert.equal(all.size, 301);
   await assert.rejects(store.listExpired({ cursor: "bogus" }), { name: "CheckpointStoreError" });
+});
+
+Deno.test("startRecovery() sets a workflow's resources up once for its resumed runs and tears them down at stop", async () => {
+  using time = fakeTime();
+  const store = new MemoryCheckpointStore({ leaseMs: LEASE });
+  for (let i = 0; i < 3; i++) await died(store, `job-${i}`);
+  await time.tick(LEASE + 1);
+  const log: string[] = [];
+  let open = false;
+  const resources = new Resources({
+    db: {
+      setup: () => {
+        log.push("setup");
+        open = true;
+      },
+      teardown: () => {
+        log.push("teardown");
+        open = false;
+      },
+    },
+  });
+  const hold = gate();
+  const workflow = new Workflow<Step, { n: number }>({ name: "job", resources })
+    .register("a", () => "b")
+    .register("b", async (ctx) => {
+      await hold.promise;
+      log.push(`${ctx.workflowId} b (db ${open ? "open" : "closed"})`);
+      return "c";
+    })
+    .register("c", () => "done")
+    .addExitState("done")
+    .withCheckpointStore(store);
+  const recovery = startRecovery({ store, workflows: [workflow], concurrency: 3 });
+  const done = ended(recovery, 3);
+  await time.tick(0);
+  assert.equal(recovery.active, 3);
+  hold.open();
+  const events = await done;
+  assert.ok(events.every((e) => e.outcome === "completed"));
+  await recovery.stop();
+  assert.deepEqual(log.sort(), [
+    "job-0 b (db open)",
+    "job-1 b (db open)",
+    "job-2 b (db open)",
+    "setup",
+    "teardown",
+  ]);
 });

@@ -22,7 +22,12 @@ import {
 import { runStoreFor } from "../recovery/local_leases.ts";
 import { OwnershipLostError, RunOwnedError } from "../recovery/run_errors.ts";
 import type { ResourceMap } from "../task/task.ts";
-import { type Workflow, workflowIdentity } from "../workflow/workflow.ts";
+import type { Resources } from "../resources.ts";
+import {
+  resumeWithExternalResources,
+  type Workflow,
+  workflowIdentity,
+} from "../workflow/workflow.ts";
 import {
   RecoveredEvent,
   RecoverEvent,
@@ -88,10 +93,13 @@ const MAX_PAGES = 10;
  * A running recovery sweeper (see {@link startRecovery}). An event target of `recover`,
  * `recovered`, `unknownworkflow` and `sweeperror` ({@link RecoveryEventMap}).
  *
- * `stop()` (and `await using`) ends the sweeps and waits for the runs this sweeper resumed to
- * end: a recovered run is never cancelled by shutting recovery down (that would roll back work
- * another process could finish). A process that exits anyway just leaves them to the next
- * sweeper, once their lease expires.
+ * A workflow's resources are set up once, before the first run resumed with them, and torn down
+ * by `stop()` (as the scheduler does), so runs resumed at the same time share them.
+ *
+ * `stop()` (and `await using`) ends the sweeps, waits for the runs this sweeper resumed to end,
+ * then tears the resources down: a recovered run is never cancelled by shutting recovery down
+ * (that would roll back work another process could finish). A process that exits anyway just
+ * leaves them to the next sweeper, once their lease expires.
  */
 export class Recovery extends SafeEventTarget<RecoveryEventMap> implements AsyncDisposable {
   readonly #store: RunStore;
@@ -100,6 +108,8 @@ export class Recovery extends SafeEventTarget<RecoveryEventMap> implements Async
   readonly #concurrency: number;
   readonly #signal: AbortSignal | undefined;
   readonly #inFlight = new Map<string, Promise<void>>();
+  /** The resources set up for resumed runs (each once), in the order they were set up. */
+  readonly #resources = new Map<Resources, Promise<void>>();
   /** Runs already reported as unknown (by id and lease expiry), so each is reported once. */
   readonly #reported = new Set<string>();
   #timer: ReturnType<typeof setTimeout> | undefined;
@@ -158,6 +168,29 @@ export class Recovery extends SafeEventTarget<RecoveryEventMap> implements Async
     this.#halt();
     await this.#sweeping?.catch(() => {});
     while (this.#inFlight.size > 0) await Promise.all(this.#inFlight.values());
+    // Resources were set up once for all the runs resumed with them: torn down once, last first.
+    const setUp = [...this.#resources.entries()].reverse();
+    this.#resources.clear();
+    for (const [resources, ready] of setUp) {
+      if (await ready.then(() => true, () => false)) await resources.teardownAll();
+    }
+  }
+
+  /**
+   * Sets a workflow's resources up for the first run resumed with them (the scheduler's rule:
+   * once, not per run, so that concurrent runs never see a resource torn down under them). A
+   * failed setup is retried by the next run.
+   */
+  #setUp(resources: Resources): Promise<void> {
+    let ready = this.#resources.get(resources);
+    if (ready === undefined) {
+      ready = resources.setupAll();
+      this.#resources.set(resources, ready);
+      ready.catch(() => {
+        if (this.#resources.get(resources) === ready) this.#resources.delete(resources);
+      });
+    }
+    return ready;
   }
 
   /** Same as {@link Recovery.stop}. */
@@ -231,7 +264,8 @@ export class Recovery extends SafeEventTarget<RecoveryEventMap> implements Async
     let outcome: RecoveryOutcome = "completed";
     let error: unknown;
     try {
-      await workflow.resumeFrom(run.id);
+      await this.#setUp(workflow.resources);
+      await resumeWithExternalResources(workflow as Workflow<string, never, ResourceMap>, run.id);
     } catch (caught) {
       error = caught;
       outcome = outcomeOf(caught);

@@ -116,6 +116,10 @@ let checkpointed: (workflow: Workflow<string, unknown, ResourceMap>) => boolean;
 let identity: (
   workflow: Workflow<string, unknown, ResourceMap>,
 ) => { name: string; version: number; store: RunStore | undefined };
+let resumeWithoutLifecycle: (
+  workflow: Workflow<string, unknown, ResourceMap>,
+  id: string,
+) => Promise<WorkflowResult<string, unknown>>;
 let orchestrateWithoutLifecycle: <S extends string, D, R extends ResourceMap>(
   workflow: Workflow<S, D, R>,
   initial: S,
@@ -844,6 +848,11 @@ export class Workflow<
       Promise.resolve().then(() => workflow.#prepare(initial, options)());
     // …and it gives each run of a checkpointed workflow its own id.
     checkpointed = (workflow) => workflow.#store !== undefined;
+    // Recovery, too, sets resources up once for the runs it resumes.
+    resumeWithoutLifecycle = (workflow, id) =>
+      Promise.resolve().then(() =>
+        resumeRun(workflow.#validated(), checkIdOption(id, "Workflow id"), undefined)
+      );
     // Recovery finds the definition of a stored run by name and version, in the same store.
     identity = (workflow) => ({
       name: workflow.name ?? "",
@@ -902,14 +911,7 @@ export class Workflow<
     const signal = checkSignal(given);
     await this.resources.setupAll();
     try {
-      return await startRun(definition, {
-        id,
-        mode: "resume",
-        // A resumed run starts where its log says; these are never used.
-        initial: "" as S,
-        data: undefined as D,
-        signal,
-      });
+      return await resumeRun<S, D, R>(definition, id, signal);
     } finally {
       await this.resources.teardownAll();
     }
@@ -1015,6 +1017,33 @@ export function workflowIdentity(
   workflow: Workflow<string, never, ResourceMap>,
 ): { name: string; version: number; store: RunStore | undefined } {
   return identity(workflow as unknown as Workflow<string, unknown, ResourceMap>);
+}
+
+/** Resumes run `id` (claim, resume point, engine), the part of `resumeFrom` inside its lifecycle. */
+function resumeRun<S extends string, D, R extends ResourceMap>(
+  definition: Definition<R>,
+  id: string,
+  signal: AbortSignal | undefined,
+): Promise<WorkflowResult<S, D>> {
+  return startRun(definition, {
+    id,
+    mode: "resume",
+    // A resumed run starts where its log says; these are never used.
+    initial: "" as S,
+    data: undefined as D,
+    signal,
+  });
+}
+
+/**
+ * Resumes a run like `resumeFrom`, but without setting the workflow's resources up or tearing them
+ * down: the caller (a recovery sweeper) owns their lifecycle. Not part of the public API.
+ */
+export function resumeWithExternalResources(
+  workflow: Workflow<string, never, ResourceMap>,
+  id: string,
+): Promise<WorkflowResult<string, unknown>> {
+  return resumeWithoutLifecycle(workflow as unknown as Workflow<string, unknown, ResourceMap>, id);
 }
 
 /**
