@@ -43,6 +43,7 @@ export {
   failOnAttempts,
   type FailOnAttemptsOptions,
   type FailOnAttemptsTask,
+  flaky,
   InMemoryCheckpointStore,
 } from "./src/testing/test_resources.ts";
 export {

@@ -12,6 +12,7 @@ import {
 import {
   assertCompensationRan,
   failOnAttempts,
+  flaky,
   InMemoryCheckpointStore,
   type RecordedEvent,
   RecordingObserver,
@@ -351,4 +352,40 @@ Deno.test("InMemoryCheckpointStore is MemoryCheckpointStore", async () => {
     workflowVersion: 0,
   });
   assert.equal((await store.loadRun("w")).length, 1);
+});
+
+Deno.test("flaky() fails retryably n times, then returns its next state; the retry delays run on the clock", async () => {
+  using time = fakeTime();
+  const task = flaky(2, "done", { config: { retry: RetryMode.fixed(3, 1_000) } });
+  const workflow = new Workflow<"work" | "done">().register("work", task).addExitState("done");
+  using observer = new RecordingObserver(workflow);
+  const run = workflow.orchestrate("work");
+  await time.tick(0);
+  assert.equal(task.attempts, 1);
+  await time.tick(1_000);
+  assert.equal(task.attempts, 2, "the first retry waited its 1 s");
+  await time.tick(1_000);
+  assert.equal((await run).state, "done");
+  assert.equal(task.attempts, 3);
+  const retries = observer.events().filter((e) => e.type === "retry").length;
+  assert.equal(retries, 2);
+  assert.equal(task.name, "Flaky");
+});
+
+Deno.test("flaky() with more failures than retries ends in RetryExhaustedError; bad input is refused", async () => {
+  const task = flaky(5, "done", { name: "Unreliable" });
+  const workflow = new Workflow<"work" | "done">().register("work", task).addExitState("done");
+  const error = await workflow.orchestrate("work").then(
+    () => assert.fail("the run should fail"),
+    (caught: unknown) => caught,
+  );
+  assert.ok(error instanceof StateContextError);
+  assert.equal((error.cause as Error).name, "RetryExhaustedError");
+  assert.equal(task.attempts, 4, "the default: 3 retries");
+  assert.match(String((error.cause as Error & { cause?: unknown }).cause), /Unreliable: failing/);
+  assert.throws(() => flaky(-1, "done"), ConfigurationError);
+  assert.throws(() => flaky(1, "" as "done"), {
+    name: "ConfigurationError",
+    message: /flaky needs/,
+  });
 });

@@ -1,16 +1,20 @@
 // Ready-made tasks and assertions for users' own workflow tests.
 
 import { ConfigurationError, NonRetryableError } from "../errors.ts";
+import { RetryMode } from "../task/retry.ts";
 import { type Task, TaskConfig } from "../task/task.ts";
 import { assertionError, firstDifference, format } from "./_assert.ts";
 
 export { MemoryCheckpointStore as InMemoryCheckpointStore } from "../recovery/memory_checkpoint_store.ts";
 
-/** Options of {@link failOnAttempts}. */
+/** Options of {@link failOnAttempts} and {@link flaky}. */
 export interface FailOnAttemptsOptions {
-  /** The task id. Default `"FailOnAttempts"`. */
+  /** The task id. Default `"FailOnAttempts"` (`"Flaky"` for {@link flaky}). */
   name?: string;
-  /** The task configuration. Default {@link TaskConfig.minimal} (one attempt). */
+  /**
+   * The task configuration. Default {@link TaskConfig.minimal} (one attempt); for {@link flaky},
+   * 3 retries without delay.
+   */
   config?: TaskConfig;
 }
 
@@ -23,7 +27,8 @@ export interface FailOnAttemptsTask<N extends string> extends Task<N> {
   /** How many times `run` has been called. */
   readonly attempts: number;
   /**
-   * Throws `NonRetryableError` on the first `n` calls, then returns the next state.
+   * Throws on the first `n` calls (`NonRetryableError` for `failOnAttempts`, a retryable `Error`
+   * for `flaky`), then returns the next state.
    *
    * @returns The next state.
    */
@@ -61,17 +66,76 @@ export function failOnAttempts<const N extends string>(
   next: N,
   options: FailOnAttemptsOptions = {},
 ): FailOnAttemptsTask<N> {
+  return failingTask(
+    "failOnAttempts",
+    n,
+    next,
+    options,
+    { name: "FailOnAttempts", config: TaskConfig.minimal() },
+    (message) => new NonRetryableError(message),
+  );
+}
+
+/**
+ * A task that throws a plain (retryable) `Error` on its first `n` attempts and returns `next`
+ * afterwards — for testing retries: their count, their delays (with a fake clock), a
+ * `RetryExhaustedError` when `n` is more than the retries allow. `attempts` counts every call of
+ * `run`, across runs.
+ *
+ * @typeParam N The next state.
+ * @param n How many attempts fail (a non-negative integer).
+ * @param next The state returned once the failures are spent.
+ * @param options The task id and configuration (default: 3 retries, no delay).
+ * @returns The task.
+ * @throws {ConfigurationError} When `n` is not a non-negative integer or `next` is not a non-empty string.
+ *
+ * @example Succeed on the third attempt
+ * ```ts
+ * import { flaky } from "@cano/cano/testing";
+ * import { RetryMode, Workflow } from "@cano/cano";
+ * import assert from "node:assert/strict";
+ *
+ * const task = flaky(2, "done", { config: { retry: RetryMode.fixed(3, 0) } });
+ * const workflow = new Workflow<"work" | "done">().register("work", task).addExitState("done");
+ * assert.equal((await workflow.orchestrate("work")).state, "done");
+ * assert.equal(task.attempts, 3);
+ * ```
+ */
+export function flaky<const N extends string>(
+  n: number,
+  next: N,
+  options: FailOnAttemptsOptions = {},
+): FailOnAttemptsTask<N> {
+  return failingTask(
+    "flaky",
+    n,
+    next,
+    options,
+    { name: "Flaky", config: { retry: RetryMode.fixed(3, 0) } },
+    (message) => new Error(message),
+  );
+}
+
+/** The task of {@link failOnAttempts} and {@link flaky}: `n` failures made by `fail`, then `next`. */
+function failingTask<N extends string>(
+  helper: string,
+  n: number,
+  next: N,
+  options: FailOnAttemptsOptions,
+  defaults: { name: string; config: TaskConfig },
+  fail: (message: string) => Error,
+): FailOnAttemptsTask<N> {
   if (!Number.isSafeInteger(n) || n < 0) {
-    throw new ConfigurationError(`failOnAttempts needs a non-negative integer, got ${n}`);
+    throw new ConfigurationError(`${helper} needs a non-negative integer, got ${n}`);
   }
   if (typeof next !== "string" || next.length === 0) {
-    throw new ConfigurationError("failOnAttempts needs a next state name");
+    throw new ConfigurationError(`${helper} needs a next state name`);
   }
-  const name = options.name ?? "FailOnAttempts";
+  const name = options.name ?? defaults.name;
   if (typeof name !== "string" || name.length === 0) {
-    throw new ConfigurationError("failOnAttempts needs a non-empty task name");
+    throw new ConfigurationError(`${helper} needs a non-empty task name`);
   }
-  const config = options.config ?? TaskConfig.minimal();
+  const config = options.config ?? defaults.config;
   let attempts = 0;
   return {
     name,
@@ -81,9 +145,7 @@ export function failOnAttempts<const N extends string>(
     },
     run(): N {
       attempts++;
-      if (attempts <= n) {
-        throw new NonRetryableError(`${name}: failing on purpose, attempt ${attempts} of ${n}`);
-      }
+      if (attempts <= n) throw fail(`${name}: failing on purpose, attempt ${attempts} of ${n}`);
       return next;
     },
   };
