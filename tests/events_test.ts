@@ -175,3 +175,31 @@ Deno.test("SafeEventTarget.hasListener() distinguishes capture registrations", (
   target.addEventListener("ping", fn, { signal: AbortSignal.abort() });
   assert.equal(target.hasListener("ping"), false, "an aborted signal adds nothing");
 });
+
+Deno.test("Workflow events put a task's taskfailure before the run's cancelled and workflowtimeout", async () => {
+  using time = fakeTime();
+  const order: string[] = [];
+  const make = () => {
+    const workflow = new Workflow<"wait" | "done">()
+      .register("wait", (ctx) =>
+        new Promise<"done">((_, reject) => {
+          ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason), { once: true });
+        }), { config: TaskConfig.minimal() })
+      .addExitState("done");
+    for (const type of ["taskfailure", "cancelled", "workflowtimeout", "runend"] as const) {
+      workflow.addEventListener(type, () => order.push(type));
+    }
+    return workflow;
+  };
+  const controller = new AbortController();
+  const cancelled = make().orchestrate("wait", { signal: controller.signal }).catch((e) => e);
+  await time.tick(10);
+  controller.abort();
+  await cancelled;
+  assert.deepEqual(order, ["taskfailure", "cancelled", "runend"]);
+  order.length = 0;
+  const timedOut = make().withTotalTimeout(100).orchestrate("wait").catch((e) => e);
+  await time.tick(100);
+  await timedOut;
+  assert.deepEqual(order, ["taskfailure", "workflowtimeout", "runend"]);
+});

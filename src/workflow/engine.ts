@@ -258,10 +258,11 @@ async function dispatchTask<R extends ResourceMap>(
     next = await model.run(run, state, entry);
     checkNext(state, entry, next);
   } catch (raw) {
-    const error = classify(run, raw);
-    if (listens(run, "taskfailure")) {
-      events.dispatchEvent(new TaskFailureEvent({ ...ids(run), state, taskId, error }));
-    }
+    const error = classify(run, raw, (error) => {
+      if (listens(run, "taskfailure")) {
+        events.dispatchEvent(new TaskFailureEvent({ ...ids(run), state, taskId, error }));
+      }
+    });
     throw await fail(run, state, error);
   }
   if (listens(run, "tasksuccess")) {
@@ -293,30 +294,44 @@ function checkNext(state: string, entry: StateEntry, next: unknown): asserts nex
  * Turns what a dispatch threw into the run's error: lost ownership wins over everything (the run
  * stops dead), cancellation over the total timeout, which wins over the task's own error (the
  * task's error is usually a consequence of the abort). Emits `cancelled` / `workflowtimeout`
- * exactly once, since the run ends right after.
+ * exactly once, since the run ends right after — after `before` (a task's `taskfailure`), so
+ * the task's report precedes the run's.
  */
-function classify<R extends ResourceMap>(run: Run<R>, raw: unknown): unknown {
+function classify<R extends ResourceMap>(
+  run: Run<R>,
+  raw: unknown,
+  before?: (error: unknown) => void,
+): unknown {
+  let error: unknown = raw;
+  let announce: (() => void) | undefined;
   const lost = run.ownership?.lost;
-  if (lost !== undefined) return lost;
-  if (safeInstanceOf(raw, DrainFailure)) return raw.error;
-  if (stopsDead(raw)) return raw;
-  if (run.cancel?.aborted) {
-    const state = run.path[run.path.length - 1] ?? "";
-    if (listens(run, "cancelled")) {
-      run.def.events.dispatchEvent(new CancelledEvent({ ...ids(run), state }));
-    }
-    return cancelledError(run.cancel.reason);
-  }
   const timedOut = run.timedOut;
-  if (timedOut instanceof WorkflowTimeoutError) {
-    if (listens(run, "workflowtimeout")) {
-      run.def.events.dispatchEvent(
-        new WorkflowTimeoutEvent({ ...ids(run), elapsed: timedOut.elapsed, limit: timedOut.limit }),
-      );
+  if (lost !== undefined) error = lost;
+  else if (safeInstanceOf(raw, DrainFailure)) error = raw.error;
+  else if (stopsDead(raw)) error = raw;
+  else if (run.cancel?.aborted) {
+    const state = run.path[run.path.length - 1] ?? "";
+    error = cancelledError(run.cancel.reason);
+    if (listens(run, "cancelled")) {
+      announce = () => run.def.events.dispatchEvent(new CancelledEvent({ ...ids(run), state }));
     }
-    return timedOut;
+  } else if (timedOut instanceof WorkflowTimeoutError) {
+    error = timedOut;
+    if (listens(run, "workflowtimeout")) {
+      announce = () =>
+        run.def.events.dispatchEvent(
+          new WorkflowTimeoutEvent({
+            ...ids(run),
+            elapsed: timedOut.elapsed,
+            limit: timedOut.limit,
+          }),
+        );
+    }
   }
-  return raw;
+  // The task's own report (`taskfailure`) comes first, then the run's (cano §10.1).
+  before?.(error);
+  announce?.();
+  return error;
 }
 
 /**
