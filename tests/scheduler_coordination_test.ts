@@ -82,8 +82,11 @@ for (const kind of KINDS) {
       new Scheduler().every("flaky", workflow, "start", 1_000, {
         backoff: { initial: 1_000, jitter: 0, streakLimit: 1 },
       });
-    const a = await build().start({ coordination: shared.instance(), instanceId: "a" });
-    const b = await build().start({ coordination: shared.instance(), instanceId: "b" });
+    // Polls every 100 ms: each instance sees the other's last outcome well before the checks.
+    const start = (id: string) =>
+      build().start({ coordination: shared.instance(), instanceId: id, pollInterval: 100 });
+    const a = await start("a");
+    const b = await start("b");
     await advance(time, shared.views, 3_000);
     assert.equal(attempts(), 1);
     assert.equal(info(a, "flaky").status, "tripped");
@@ -91,7 +94,8 @@ for (const kind of KINDS) {
     const { all } = recordStarts({ a, b });
     await b.resetFlow("flaky"); // at T0+3s
     assert.equal(info(b, "flaky").status, "idle");
-    await advance(time, shared.views, 3_000);
+    // Up to T0+6.5s: the last tick (T0+6s) has ended, and been polled, before the next one.
+    await advance(time, shared.views, 3_500);
     assert.deepEqual(all(), gridTicks("flaky", 1_000, T0 + 3_000, T0 + 6_000));
     for (const running of [a, b]) {
       const flow = info(running, "flaky");
