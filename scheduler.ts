@@ -63,6 +63,7 @@ export {
   type StartOptions,
 } from "./src/scheduler/scheduler.ts";
 export type { CatchUpPolicy } from "./src/scheduler/flow.ts";
+export type { Duration } from "./src/scheduler/duration.ts";
 export {
   type DenoCronFunction,
   type DenoCronOptions,

@@ -332,3 +332,37 @@ Deno.test("Scheduler.start() rejects options that are not options", async () => 
   await assert.rejects(running.stop({ timeout: NaN }), /Stop timeout must be/);
   await running.stop({ timeout: Infinity });
 });
+
+Deno.test("Scheduler.every() takes durations as ms or with a unit, and refuses what is neither", async () => {
+  using time = fakeTime();
+  let runs = 0;
+  const workflow = new Workflow<"go" | "done">()
+    .register("go", () => (runs++, "done"))
+    .addExitState("done");
+  const running = await new Scheduler()
+    .every("sync", workflow, "go", "1.5m", { initialDelay: "30s" })
+    .start();
+  await time.tick(29_999);
+  assert.equal(runs, 0, "the initial delay is 30 s");
+  await time.tick(1);
+  assert.equal(runs, 1);
+  await time.tick(90_000);
+  assert.equal(runs, 2, "then every 1.5 minutes");
+  await running.stop();
+  const build = () => new Scheduler();
+  assert.throws(() => build().every("a", workflow, "go", "10 parsecs" as "1s"), {
+    name: "ConfigurationError",
+    message: /Interval of flow 'a' must be .* received 10 parsecs \(a duration is a number/,
+  });
+  assert.throws(() => build().every("b", workflow, "go", "0s"), /must be a positive.* received 0s/);
+  assert.throws(
+    () => build().every("c", workflow, "go", 10, { initialDelay: -1 }),
+    /Initial delay of flow 'c' must be a finite number of ms ≥ 0, received -1/,
+  );
+  for (
+    const [value, ms] of [["250ms", 250], ["2s", 2_000], ["1h", 3_600_000], ["1d", 86_400_000]]
+  ) {
+    const scheduler = build().every("x", workflow, "go", value as "1s");
+    assert.equal(scheduler.has("x"), true, `${value} = ${ms} ms`);
+  }
+});

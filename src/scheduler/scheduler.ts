@@ -1,4 +1,5 @@
 import { safeString } from "../describe.ts";
+import { type Duration, durationHint, durationMs } from "./duration.ts";
 import { Cron } from "croner";
 import { CancelledError, ConfigurationError, messageOf } from "../errors.ts";
 import type { Resources } from "../resources.ts";
@@ -133,10 +134,22 @@ export class Scheduler {
    * @param id A unique, non-empty flow id.
    * @param workflow The workflow.
    * @param initial The state each run starts in.
-   * @param intervalMs The delay between runs, in ms (positive and finite).
+   * @param interval The delay between runs: ms (positive and finite) or a {@link Duration} string
+   * such as `"30s"`, `"5m"`, `"1h"`.
    * @param options Run data factory, backoff policy, and an `initialDelay` before the first run.
    * @returns This scheduler.
    * @throws {ConfigurationError} On a duplicate id or a bad interval.
+   *
+   * @example Every five minutes, as a duration string
+   * ```ts
+   * import { Scheduler } from "@cano/cano/scheduler";
+   * import { Workflow } from "@cano/cano";
+   * import assert from "node:assert/strict";
+   *
+   * const workflow = new Workflow<"sync" | "done">().register("sync", () => "done").addExitState("done");
+   * const scheduler = new Scheduler().every("sync", workflow, "sync", "5m", { initialDelay: "10s" });
+   * assert.equal(scheduler.has("sync"), true);
+   * ```
    *
    * @example Every 50 ms
    * ```ts
@@ -158,23 +171,24 @@ export class Scheduler {
     id: string,
     workflow: SchedulableWorkflow<S, D>,
     initial: NoInfer<S>,
-    intervalMs: number,
+    interval: Duration,
     options: EveryOptions<D> = {},
   ): this {
     this.#checkNew(id, workflow, initial, options);
-    if (typeof intervalMs !== "number" || !Number.isFinite(intervalMs) || intervalMs <= 0) {
+    const intervalMs = durationMs(interval);
+    if (intervalMs === undefined || intervalMs <= 0) {
       throw new ConfigurationError(
         `Interval of flow '${id}' must be a positive, finite number of ms, received ${
-          safeString(intervalMs)
-        }`,
+          safeString(interval)
+        }${durationHint(interval)}`,
       );
     }
-    const initialDelay = options.initialDelay ?? 0;
-    if (typeof initialDelay !== "number" || !Number.isFinite(initialDelay) || initialDelay < 0) {
+    const initialDelay = durationMs(options.initialDelay ?? 0);
+    if (initialDelay === undefined || initialDelay < 0) {
       throw new ConfigurationError(
         `Initial delay of flow '${id}' must be a finite number of ms ≥ 0, received ${
-          safeString(initialDelay)
-        }`,
+          safeString(options.initialDelay)
+        }${durationHint(options.initialDelay)}`,
       );
     }
     return this.#add(
@@ -212,7 +226,8 @@ export class Scheduler {
    * @example Every day at 03:00 in Berlin
    * ```ts
    * import { Scheduler } from "@cano/cano/scheduler";
-   * import { ConfigurationError, Workflow } from "@cano/cano";
+   * import { type Duration, durationHint, durationMs } from "./duration.ts";
+import { ConfigurationError, Workflow } from "@cano/cano";
    * import assert from "node:assert/strict";
    *
    * const workflow = new Workflow<"go" | "done">().register("go", () => "done").addExitState("done");

@@ -1,3 +1,4 @@
+import type { Duration } from "./duration.ts";
 // The options of the scheduler builder and of `Scheduler.start`, and the one place they are
 // checked.
 
@@ -32,10 +33,11 @@ export interface ScheduledFlowOptions<D> extends FlowOptions<D> {
 /** Options of {@link Scheduler.every}. */
 export interface EveryOptions<D> extends ScheduledFlowOptions<D> {
   /**
-   * Delay before the first run, in ms from `start()`. Default 0: the first run starts at once
-   * (cano's behaviour). Staggering the first runs of many flows spreads their load.
+   * Delay before the first run, from `start()`: ms or a duration string (`"10s"`). Default 0: the
+   * first run starts at once (cano's behaviour). Staggering the first runs of many flows spreads
+   * their load.
    */
-  initialDelay?: number;
+  initialDelay?: Duration;
 }
 
 /** Options of {@link Scheduler.cron}. */
