@@ -226,8 +226,7 @@ export class Scheduler {
    * @example Every day at 03:00 in Berlin
    * ```ts
    * import { Scheduler } from "@cano/cano/scheduler";
-   * import { type Duration, durationHint, durationMs } from "./duration.ts";
-import { ConfigurationError, Workflow } from "@cano/cano";
+   * import { ConfigurationError, Workflow } from "@cano/cano";
    * import assert from "node:assert/strict";
    *
    * const workflow = new Workflow<"go" | "done">().register("go", () => "done").addExitState("done");
