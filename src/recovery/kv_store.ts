@@ -28,12 +28,13 @@ import { KvRunRecords } from "./kv_run_records.ts";
 import { type ClaimContext, tryClaim } from "./kv_claims.ts";
 import { checkKvOptions, type KvCheckpointStoreOptions } from "./kv_options.ts";
 import { packRow } from "./kv_rows.ts";
-import { checkRowSize, checkRunId, MAX_KEY_BYTES, statusChangeBytes, utf8Bytes } from "./limits.ts";
+import { checkRowSize, checkRunId, MAX_KEY_BYTES, statusChangeBytes } from "./limits.ts";
 import { shortId } from "./run_errors.ts";
 import {
   cancelRefusal,
   checkCancelReason,
   checkClaimRequest,
+  checkExitRow,
   checkExpiredQuery,
   checkLease,
   checkNote,
@@ -604,18 +605,8 @@ export class KvCheckpointStore implements RunStore {
    * written refuses what the append would have refused.
    */
   #checkExit(id: string, keys: RunKeys, exit: CheckpointRow, lease: RunLease): void {
-    checkRow(id, exit);
     checkLease(lease, id);
-    if (exit.sequence !== lease.sequence) {
-      throw exit.sequence > lease.sequence
-        ? gapError(id, exit.sequence)
-        : conflictError(id, exit.sequence);
-    }
-    if (lease.cancel !== undefined && isForwardRow(exit.kind)) {
-      throw cancelRefusal(id, lease.cancel);
-    }
-    const bytes = utf8Bytes(encodeRow(id, exit, this.codec));
-    checkRowSize(id, exit.sequence, bytes, keys.limits.maxRowBytes);
+    checkExitRow(id, exit, lease, this.codec, keys.limits.maxRowBytes);
   }
 
   /** Deletes log keys in fenced batches; with `fence`, the last batch also deletes the record. */

@@ -39,6 +39,7 @@ import {
   checkClaimRequest,
   checkClock,
   checkCodec,
+  checkExitRow,
   checkExpiredQuery,
   checkLease,
   checkLeaseMs,
@@ -351,20 +352,11 @@ export class MemoryCheckpointStore implements RunStore {
         const exit = end.exit;
         if (exit !== undefined) {
           // Checked as its append would be; the log it would join is deleted at once.
-          checkRow(lease.id, exit);
-          if (exit.sequence !== lease.sequence) {
-            throw exit.sequence > lease.sequence
-              ? gapError(lease.id, exit.sequence)
-              : conflictError(lease.id, exit.sequence);
-          }
-          if (lease.cancel !== undefined && isForwardRow(exit.kind)) {
-            throw cancelRefusal(lease.id, lease.cancel);
-          }
-          const text = encodeRow(lease.id, exit, this.codec);
-          checkRowSize(
+          checkExitRow(
             lease.id,
-            exit.sequence,
-            utf8Bytes(text),
+            exit,
+            lease,
+            this.codec,
             limitsFor(lease.id, DEFAULT_PREFIX_BYTES).maxRowBytes,
           );
         }

@@ -10,16 +10,22 @@ import {
   ConfigurationError,
   messageOf,
 } from "../errors.ts";
-import type {
-  CancelOutcome,
-  ClaimRequest,
-  ListExpiredQuery,
-  ListRunsQuery,
-  RowKind,
-  RunInfo,
-  RunLease,
-  RunStatus,
+import {
+  type CancelOutcome,
+  type CheckpointRow,
+  checkRow,
+  type ClaimRequest,
+  conflictError,
+  encodeRow,
+  gapError,
+  type ListExpiredQuery,
+  type ListRunsQuery,
+  type RowKind,
+  type RunInfo,
+  type RunLease,
+  type RunStatus,
 } from "./checkpoint.ts";
+import { checkRowSize, utf8Bytes } from "./limits.ts";
 import { type Codec, jsonCodec } from "./codec.ts";
 import { OwnershipLostError, RunExistsError, RunOwnedError, shortId } from "./run_errors.ts";
 
@@ -713,4 +719,32 @@ export function isExpired(run: StoredRun, now: number): boolean {
 
 function clip(text: string): string {
   return text.length > MAX_ERROR_LENGTH ? `${text.slice(0, MAX_ERROR_LENGTH)}…` : text;
+}
+
+/**
+ * Checks an end's exit row as its append would be checked — the next row of the log, not a
+ * forward row once a cancel request is seen, storable within `maxRowBytes` — so that an end whose
+ * row is never written refuses what the append would have refused.
+ *
+ * @param id The run id.
+ * @param exit The exit row.
+ * @param lease The owner's lease.
+ * @param codec The store's codec.
+ * @param maxRowBytes The store's row limit for this id.
+ */
+export function checkExitRow(
+  id: string,
+  exit: CheckpointRow,
+  lease: RunLease,
+  codec: Codec,
+  maxRowBytes: number,
+): void {
+  checkRow(id, exit);
+  if (exit.sequence !== lease.sequence) {
+    throw exit.sequence > lease.sequence
+      ? gapError(id, exit.sequence)
+      : conflictError(id, exit.sequence);
+  }
+  if (lease.cancel !== undefined && isForwardRow(exit.kind)) throw cancelRefusal(id, lease.cancel);
+  checkRowSize(id, exit.sequence, utf8Bytes(encodeRow(id, exit, codec)), maxRowBytes);
 }
