@@ -147,6 +147,16 @@ export {
   type JoinStrategy,
   type SplitOutcome,
 } from "./src/workflow/join.ts";
+export type {
+  BranchValue,
+  ExitOf,
+  JoinContext,
+  JoinHandler,
+  JoinValueOf,
+  JoinValues,
+  NoJoins,
+  RunArgs,
+} from "./src/workflow/workflow_types.ts";
 export {
   pending,
   type PollErrorPolicy,

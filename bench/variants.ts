@@ -3,7 +3,7 @@
 // nothing but count. Each variant runs the same number of transitions and checks that it did, so
 // no variant can be a no-op by accident.
 
-import { assign, createActor, fromPromise, setup, toPromise } from "xstate";
+import { assign, createActor, fromPromise, setup, toPromise } from "npm:xstate@^5";
 import { TaskConfig, Workflow } from "../mod.ts";
 
 /** Transitions per run: every task call is one transition, the last one goes to "done". */

@@ -39,7 +39,7 @@ const workflow = new Workflow<Step, Gallery>()
     "resize",
     batchTask({
       load: () => images,
-      processItem: async (image, ctx) => {
+      processItem: async (ctx, image) => {
         try {
           const thumbnail = await resize(image, ctx.signal);
           console.log(`  ✓ ${image} → ${thumbnail}`);

@@ -2,7 +2,7 @@
  * Split/join: ask three price services in parallel and keep going with whatever the join strategy
  * allows. `"any"` takes the fastest answer and aborts the rest; `{ quorum: 2 }` needs two answers;
  * `"partialTimeout"` takes what arrived within 100 ms. The join state reads every branch's outcome
- * from `ctx.split`. Run it with `deno task example:split_join`.
+ * from `ctx.split` (`registerJoin` types it by what the branches return). Run it with `deno task example:split_join`.
  *
  * @module
  */
@@ -44,11 +44,10 @@ for (const strategy of ["any", { quorum: 2 }, "partialTimeout"] as JoinStrategy[
       next: "decide",
       ...(strategy === "partialTimeout" ? { timeout: 100 } : {}),
     })
-    .register("decide", (ctx) => {
-      const split = ctx.split!;
-      const prices = split.results.flatMap((r) => r.status === "ok" ? [r.value as number] : []);
-      ctx.data.best = Math.min(...prices);
-      ctx.data.summary = split.results.map((r) => `${r.index}:${r.status}`).join(" ");
+    .registerJoin("decide", (ctx) => {
+      // Typed by the branches: ctx.split.values is readonly number[].
+      ctx.data.best = Math.min(...ctx.split.values);
+      ctx.data.summary = ctx.split.results.map((r) => `${r.index}:${r.status}`).join(" ");
       return "done";
     })
     .addExitState("done");

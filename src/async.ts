@@ -1,13 +1,13 @@
 // Private async helpers. They use only the global `setTimeout`/`clearTimeout` so that fake clocks
-// (@sinonjs/fake-timers) drive every delay and deadline in the library; `AbortSignal.timeout` is
-// avoided on purpose because fake clocks do not control it.
+// (the testing kit's FakeTime, or @sinonjs/fake-timers) drive every delay and deadline in the
+// library; `AbortSignal.timeout` is avoided on purpose because not every fake clock controls it.
 
 /** A signal that never aborts, for contexts that nothing can cancel (shared: it holds no state). */
 export const NEVER_ABORTED: AbortSignal = new AbortController().signal;
 
 /**
  * The longest delay `setTimeout` honours (2^31 − 1 ms, about 24.8 days). A longer one fires after
- * about 1 ms, in Deno as in browsers and in @sinonjs/fake-timers.
+ * about 1 ms, in Deno as in browsers, in the testing kit's FakeTime and in @sinonjs/fake-timers.
  */
 export const MAX_TIMER_DELAY = 2_147_483_647;
 

@@ -76,7 +76,7 @@ export class MemoryStore implements Resource {
    * ```
    */
   get<T = unknown>(key: string): T {
-    if (!this.#values.has(key)) throw new StoreError(`Key not found: '${key}'`);
+    if (!this.#values.has(key)) throw new StoreError(`Key not found: "${key}"`);
     return this.#values.get(key) as T;
   }
 
@@ -166,7 +166,7 @@ export class MemoryStore implements Resource {
     const existing = this.#values.get(key);
     // Checked before any change, so a mismatch leaves the stored value exactly as it was.
     if (!Array.isArray(existing)) {
-      throw new StoreError(`Cannot append to key '${key}': existing value is not an array`);
+      throw new StoreError(`Cannot append to key "${key}": existing value is not an array`);
     }
     existing.push(item);
   }

@@ -5,7 +5,7 @@
 import { KvCheckpointStore } from "../kv.ts";
 import { MemoryCheckpointStore } from "../mod.ts";
 import type { Coordination, FlowRecord, FlowRecordRead, RunningScheduler } from "../scheduler.ts";
-import type { FakeTime } from "./_fake_time.ts";
+import type { FakeTime } from "../testing.ts";
 
 /** The real setTimeout, captured before any test installs a fake clock. */
 const realSetTimeout = globalThis.setTimeout;
@@ -95,7 +95,7 @@ export async function settle(
   time?: FakeTime,
 ): Promise<void> {
   for (;;) {
-    if (time !== undefined) await time.flush();
+    if (time !== undefined) await time.tickAsync(0);
     else await Promise.resolve();
     if (views.every((view) => view.inFlight === 0)) return;
     await new Promise((resolve) => realSetTimeout(resolve, 0));
@@ -115,7 +115,7 @@ export async function advance(
 ): Promise<void> {
   await settle(views, time);
   for (let done = 0; done < ms; done += step) {
-    await time.tick(Math.min(step, ms - done));
+    await time.tickAsync(Math.min(step, ms - done));
     await settle(views, time);
   }
 }

@@ -12,7 +12,7 @@ import {
   type TaskContext,
   Workflow,
 } from "../mod.ts";
-import { fakeTime } from "./_fake_time.ts";
+import { FakeTime } from "../testing.ts";
 
 const START = Date.UTC(2026, 0, 1);
 
@@ -49,13 +49,13 @@ class Gauge {
 }
 
 Deno.test("batchTask() never has more than `concurrency` items in flight", async () => {
-  using time = fakeTime(START);
+  using time = new FakeTime(START);
   const gauge = new Gauge();
   const durations = [50, 10, 30, 20, 40, 10, 60, 5, 25, 15];
   let results: BatchItemResult<number>[] = [];
   const task = batchTask({
     load: () => durations,
-    processItem: async (ms, ctx) => {
+    processItem: async (ctx, ms) => {
       gauge.enter();
       try {
         await sleep(ms, ctx.signal);
@@ -71,19 +71,19 @@ Deno.test("batchTask() never has more than `concurrency` items in flight", async
     concurrency: 3,
   });
   const run = Promise.resolve(task.run(context()));
-  await time.tick(1_000);
+  await time.tickAsync(1_000);
   assert.equal(await run, "done");
   assert.equal(gauge.max, 3);
   assert.deepEqual(results, durations.map((ms) => ({ ok: true, value: ms * 2 })));
 });
 
 Deno.test("batchTask() processes one item at a time by default", async () => {
-  using time = fakeTime(START);
+  using time = new FakeTime(START);
   const gauge = new Gauge();
   const started: number[] = [];
   const task = batchTask({
     load: () => [1, 2, 3],
-    processItem: async (n: number, ctx) => {
+    processItem: async (ctx, n: number) => {
       started.push(Date.now() - START);
       gauge.enter();
       await sleep(100, ctx.signal);
@@ -93,19 +93,19 @@ Deno.test("batchTask() processes one item at a time by default", async () => {
     finish: () => "done",
   });
   const run = Promise.resolve(task.run(context()));
-  await time.tick(300);
+  await time.tickAsync(300);
   assert.equal(await run, "done");
   assert.equal(gauge.max, 1);
   assert.deepEqual(started, [0, 100, 200]);
 });
 
 Deno.test("batchTask() gives finish the results in input order, whatever the completion order", async () => {
-  using time = fakeTime(START);
+  using time = new FakeTime(START);
   const completed: string[] = [];
   let results: BatchItemResult<string>[] = [];
   const task = batchTask({
     load: () => [{ id: "a", ms: 30 }, { id: "b", ms: 10 }, { id: "c", ms: 20 }, { id: "d", ms: 5 }],
-    processItem: async (item, ctx) => {
+    processItem: async (ctx, item) => {
       await sleep(item.ms, ctx.signal);
       completed.push(item.id);
       if (item.id === "c") throw new Error("c failed");
@@ -118,7 +118,7 @@ Deno.test("batchTask() gives finish the results in input order, whatever the com
     concurrency: 4,
   });
   const run = Promise.resolve(task.run(context()));
-  await time.tick(30);
+  await time.tickAsync(30);
   await run;
   assert.deepEqual(completed, ["d", "b", "c", "a"]);
   assert.deepEqual(results.map((r) => r.ok ? r.value : (r.error as Error).message), [
@@ -130,12 +130,12 @@ Deno.test("batchTask() gives finish the results in input order, whatever the com
 });
 
 Deno.test("batchTask() retries an item per itemRetry and keeps the final error unwrapped", async () => {
-  using time = fakeTime(START);
+  using time = new FakeTime(START);
   const attempts: Record<string, number[]> = { flaky: [], broken: [] };
   let results: BatchItemResult<string>[] = [];
   const task = batchTask({
     load: () => ["flaky", "broken"],
-    processItem: (name) => {
+    processItem: (_ctx, name) => {
       const tries = attempts[name]!;
       tries.push(Date.now() - START);
       if (name === "broken" || tries.length < 3) throw new Error(`${name} #${tries.length}`);
@@ -149,7 +149,7 @@ Deno.test("batchTask() retries an item per itemRetry and keeps the final error u
     itemRetry: RetryMode.fixed(2, 50),
   });
   const run = Promise.resolve(task.run(context()));
-  await time.tick(100);
+  await time.tickAsync(100);
   assert.equal(await run, "done");
   assert.deepEqual(attempts, { flaky: [0, 50, 100], broken: [0, 50, 100] });
   assert.deepEqual(results[0], { ok: true, value: "flaky ok" });
@@ -160,7 +160,7 @@ Deno.test("batchTask() retries an item per itemRetry and keeps the final error u
 });
 
 Deno.test("batchTask() spaces item retries with the RetryMode's delays", async () => {
-  using time = fakeTime(START);
+  using time = new FakeTime(START);
   const tries: number[] = [];
   const task = batchTask({
     load: () => ["x"],
@@ -172,7 +172,7 @@ Deno.test("batchTask() spaces item retries with the RetryMode's delays", async (
     itemRetry: RetryMode.exponential(3, { baseDelay: 100, jitter: 0 }),
   });
   const run = Promise.resolve(task.run(context()));
-  await time.tick(700);
+  await time.tickAsync(700);
   await run;
   assert.deepEqual(tries, [0, 100, 300, 700]);
 });
@@ -221,7 +221,7 @@ Deno.test("batchTask() fails when finish fails, and calls finish with [] for no 
   const boom = new Error("too many failures");
   const failing = batchTask({
     load: () => [1],
-    processItem: (n: number) => n,
+    processItem: (_ctx, n: number) => n,
     finish: () => {
       throw boom;
     },
@@ -230,7 +230,7 @@ Deno.test("batchTask() fails when finish fails, and calls finish with [] for no 
   let seen: unknown;
   const empty = batchTask({
     load: (): number[] => [],
-    processItem: (n) => n,
+    processItem: (_ctx, n) => n,
     finish: (_ctx, all) => {
       seen = all;
       return "done";
@@ -244,7 +244,7 @@ Deno.test("batchTask() fails when finish fails, and calls finish with [] for no 
 Deno.test("batchTask() rejects a load that does not return an array", async () => {
   const task = batchTask({
     load: () => "abc" as unknown as string[],
-    processItem: (s) => s,
+    processItem: (_ctx, s) => s,
     finish: () => "done",
   });
   await assert.rejects(Promise.resolve(task.run(context())), {
@@ -288,13 +288,13 @@ Deno.test("batchTask() defaults to TaskConfig.default() and keeps a given config
 });
 
 Deno.test("batchTask() aborted mid-items starts no new item and rejects with signal.reason", async () => {
-  using time = fakeTime(START);
+  using time = new FakeTime(START);
   const controller = new AbortController();
   const started: number[] = [];
   let finished = 0;
   const task = batchTask({
     load: () => [0, 1, 2, 3, 4, 5],
-    processItem: async (n: number, ctx) => {
+    processItem: async (ctx, n: number) => {
       started.push(n);
       await sleep(100, ctx.signal);
       return n;
@@ -310,21 +310,21 @@ Deno.test("batchTask() aborted mid-items starts no new item and rejects with sig
     Promise.resolve(task.run(context(controller.signal))),
     (error) => error === reason,
   );
-  await time.tick(150);
+  await time.tickAsync(150);
   controller.abort(reason);
   await run;
-  await time.tick(1_000);
+  await time.tickAsync(1_000);
   assert.deepEqual(started, [0, 1, 2, 3]);
   assert.equal(finished, 0);
 });
 
 Deno.test("batchTask() rejects promptly on abort even when an item ignores its signal", async () => {
-  using time = fakeTime(START);
+  using time = new FakeTime(START);
   const controller = new AbortController();
   const started: number[] = [];
   const task = batchTask({
     load: () => [0, 1, 2],
-    processItem: async (n: number) => {
+    processItem: async (_ctx, n: number) => {
       started.push(n);
       await new Promise((resolve) => setTimeout(resolve, 1_000));
       return n;
@@ -332,16 +332,16 @@ Deno.test("batchTask() rejects promptly on abort even when an item ignores its s
     finish: () => "done",
   });
   const run = assert.rejects(Promise.resolve(task.run(context(controller.signal))), /stop/);
-  await time.tick(10);
+  await time.tickAsync(10);
   controller.abort(new Error("stop"));
   await run;
-  assert.equal(time.now() - START, 10);
-  await time.tick(1_000); // let the stubborn item end: no new item starts after it
+  assert.equal(time.now - START, 10);
+  await time.tickAsync(1_000); // let the stubborn item end: no new item starts after it
   assert.deepEqual(started, [0]);
 });
 
 Deno.test("batchTask() aborted during an item's retry backoff rejects at once", async () => {
-  using time = fakeTime(START);
+  using time = new FakeTime(START);
   const controller = new AbortController();
   let tries = 0;
   const task = batchTask({
@@ -354,11 +354,11 @@ Deno.test("batchTask() aborted during an item's retry backoff rejects at once", 
     itemRetry: RetryMode.fixed(3, 10_000),
   });
   const run = assert.rejects(Promise.resolve(task.run(context(controller.signal))), /stop/);
-  await time.tick(100);
+  await time.tickAsync(100);
   controller.abort(new Error("stop"));
   await run;
   assert.equal(tries, 1);
-  assert.equal(time.now() - START, 100);
+  assert.equal(time.now - START, 100);
 });
 
 // ── Through a workflow ─────────────────────────────────────────────────────────────────────────
@@ -366,14 +366,14 @@ Deno.test("batchTask() aborted during an item's retry backoff rejects at once", 
 type Step = "start" | "batch" | "done" | "partial";
 
 Deno.test("Workflow runs a batchTask and routes on finish's decision", async () => {
-  using time = fakeTime(START);
+  using time = new FakeTime(START);
   const workflow = new Workflow<Step, { report: string[] }>()
     .register("start", () => "batch")
     .register(
       "batch",
       batchTask({
         load: () => ["a", "b", "c"],
-        processItem: async (id, ctx) => {
+        processItem: async (ctx, id) => {
           await sleep(10, ctx.signal);
           if (id === "b") throw new Error("b is broken");
           return id;
@@ -387,14 +387,14 @@ Deno.test("Workflow runs a batchTask and routes on finish's decision", async () 
     )
     .addExitStates("done", "partial");
   const run = workflow.orchestrate("start", { data: { report: [] } });
-  await time.tick(10);
+  await time.tickAsync(10);
   const result = await run;
   assert.equal(result.state, "partial");
   assert.deepEqual(result.data.report, ["ok a", "failed", "ok c"]);
 });
 
 Deno.test("Workflow: the outer retry replays the whole load → process → finish cycle", async () => {
-  using time = fakeTime(START);
+  using time = new FakeTime(START);
   const calls: string[] = [];
   let finishes = 0;
   const workflow = new Workflow<Step>()
@@ -406,7 +406,7 @@ Deno.test("Workflow: the outer retry replays the whole load → process → fini
           calls.push("load");
           return [1, 2];
         },
-        processItem: (n: number) => {
+        processItem: (_ctx, n: number) => {
           calls.push(`item ${n}`);
           return n;
         },
@@ -419,14 +419,14 @@ Deno.test("Workflow: the outer retry replays the whole load → process → fini
     )
     .addExitStates("done", "partial");
   const run = workflow.orchestrate("batch");
-  await time.tick(100);
+  await time.tickAsync(100);
   assert.equal((await run).state, "done");
   const cycle = ["load", "item 1", "item 2", "finish"];
   assert.deepEqual(calls, [...cycle, ...cycle]);
 });
 
 Deno.test("Workflow: a failing load is retried per config, then fails the run", async () => {
-  using time = fakeTime(START);
+  using time = new FakeTime(START);
   let loads = 0;
   let finishes = 0;
   const workflow = new Workflow<Step>()
@@ -438,7 +438,7 @@ Deno.test("Workflow: a failing load is retried per config, then fails the run", 
           loads += 1;
           throw new Error("db down");
         },
-        processItem: (n) => n,
+        processItem: (_ctx, n) => n,
         finish: () => {
           finishes += 1;
           return "done";
@@ -451,14 +451,14 @@ Deno.test("Workflow: a failing load is retried per config, then fails the run", 
     assert.equal(error.category, "retry_exhausted");
     return true;
   });
-  await time.tick(10);
+  await time.tickAsync(10);
   await run;
   assert.equal(loads, 2);
   assert.equal(finishes, 0);
 });
 
 Deno.test("Workflow: cancelling a batch mid-items ends the run as cancelled", async () => {
-  using time = fakeTime(START);
+  using time = new FakeTime(START);
   const controller = new AbortController();
   const started: number[] = [];
   const workflow = new Workflow<Step>()
@@ -466,7 +466,7 @@ Deno.test("Workflow: cancelling a batch mid-items ends the run as cancelled", as
       "batch",
       batchTask({
         load: () => [0, 1, 2, 3],
-        processItem: async (n: number, ctx) => {
+        processItem: async (ctx, n: number) => {
           started.push(n);
           await sleep(1_000, ctx.signal);
           return n;
@@ -479,10 +479,10 @@ Deno.test("Workflow: cancelling a batch mid-items ends the run as cancelled", as
     workflow.orchestrate("batch", { signal: controller.signal }),
     { category: "cancelled" },
   );
-  await time.tick(1_500);
+  await time.tickAsync(1_500);
   controller.abort();
   await run;
-  await time.tick(5_000);
+  await time.tickAsync(5_000);
   assert.deepEqual(started, [0, 1]);
-  assert.equal(time.now() - START, 6_500);
+  assert.equal(time.now - START, 6_500);
 });

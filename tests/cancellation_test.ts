@@ -7,7 +7,7 @@ import {
   Workflow,
   WorkflowTimeoutError,
 } from "../mod.ts";
-import { fakeTime } from "./_fake_time.ts";
+import { FakeTime } from "../testing.ts";
 
 type Step = "start" | "slow" | "done";
 
@@ -24,7 +24,7 @@ function sleeper(ms: number): (ctx: { signal: AbortSignal }) => Promise<"done"> 
 }
 
 Deno.test("Workflow.orchestrate() ends promptly when aborted in the middle of a long task", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const controller = new AbortController();
   let taskSignal: AbortSignal | undefined;
   const workflow = new Workflow<Step>()
@@ -37,7 +37,7 @@ Deno.test("Workflow.orchestrate() ends promptly when aborted in the middle of a 
   const cancelled: string[] = [];
   workflow.addEventListener("cancelled", (e) => cancelled.push(e.state));
   const run = workflow.orchestrate("start", { signal: controller.signal });
-  await time.tick(1_000);
+  await time.tickAsync(1_000);
   controller.abort(new Error("user pressed stop"));
   await assert.rejects(run, (error: unknown) => {
     assert.ok(error instanceof StateContextError);
@@ -51,11 +51,11 @@ Deno.test("Workflow.orchestrate() ends promptly when aborted in the middle of a 
   assert.equal(taskSignal?.aborted, true);
   assert.equal((taskSignal?.reason as Error).message, "user pressed stop");
   assert.deepEqual(cancelled, ["slow"]);
-  assert.equal(time.now() - Date.UTC(2026, 0, 1), 1_000, "no waiting out the task");
+  assert.equal(time.now - Date.UTC(2026, 0, 1), 1_000, "no waiting out the task");
 });
 
 Deno.test("Workflow.orchestrate() is not held hostage by a task that ignores its signal", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const controller = new AbortController();
   let finished = false;
   const workflow = new Workflow<Step>()
@@ -66,11 +66,11 @@ Deno.test("Workflow.orchestrate() is not held hostage by a task that ignores its
     }, { config: TaskConfig.minimal() })
     .addExitState("done");
   const run = workflow.orchestrate("slow", { signal: controller.signal });
-  await time.tick(10);
+  await time.tickAsync(10);
   controller.abort();
   await assert.rejects(run, { category: "cancelled" });
   assert.equal(finished, false);
-  await time.tick(10_000); // let the stubborn task finish so no timer leaks
+  await time.tickAsync(10_000); // let the stubborn task finish so no timer leaks
   assert.equal(finished, true);
 });
 
@@ -124,7 +124,7 @@ Deno.test("Workflow.orchestrate() notices a cancel at the next state boundary", 
 });
 
 Deno.test("Workflow.orchestrate() cancels during a retry backoff sleep", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const controller = new AbortController();
   let calls = 0;
   const workflow = new Workflow<Step>()
@@ -136,7 +136,7 @@ Deno.test("Workflow.orchestrate() cancels during a retry backoff sleep", async (
   const failures: unknown[] = [];
   workflow.addEventListener("taskfailure", (e) => failures.push(e.error));
   const run = workflow.orchestrate("start", { signal: controller.signal });
-  await time.tick(30_000);
+  await time.tickAsync(30_000);
   controller.abort();
   await assert.rejects(run, { category: "cancelled" });
   assert.equal(calls, 1);
@@ -145,7 +145,7 @@ Deno.test("Workflow.orchestrate() cancels during a retry backoff sleep", async (
 });
 
 Deno.test("Workflow.withTotalTimeout() aborts the task in flight with WorkflowTimeoutError", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   let taskSignal: AbortSignal | undefined;
   const workflow = new Workflow<Step>()
     .register("start", () => "slow")
@@ -167,39 +167,39 @@ Deno.test("Workflow.withTotalTimeout() aborts the task in flight with WorkflowTi
     assert.equal(error.cause.elapsed, 5_000);
     return true;
   });
-  await time.tick(5_000);
+  await time.tickAsync(5_000);
   await check;
   assert.ok(taskSignal?.reason instanceof WorkflowTimeoutError);
   assert.deepEqual(timeouts, [[5_000, 5_000]]);
 });
 
 Deno.test("Workflow.withTotalTimeout() lets a run that finishes in time succeed", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const workflow = new Workflow<Step>()
     .register("slow", sleeper(4_000))
     .addExitState("done")
     .withTotalTimeout(5_000);
   const run = workflow.orchestrate("slow");
-  await time.tick(4_000);
+  await time.tickAsync(4_000);
   assert.equal((await run).state, "done");
-  await time.tick(10_000); // no timer left behind to fire later
+  await time.tickAsync(10_000); // no timer left behind to fire later
 });
 
 Deno.test("Workflow.withTotalTimeout() gives each orchestrate call a fresh budget", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const workflow = new Workflow<Step>()
     .register("slow", sleeper(3_000))
     .addExitState("done")
     .withTotalTimeout(5_000);
   for (let i = 0; i < 3; i++) {
     const run = workflow.orchestrate("slow");
-    await time.tick(3_000);
+    await time.tickAsync(3_000);
     assert.equal((await run).state, "done");
   }
 });
 
 Deno.test("Workflow.orchestrate() lets cancellation win over an expired total timeout", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const controller = new AbortController();
   const workflow = new Workflow<Step>()
     .register("slow", (ctx) => {
@@ -210,6 +210,6 @@ Deno.test("Workflow.orchestrate() lets cancellation win over an expired total ti
     .withTotalTimeout(1);
   const run = workflow.orchestrate("slow", { signal: controller.signal });
   const check = assert.rejects(run, { category: "cancelled" });
-  await time.tick(1);
+  await time.tickAsync(1);
   await check;
 });

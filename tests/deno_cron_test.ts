@@ -18,7 +18,7 @@ import {
   registerDenoCron,
   Scheduler,
 } from "../scheduler.ts";
-import { fakeTime } from "./_fake_time.ts";
+import { FakeTime } from "../testing.ts";
 import { flakyWorkflow, okWorkflow, sleep, type Step } from "./_scheduler_helpers.ts";
 
 const T0 = Date.UTC(2026, 0, 1);
@@ -45,7 +45,7 @@ function fakeCron(): {
 
 function job(jobs: ReturnType<typeof fakeCron>["jobs"], name: string): () => Promise<void> {
   const found = jobs.get(name);
-  assert.ok(found !== undefined, `job '${name}' registered`);
+  assert.ok(found !== undefined, `job "${name}" registered`);
   return found.run;
 }
 
@@ -93,23 +93,23 @@ Deno.test("registerDenoCron() refuses, with a ConfigurationError naming the valu
   const cases: [(scheduler: Scheduler) => Scheduler, RegExp][] = [
     [
       (s) => s.cron("late", workflow, "start", "30 * * * * *"),
-      /'30 \* \* \* \* \*' of flow 'late' .* seconds field \('30'\)/,
+      /"30 \* \* \* \* \*" of flow "late" .* seconds field \("30"\)/,
     ],
     [
       (s) => s.cron("berlin", workflow, "start", "0 3 * * *", { timezone: "Europe/Berlin" }),
-      /no time zone .* 'Europe\/Berlin'/,
+      /no time zone .* "Europe\/Berlin"/,
     ],
-    [(s) => s.cron("last", workflow, "start", "0 0 L * *"), /'L' in the day of month field/],
-    [(s) => s.cron("nth", workflow, "start", "0 0 * * 1#2"), /'1#2' in the day of week field/],
+    [(s) => s.cron("last", workflow, "start", "0 0 L * *"), /"L" in the day of month field/],
+    [(s) => s.cron("nth", workflow, "start", "0 0 * * 1#2"), /"1#2" in the day of week field/],
     [(s) => s.cron("both", workflow, "start", "0 9 1 * 1"), /both the day of month and the day/],
     [
       (s) => s.every("odd", workflow, "start", 90_000),
-      /Interval 90000 ms of flow 'odd' .* 1, 2, 3/,
+      /Interval 90000 ms of flow "odd" .* 1, 2, 3/,
     ],
-    [(s) => s.every("h5", workflow, "start", 5 * 3_600_000), /Interval 18000000 ms of flow 'h5'/],
+    [(s) => s.every("h5", workflow, "start", 5 * 3_600_000), /Interval 18000000 ms of flow "h5"/],
     [
       (s) => s.every("a.b", workflow, "start", MINUTE),
-      /Flow id 'a\.b' cannot be a Deno\.cron name/,
+      /Flow id "a\.b" cannot be a Deno\.cron name/,
     ],
     [(s) => s.every("x".repeat(65), workflow, "start", MINUTE), /at most 64/],
   ];
@@ -154,7 +154,7 @@ Deno.test("registerDenoCron() refuses bad options, a second registration, and la
   );
   assert.throws(
     () => scheduler.every("late", workflow, "start", MINUTE),
-    /Cannot change flow 'late': the scheduler's flows are registered with Deno\.cron/,
+    /Cannot change flow "late": the scheduler's flows are registered with Deno\.cron/,
   );
 });
 
@@ -178,7 +178,7 @@ Deno.test({
 });
 
 Deno.test("registerDenoCron(): an invocation runs its tick once, under the per-tick run id, with its resources", async () => {
-  using time = fakeTime(T0 + 5 * MINUTE + 300); // Deno.cron invokes a little after the minute
+  using time = new FakeTime(T0 + 5 * MINUTE + 300); // Deno.cron invokes a little after the minute
   const log: string[] = [];
   const store = new MemoryCheckpointStore();
   const ids: string[] = [];
@@ -218,14 +218,14 @@ Deno.test("registerDenoCron(): an invocation runs its tick once, under the per-t
   assert.equal(ticks[1]!.runId, ids[0]);
   assert.deepEqual(log, ["setup api", "run", "teardown api"]);
   // A second early invocation belongs to the next tick (within 5 s of it).
-  await time.tick(5 * MINUTE - 300 - 3_000);
+  await time.tickAsync(5 * MINUTE - 300 - 3_000);
   await job(isolates[0]!.jobs, "sync")();
   assert.equal(ids[1], `sync@${new Date(T0 + 10 * MINUTE).toISOString()}`);
   assert.equal(time.countTimers(), 0, "nothing left pending");
 });
 
 Deno.test("registerDenoCron(): invocations share backoff and trips with running schedulers on the store", async () => {
-  using time = fakeTime(T0 + 1_000);
+  using time = new FakeTime(T0 + 1_000);
   const store = new MemoryCheckpointStore();
   const { workflow, attempts } = flakyWorkflow(3); // fails twice, then succeeds
   const backoff = { initial: 1_000, jitter: 0, streakLimit: 2 };
@@ -238,9 +238,9 @@ Deno.test("registerDenoCron(): invocations share backoff and trips with running 
   });
   const run = job(jobs, "sync");
   await run(); // minute 0: fails, streak 1
-  await time.tick(MINUTE);
+  await time.tickAsync(MINUTE);
   await run(); // minute 1: fails, tripped
-  await time.tick(MINUTE);
+  await time.tickAsync(MINUTE);
   await run(); // minute 2: tripped, skipped
   assert.deepEqual(ticks, ["failed", "failed", "skipped:tripped"]);
   assert.equal(attempts(), 2);
@@ -251,14 +251,14 @@ Deno.test("registerDenoCron(): invocations share backoff and trips with running 
   assert.equal(running.status("sync")?.status, "tripped");
   await running.resetFlow("sync");
   await running.stop();
-  await time.tick(MINUTE);
+  await time.tickAsync(MINUTE);
   await run(); // minute 3: runs again and succeeds
   assert.deepEqual(ticks.slice(3), ["completed"]);
   assert.equal(attempts(), 3);
 });
 
 Deno.test("registerDenoCron(): cancelFlow on a running scheduler cancels the invocation's run", async () => {
-  using time = fakeTime(T0);
+  using time = new FakeTime(T0);
   const store = new MemoryCheckpointStore();
   const workflow = new Workflow<Step>()
     .register("start", async ({ signal }) => {
@@ -275,14 +275,14 @@ Deno.test("registerDenoCron(): cancelFlow on a running scheduler cancels the inv
     onTick: (tick) => ticks.push(tick),
   });
   const invocation = job(jobs, "long")();
-  await time.tick(10);
+  await time.tickAsync(10);
   const running = await new Scheduler().manual("long", workflow, "start").start({
     coordination: store,
     pollInterval: 500,
   });
   assert.equal(running.status("long")?.status, "running", "the invocation's run shows");
   const cancelled = running.cancelFlow("long");
-  await time.tick(1_500);
+  await time.tickAsync(1_500);
   await cancelled;
   await invocation;
   assert.deepEqual(ticks.map((t) => t.outcome), ["cancelled"]);

@@ -15,7 +15,7 @@ import {
 } from "../mod.ts";
 import { KvCheckpointStore } from "../kv.ts";
 import { abandonedRun, gate, row, untilAborted } from "./_checkpoint_helpers.ts";
-import { fakeTime } from "./_fake_time.ts";
+import { FakeTime } from "../testing.ts";
 
 type Step = "reserve" | "charge" | "ship" | "done";
 
@@ -31,11 +31,11 @@ const SETUPS: { name: string; make(): Promise<Setup> }[] = [
   {
     name: "MemoryCheckpointStore",
     make: () => {
-      const time = fakeTime();
+      const time = new FakeTime(Date.UTC(2026, 0, 1));
       return Promise.resolve({
         store: new MemoryCheckpointStore({ leaseMs: 30_000 }),
-        advance: (ms) => time.tick(ms),
-        [Symbol.asyncDispose]: () => Promise.resolve(time.uninstall()),
+        advance: (ms) => time.tickAsync(ms),
+        [Symbol.asyncDispose]: () => Promise.resolve(time.restore()),
       });
     },
   },

@@ -6,7 +6,7 @@ import {
   TaskConfig,
   Workflow,
 } from "../mod.ts";
-import { fakeTime } from "./_fake_time.ts";
+import { FakeTime } from "../testing.ts";
 
 /** Silences console.error for the test's scope and records what was logged. */
 function captureConsoleError(): string[] & Disposable {
@@ -18,7 +18,7 @@ function captureConsoleError(): string[] & Disposable {
 }
 
 Deno.test("Workflow events fire in cano's order for a task that retries", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   let calls = 0;
   const workflow = new Workflow<"a" | "b" | "done">()
     .register("a", {
@@ -55,7 +55,7 @@ Deno.test("Workflow events fire in cano's order for a task that retries", async 
     });
   }
   const run = workflow.orchestrate("a");
-  await time.tick(10);
+  await time.tickAsync(10);
   await run;
   assert.deepEqual(log, [
     "runstart:",
@@ -177,7 +177,7 @@ Deno.test("SafeEventTarget.hasListener() distinguishes capture registrations", (
 });
 
 Deno.test("Workflow events put a task's taskfailure before the run's cancelled and workflowtimeout", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const order: string[] = [];
   const make = () => {
     const workflow = new Workflow<"wait" | "done">()
@@ -193,13 +193,13 @@ Deno.test("Workflow events put a task's taskfailure before the run's cancelled a
   };
   const controller = new AbortController();
   const cancelled = make().orchestrate("wait", { signal: controller.signal }).catch((e) => e);
-  await time.tick(10);
+  await time.tickAsync(10);
   controller.abort();
   await cancelled;
   assert.deepEqual(order, ["taskfailure", "cancelled", "runend"]);
   order.length = 0;
   const timedOut = make().withTotalTimeout(100).orchestrate("wait").catch((e) => e);
-  await time.tick(100);
+  await time.tickAsync(100);
   await timedOut;
   assert.deepEqual(order, ["taskfailure", "workflowtimeout", "runend"]);
 });

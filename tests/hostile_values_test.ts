@@ -790,7 +790,7 @@ Deno.test(
   eachHostile(async (value) => {
     const batch = batchTask<number, number, "done", Step>({
       load: () => [1, 2],
-      processItem: (n) => {
+      processItem: (_ctx, n) => {
         if (n === 2) throw value;
         return n * 10;
       },

@@ -4,7 +4,7 @@
 
 import assert from "node:assert/strict";
 import { numberedRow } from "./_checkpoint_helpers.ts";
-import { fakeTime } from "./_fake_time.ts";
+import { FakeTime } from "../testing.ts";
 import { CheckpointStoreError, ConfigurationError } from "../src/errors.ts";
 import { KvCheckpointStore, type KvLike } from "../src/recovery/kv_store.ts";
 import { checkKvOptions, type KvCheckpointStoreOptions } from "../src/recovery/kv_options.ts";
@@ -56,12 +56,12 @@ function gaps(at: readonly number[]): number[] {
 }
 
 Deno.test("LockRetry retries 'database is locked' until the operation succeeds", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   resetLockRetryStats();
   const retry = new LockRetry(policy({ budgetMs: 60_000 }));
   const operation = flaky(20); // more than the 8 attempts the old default allowed
   const result = retry.run("Append checkpoint row 3", "run", operation);
-  await time.tick(5_000); // 20 waits of at most 100 ms
+  await time.tickAsync(5_000); // 20 waits of at most 100 ms
   assert.equal(await result, "done");
   assert.equal(operation.calls, 21);
   assert.deepEqual(
@@ -74,7 +74,7 @@ Deno.test("LockRetry retries 'database is locked' until the operation succeeds",
 });
 
 Deno.test("LockRetry costs nothing when the first attempt succeeds: no stats, no timer", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   resetLockRetryStats();
   const retry = new LockRetry(policy());
   assert.equal(await retry.run("Read run record", "run", flaky(0)), "done");
@@ -90,7 +90,7 @@ Deno.test("LockRetry costs nothing when the first attempt succeeds: no stats, no
 });
 
 Deno.test("LockRetry waits with decorrelated jitter between baseDelay and maxDelay", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   {
     // The top of the range: each wait three times the previous one, up to the cap.
     using _random = pinRandom(1);
@@ -100,7 +100,7 @@ Deno.test("LockRetry waits with decorrelated jitter between baseDelay and maxDel
       "run",
       operation,
     );
-    await time.tick(1_000);
+    await time.tickAsync(1_000);
     assert.equal(await result, "done");
     assert.deepEqual(gaps(operation.at), [3, 9, 27, 81, 100, 100, 100, 100]);
   }
@@ -113,7 +113,7 @@ Deno.test("LockRetry waits with decorrelated jitter between baseDelay and maxDel
       "run",
       operation,
     );
-    await time.tick(1_000);
+    await time.tickAsync(1_000);
     assert.equal(await result, "done");
     assert.deepEqual(gaps(operation.at), [4, 4, 4, 4, 4]);
   }
@@ -129,7 +129,7 @@ Deno.test("LockRetry waits with decorrelated jitter between baseDelay and maxDel
 });
 
 Deno.test("LockRetry gives up once the budget is used up, naming the operation and the time", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   resetLockRetryStats();
   const retry = new LockRetry(policy({ budgetMs: 1_000 }));
   const operation = flaky(Infinity);
@@ -137,9 +137,9 @@ Deno.test("LockRetry gives up once the budget is used up, naming the operation a
   const result = retry.run("Append checkpoint row 3", "order-7", operation).catch((error) => {
     settled = error;
   });
-  await time.tick(999);
+  await time.tickAsync(999);
   assert.equal(String(settled), "pending");
-  await time.tick(1); // the last wait is cut to what is left: the last attempt lands on 1,000 ms
+  await time.tickAsync(1); // the last wait is cut to what is left: the last attempt lands on 1,000 ms
   await result;
   assert.ok(settled instanceof CheckpointStoreError);
   assert.match(
@@ -165,14 +165,14 @@ Deno.test("LockRetry gives up once the budget is used up, naming the operation a
 });
 
 Deno.test("LockRetry stops at the operation's deadline when it comes before the budget", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const retry = new LockRetry(policy({ budgetMs: 30_000 }));
   const operation = flaky(Infinity);
   let settled: unknown = "pending";
   const result = retry.run("Renew lease", "run", operation, Date.now() + 2_500).catch((error) => {
     settled = error;
   });
-  await time.tick(2_500);
+  await time.tickAsync(2_500);
   await result;
   assert.ok(settled instanceof CheckpointStoreError);
   assert.match(
@@ -189,13 +189,13 @@ Deno.test("LockRetry stops at the operation's deadline when it comes before the 
   // A deadline after the budget changes nothing.
   const far = flaky(3);
   const done = retry.run("op", "run", far, Date.now() + 3_600_000);
-  await time.tick(1_000);
+  await time.tickAsync(1_000);
   assert.equal(await done, "done");
   assert.equal(time.countTimers(), 0);
 });
 
 Deno.test("LockRetry with budgetMs 0 makes one attempt; with Infinity it keeps going", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   await assert.rejects(
     new LockRetry(policy({ budgetMs: 0 })).run("Renew lease", "run", flaky(1)),
     (error: unknown) => {
@@ -209,13 +209,13 @@ Deno.test("LockRetry with budgetMs 0 makes one attempt; with Infinity it keeps g
   );
   const operation = flaky(2_000);
   const result = new LockRetry(policy({ budgetMs: Infinity })).run("op", "run", operation);
-  await time.tick(2_000 * 100);
+  await time.tickAsync(2_000 * 100);
   assert.equal(await result, "done");
   assert.equal(operation.calls, 2_001);
 });
 
 Deno.test("LockRetry stops at retry.attempts when it is set, before the budget", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const retry = new LockRetry(policy({ attempts: 3, budgetMs: 60_000 }));
   assert.equal(retry.attempts, 3, "also the compare-and-set passes");
   const operation = flaky(Infinity);
@@ -227,13 +227,13 @@ Deno.test("LockRetry stops at retry.attempts when it is set, before the budget",
     );
     return true;
   });
-  await time.tick(1_000);
+  await time.tickAsync(1_000);
   await result;
   assert.equal(operation.calls, 3);
 });
 
 Deno.test("LockRetry rejects with the signal's reason as soon as it aborts mid-retry", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   resetLockRetryStats();
   const controller = new AbortController();
   const reason = new Error("shutting down");
@@ -245,11 +245,11 @@ Deno.test("LockRetry rejects with the signal's reason as soon as it aborts mid-r
   const result = retry.run("Append checkpoint row 0", "run", operation).catch((error) => {
     settled = error;
   });
-  await time.tick(100_001); // two waits of 50 s: three attempts
+  await time.tickAsync(100_001); // two waits of 50 s: three attempts
   assert.equal(operation.calls, 3);
   assert.equal(time.countTimers(), 1, "waiting for the next attempt");
   controller.abort(reason);
-  await time.flush();
+  await time.tickAsync(0);
   await result;
   assert.equal(settled, reason, "the reason itself, as the store's signal option promises");
   assert.equal(operation.calls, 3, "no attempt after the abort");
@@ -265,7 +265,7 @@ Deno.test("LockRetry rejects with the signal's reason as soon as it aborts mid-r
 });
 
 Deno.test("LockRetry does not retry other errors: KV failures wrapped, cano errors as they are", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const retry = new LockRetry(policy());
   let calls = 0;
   const diskFull = (): Promise<never> => {
@@ -277,7 +277,7 @@ Deno.test("LockRetry does not retry other errors: KV failures wrapped, cano erro
     assert.equal(error.message, 'Renew lease for workflow "run" failed in Deno KV: disk I/O error');
     return true;
   });
-  await time.tick(1_000);
+  await time.tickAsync(1_000);
   await failed;
   assert.equal(calls, 2);
   const lost = new OwnershipLostError("run", "taken over");
@@ -287,7 +287,7 @@ Deno.test("LockRetry does not retry other errors: KV failures wrapped, cano erro
     return Promise.reject(lostCalls === 1 ? new TypeError(LOCKED) : lost);
   };
   const passed = assert.rejects(retry.run("op", "run", taken), (error: unknown) => error === lost);
-  await time.tick(1_000);
+  await time.tickAsync(1_000);
   await passed;
   await assert.rejects(
     retry.run("op", "run", () => Promise.reject(lost)),
@@ -351,11 +351,11 @@ function lockedFor(failures: number): KvLike & { commits: number; fail: boolean 
 Deno.test(
   "KvCheckpointStore's default retry rides out more lock errors than the old 8 attempts",
   async () => {
-    using time = fakeTime();
+    using time = new FakeTime(Date.UTC(2026, 0, 1));
     const kv = lockedFor(40);
     const store = new KvCheckpointStore(kv);
     const append = store.append("run", numberedRow(0));
-    await time.tick(10_000); // 40 waits of at most 100 ms
+    await time.tickAsync(10_000); // 40 waits of at most 100 ms
     await append;
     assert.equal(kv.commits, 41);
   },
@@ -418,14 +418,14 @@ Deno.test("KvCheckpointStore refuses bad retry options, naming the value", () =>
 });
 
 Deno.test("KvCheckpointStore applies retry.budgetMs and retry.maxDelay", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const kv = lockedFor(Infinity);
   const store = new KvCheckpointStore(kv, { retry: { budgetMs: 500, maxDelay: 5 } });
   let settled: unknown = "pending";
   const append = store.append("run", numberedRow(0)).catch((error) => {
     settled = error;
   });
-  await time.tick(500);
+  await time.tickAsync(500);
   await append;
   assert.ok(settled instanceof CheckpointStoreError);
   assert.match(settled.message, /locked after \d+ attempts in 500 ms \(retry\.budgetMs is 500\)/);
@@ -433,20 +433,20 @@ Deno.test("KvCheckpointStore applies retry.budgetMs and retry.maxDelay", async (
 });
 
 Deno.test("KvCheckpointStore.renew() stops retrying the lock shortly before its lease ends", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const kv = lockedFor(1); // the claim's commit is the first: it lands after one retry
   const store = new KvCheckpointStore(kv, { leaseMs: 3_000 });
   const claim = store.claim("run", { mode: "start", owner: "me", workflow: "", version: 0 });
-  await time.tick(10);
+  await time.tickAsync(10);
   const { lease } = await claim;
   kv.fail = true;
-  await time.tick(1_000); // the heartbeat's moment: 2 s of lease left, less a 300 ms margin
+  await time.tickAsync(1_000); // the heartbeat's moment: 2 s of lease left, less a 300 ms margin
   let settled: unknown = "pending";
   const expected = lease.leaseUntil - 300 - Date.now();
   const renew = store.renew(lease).catch((error) => {
     settled = error;
   });
-  await time.tick(1_700);
+  await time.tickAsync(1_700);
   await renew;
   assert.ok(settled instanceof CheckpointStoreError, String(settled));
   assert.match(

@@ -7,7 +7,7 @@ import { numberedRow } from "./_checkpoint_helpers.ts";
 import { CheckpointStoreError, ConfigurationError } from "../src/errors.ts";
 import type { CheckpointRow } from "../src/recovery/checkpoint.ts";
 import { KvCheckpointStore, type KvLike } from "../src/recovery/kv_store.ts";
-import { fakeTime } from "./_fake_time.ts";
+import { FakeTime } from "../testing.ts";
 
 const DEFAULT_PREFIX = ["cano", "checkpoints"] as const;
 const ENCODER = new TextEncoder();
@@ -457,18 +457,18 @@ Deno.test(
 );
 
 Deno.test("KvCheckpointStore.append() waits with the global setTimeout between retries", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const kvLike = alwaysLocked();
   const store = new KvCheckpointStore(kvLike); // defaults: a 30 s budget, waits ≤ 20 ms
   let settled: unknown = "pending";
   const append = store.append("run", numberedRow(0)).catch((error) => {
     settled = error;
   });
-  await time.flush();
+  await time.tickAsync(0);
   assert.equal(kvLike.commits, 1, "the first retry waits for the clock");
-  await time.tick(29_999);
+  await time.tickAsync(29_999);
   assert.equal(String(settled), "pending", "still retrying inside the budget");
-  await time.tick(1); // the last attempt lands on the budget exactly
+  await time.tickAsync(1); // the last attempt lands on the budget exactly
   await append;
   assert.ok(kvLike.commits > 1_500, `waits of at most 20 ms: ${kvLike.commits} attempts`);
   assert.ok(settled instanceof CheckpointStoreError);

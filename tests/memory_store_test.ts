@@ -25,7 +25,7 @@ Deno.test("MemoryStore.get() throws StoreError for a missing key", () => {
     assert.ok(error instanceof StoreError);
     assert.ok(error instanceof CanoError);
     assert.equal(error.category, "store");
-    assert.equal(error.message, "Key not found: 'user'");
+    assert.equal(error.message, 'Key not found: "user"');
     return true;
   });
 });
@@ -81,7 +81,7 @@ Deno.test("MemoryStore.append() refuses a non-array value and keeps it intact", 
       assert.equal(error.category, "store");
       assert.equal(
         error.message,
-        `Cannot append to key '${key}': existing value is not an array`,
+        `Cannot append to key "${key}": existing value is not an array`,
       );
       return true;
     });

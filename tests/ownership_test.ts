@@ -17,7 +17,7 @@ import {
 } from "../mod.ts";
 import { KvCheckpointStore } from "../kv.ts";
 import { abandonedRun, gate, RecordingStore, row, untilAborted } from "./_checkpoint_helpers.ts";
-import { fakeTime } from "./_fake_time.ts";
+import { FakeTime } from "../testing.ts";
 
 type Step = "reserve" | "charge" | "ship" | "notify" | "done";
 interface Order {
@@ -112,11 +112,11 @@ function spyOn(store: RunStore): { calls: string[]; mark(): void } {
 }
 
 Deno.test("Workflow.resumeFrom() from two processes at once: exactly one executes each state and the loser compensates nothing", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   for (const failShip of [false, true]) {
     const store = new MemoryCheckpointStore({ leaseMs: 5_000 });
     await abandonedRun(store, "order-42", CRASHED_IN_SHIP, { workflow: "order" });
-    await time.tick(5_001); // the dead owner's lease runs out
+    await time.tickAsync(5_001); // the dead owner's lease runs out
     const journal = new Journal();
     const a = orderSaga("A", journal, store, { failShip });
     const b = orderSaga("B", journal, store, { failShip });
@@ -143,19 +143,19 @@ Deno.test("Workflow.resumeFrom() from two processes at once: exactly one execute
 });
 
 Deno.test("Workflow.resumeFrom() of a run another process is working on fails with RunOwnedError and runs nothing", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const store = new MemoryCheckpointStore({ leaseMs: 30_000 });
   await abandonedRun(store, "order-42", CRASHED_IN_SHIP, { workflow: "order" });
-  await time.tick(30_001);
+  await time.tickAsync(30_001);
   const journal = new Journal();
   const shipping = gate();
   const first = orderSaga("A", journal, store, { ship: () => shipping.promise })
     .resumeFrom("order-42");
-  await time.tick(0);
+  await time.tickAsync(0);
   assert.deepEqual(journal.of("A"), ["ship:start"]);
   // Staggered by much less than a state: the second resumer finds a live owner.
   for (const delay of [1, 20_000, 45_000]) {
-    await time.tick(delay);
+    await time.tickAsync(delay);
     await assert.rejects(
       orderSaga("B", journal, store).resumeFrom("order-42"),
       (error: unknown) => {
@@ -217,7 +217,7 @@ function twoProcesses(skew: number, leaseMs = 3_000): { a: RunStore; b: () => Ru
 }
 
 Deno.test("Workflow.orchestrate() that lost its run to another process stops at its next append: no compensation, no write", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   // B's clock runs ahead (skew between hosts): it sees A's lease as expired while A still works.
   const stores = twoProcesses(10_000);
   const journal = new Journal();
@@ -226,7 +226,7 @@ Deno.test("Workflow.orchestrate() that lost its run to another process stops at 
   const a = orderSaga("A", journal, stores.a, { ship: () => shipping.promise });
   const running = a.orchestrate("reserve", { id: "order-42", data: { id: "42" } });
   const outcome = running.then(() => "completed", (error: unknown) => error);
-  await time.tick(0);
+  await time.tickAsync(0);
   assert.deepEqual(journal.of("A"), ["reserve:run", "charge:run", "ship:start"]);
   const taken = await orderSaga("B", journal, stores.b()).resumeFrom("order-42");
   assert.equal(taken.state, "done");
@@ -245,7 +245,7 @@ Deno.test("Workflow.orchestrate() that lost its run to another process stops at 
 });
 
 Deno.test("Workflow.orchestrate() aborts the task in flight with OwnershipLostError when the heartbeat finds the run taken", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const stores = twoProcesses(10_000);
   const journal = new Journal();
   let reason: unknown;
@@ -259,7 +259,7 @@ Deno.test("Workflow.orchestrate() aborts the task in flight with OwnershipLostEr
   });
   const outcome = a.orchestrate("reserve", { id: "order-42", data: { id: "42" } })
     .then(() => "completed", (error: unknown) => error);
-  await time.tick(0);
+  await time.tickAsync(0);
   await assert.rejects(
     orderSaga("B", journal, stores.b(), { failShip: true }).resumeFrom("order-42"),
   );
@@ -268,7 +268,7 @@ Deno.test("Workflow.orchestrate() aborts the task in flight with OwnershipLostEr
     "charge:undo charge-42",
     "reserve:undo reserve-42",
   ]);
-  await time.tick(1_000); // A's next heartbeat (leaseMs / 3) is refused
+  await time.tickAsync(1_000); // A's next heartbeat (leaseMs / 3) is refused
   const error = await outcome;
   assert.ok(error instanceof OwnershipLostError);
   assert.ok(reason instanceof OwnershipLostError, "the task's signal aborted with the loss");
@@ -281,7 +281,7 @@ Deno.test("Workflow.orchestrate() aborts the task in flight with OwnershipLostEr
 });
 
 Deno.test("Workflow.orchestrate() gives up a run whose lease cannot be renewed before it expires", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const store = new MemoryCheckpointStore({ leaseMs: 3_000 });
   let renewals = 0;
   store.renew = () => {
@@ -299,10 +299,10 @@ Deno.test("Workflow.orchestrate() gives up a run whose lease cannot be renewed b
     .then(() => "completed", (error: unknown) => error);
   // The run is given up a tenth of the lease (300 ms) before it expires, so its task has stopped
   // before anyone else may claim the run.
-  await time.tick(2_699);
+  await time.tickAsync(2_699);
   assert.equal(reasonOf(seen), undefined, "still within the lease: the renewals are retried");
   assert.ok(renewals >= 2);
-  await time.tick(1);
+  await time.tickAsync(1);
   const error = await outcome;
   assert.ok(error instanceof OwnershipLostError);
   assert.match(error.message, /could not be renewed before it expired.*store unreachable/);
@@ -314,7 +314,7 @@ Deno.test("Workflow.orchestrate() gives up a run whose lease cannot be renewed b
   assert.equal(info!.leaseUntil.getTime(), Date.now() + 300);
   delete (store as { renew?: unknown }).renew; // the store is reachable again
   await assert.rejects(orderSaga("B", journal, store).resumeFrom("order-42"), RunOwnedError);
-  await time.tick(300);
+  await time.tickAsync(300);
   await assert.rejects(
     orderSaga("B", journal, store, { failShip: true }).resumeFrom("order-42"),
     /courier refused/,
@@ -327,7 +327,7 @@ Deno.test("Workflow.orchestrate() gives up a run whose lease cannot be renewed b
 });
 
 Deno.test("Workflow.orchestrate() renews its lease while a long state runs", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const store = new MemoryCheckpointStore({ leaseMs: 30_000 });
   const journal = new Journal();
   const until: number[] = [];
@@ -340,7 +340,7 @@ Deno.test("Workflow.orchestrate() renews its lease while a long state runs", asy
     },
   });
   const running = a.orchestrate("reserve", { id: "order-42", data: { id: "42" } });
-  await time.tick(100_000);
+  await time.tickAsync(100_000);
   assert.equal((await running).state, "done");
   assert.equal(until.length, 10);
   for (const [i, leaseUntil] of until.entries()) {
@@ -350,7 +350,7 @@ Deno.test("Workflow.orchestrate() renews its lease while a long state runs", asy
 });
 
 Deno.test("Workflow.orchestrate() keeps the in-flight rollback to the new owner when the lease is lost mid-rollback", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const stores = twoProcesses(10_000);
   const journal = new Journal();
   const undoing = gate();
@@ -378,14 +378,14 @@ Deno.test("Workflow.orchestrate() keeps the in-flight rollback to the new owner 
       .withCheckpointStore(store);
   const outcome = saga(stores.a).orchestrate("reserve", { id: "order-42", data: { id: "42" } })
     .then(() => "completed", (error: unknown) => error);
-  await time.tick(0);
+  await time.tickAsync(0);
   assert.deepEqual(journal.of("A"), ["charge:undo-start charge-42"]);
   assert.equal((await stores.a.getRun("order-42"))?.status, "rolling_back");
   // B takes the run over (A's lease looks expired to it) and finishes the rollback.
   current = "B";
   const resumed = saga(stores.b()).resumeFrom("order-42")
     .then(() => "completed", (error: unknown) => error);
-  await time.tick(0);
+  await time.tickAsync(0);
   undoing.open();
   const b = await resumed;
   assert.equal((b as Error).message.includes("courier refused the parcel"), true, String(b));

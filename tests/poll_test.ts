@@ -15,7 +15,7 @@ import {
   TimeoutError,
   Workflow,
 } from "../mod.ts";
-import { fakeTime } from "./_fake_time.ts";
+import { FakeTime } from "../testing.ts";
 
 const START = Date.UTC(2026, 0, 1);
 
@@ -52,23 +52,23 @@ Deno.test("ready() and pending() build the poll outcomes", () => {
 });
 
 Deno.test("pollTask() sleeps exactly each pending delay, then returns the ready state", async () => {
-  using time = fakeTime(START);
+  using time = new FakeTime(START);
   const times: number[] = [];
   const task = pollTask({
     poll: scripted([pending(100), pending(250), pending(0), ready("done")], times),
   });
   const run = Promise.resolve(task.run(context()));
-  await time.tick(99);
+  await time.tickAsync(99);
   assert.deepEqual(times, [0]);
-  await time.tick(1);
+  await time.tickAsync(1);
   assert.deepEqual(times, [0, 100]);
-  await time.tick(250);
+  await time.tickAsync(250);
   assert.equal(await run, "done");
   assert.deepEqual(times, [0, 100, 350, 350], "pending(0) re-polls at once");
 });
 
 Deno.test("pollTask() does not start a timer for pending(0)", async () => {
-  using _time = fakeTime(START);
+  using _time = new FakeTime(START);
   const times: number[] = [];
   const task = pollTask({ poll: scripted([pending(0), pending(0), ready("done")], times) });
   const run = Promise.resolve(task.run(context()));
@@ -88,7 +88,7 @@ Deno.test("pollTask() fails fast on a poll error by default", async () => {
 });
 
 Deno.test("pollTask() with retryOnError: n tolerates n consecutive errors and re-polls at once", async () => {
-  using _time = fakeTime(START);
+  using _time = new FakeTime(START);
   const times: number[] = [];
   const task = pollTask({
     poll: scripted([new Error("1"), new Error("2"), ready("done")], times),
@@ -123,7 +123,7 @@ Deno.test("pollTask() with retryOnError: 0 behaves like failFast", async () => {
 });
 
 Deno.test("pollTask() resets the error budget after a pending outcome", async () => {
-  using time = fakeTime(START);
+  using time = new FakeTime(START);
   const times: number[] = [];
   const e = (m: string): Error => new Error(m);
   const task = pollTask({
@@ -134,7 +134,7 @@ Deno.test("pollTask() resets the error budget after a pending outcome", async ()
     onPollError: { retryOnError: 2 },
   });
   const run = Promise.resolve(task.run(context()));
-  await time.tick(20);
+  await time.tickAsync(20);
   assert.equal(await run, "done");
   assert.deepEqual(times, [0, 0, 0, 10, 10, 10, 20]);
 
@@ -144,7 +144,7 @@ Deno.test("pollTask() resets the error budget after a pending outcome", async ()
     onPollError: { retryOnError: 2 },
   });
   const failed = assert.rejects(Promise.resolve(failing.run(context())), (error) => error === last);
-  await time.tick(10);
+  await time.tickAsync(10);
   await failed;
 });
 
@@ -160,11 +160,11 @@ Deno.test("pollTask() never retries a NonRetryableError", async () => {
 });
 
 Deno.test("pollTask() has no iteration cap", async () => {
-  using time = fakeTime(START);
+  using time = new FakeTime(START);
   let polls = 0;
   const task = pollTask({ poll: () => ++polls < 5_000 ? pending(1) : ready("done") });
   const run = Promise.resolve(task.run(context()));
-  await time.tick(5_000);
+  await time.tickAsync(5_000);
   assert.equal(await run, "done");
   assert.equal(polls, 5_000);
 });
@@ -220,7 +220,7 @@ Deno.test("pollTask() defaults to TaskConfig.minimal() and fills a partial confi
 });
 
 Deno.test("pollTask() parked in a delay rejects with signal.reason as soon as the signal aborts", async () => {
-  using time = fakeTime(START);
+  using time = new FakeTime(START);
   const controller = new AbortController();
   let polls = 0;
   const task = pollTask({
@@ -234,11 +234,11 @@ Deno.test("pollTask() parked in a delay rejects with signal.reason as soon as th
     Promise.resolve(task.run(context(controller.signal))),
     (e) => e === reason,
   );
-  await time.tick(1_000);
+  await time.tickAsync(1_000);
   controller.abort(reason);
   await run;
   assert.equal(polls, 1);
-  assert.equal(time.now() - START, 1_000);
+  assert.equal(time.now - START, 1_000);
 });
 
 Deno.test("pollTask() treats a poll error after the abort as cancellation, not a poll error", async () => {
@@ -264,7 +264,7 @@ Deno.test("pollTask() treats a poll error after the abort as cancellation, not a
 type Step = "start" | "wait" | "done";
 
 Deno.test("Workflow runs a pollTask until ready, observing each delay", async () => {
-  using time = fakeTime(START);
+  using time = new FakeTime(START);
   const times: number[] = [];
   const workflow = new Workflow<Step, { checks: number }>()
     .register("start", () => "wait")
@@ -280,7 +280,7 @@ Deno.test("Workflow runs a pollTask until ready, observing each delay", async ()
     )
     .addExitState("done");
   const run = workflow.orchestrate("start", { data: { checks: 0 } });
-  await time.tick(1_000);
+  await time.tickAsync(1_000);
   const result = await run;
   assert.equal(result.state, "done");
   assert.deepEqual(result.path, ["start", "wait", "done"]);
@@ -311,7 +311,7 @@ Deno.test("Workflow: a failing poll surfaces unwrapped with the minimal default 
 });
 
 Deno.test("Workflow: attemptTimeout bounds the whole poll loop", async () => {
-  using time = fakeTime(START);
+  using time = new FakeTime(START);
   const times: number[] = [];
   const workflow = new Workflow<Step>()
     .register(
@@ -331,15 +331,15 @@ Deno.test("Workflow: attemptTimeout bounds the whole poll loop", async () => {
     assert.ok(error.cause instanceof TimeoutError);
     return true;
   });
-  await time.tick(1_000);
+  await time.tickAsync(1_000);
   await run;
   assert.deepEqual(times, [0, 300, 600, 900]);
-  await time.tick(10_000);
+  await time.tickAsync(10_000);
   assert.equal(times.length, 4, "the loop stopped with the attempt");
 });
 
 Deno.test("Workflow: with retries, each attempt restarts the timed poll loop", async () => {
-  using time = fakeTime(START);
+  using time = new FakeTime(START);
   const times: number[] = [];
   const workflow = new Workflow<Step>()
     .register(
@@ -360,13 +360,13 @@ Deno.test("Workflow: with retries, each attempt restarts the timed poll loop", a
     assert.ok(error.cause.cause instanceof TimeoutError);
     return true;
   });
-  await time.tick(1_000);
+  await time.tickAsync(1_000);
   await run;
   assert.deepEqual(times, [0, 400, 500, 900]);
 });
 
 Deno.test("Workflow: cancelling a parked poll ends the run promptly as cancelled", async () => {
-  using time = fakeTime(START);
+  using time = new FakeTime(START);
   const controller = new AbortController();
   let polls = 0;
   const workflow = new Workflow<Step>()
@@ -389,9 +389,9 @@ Deno.test("Workflow: cancelling a parked poll ends the run promptly as cancelled
       return true;
     },
   );
-  await time.tick(2_000);
+  await time.tickAsync(2_000);
   controller.abort(new Error("user pressed stop"));
   await run;
   assert.equal(polls, 1);
-  assert.equal(time.now() - START, 2_000, "no waiting out the delay");
+  assert.equal(time.now - START, 2_000, "no waiting out the delay");
 });

@@ -9,7 +9,7 @@ import {
   RateLimiter,
   WindowedRateLimiter,
 } from "../mod.ts";
-import { fakeTime } from "./_fake_time.ts";
+import { FakeTime } from "../testing.ts";
 
 /** Resolves with the fake time at which `promise` settled, once `tick` has run past it. */
 function settledAt(promise: Promise<unknown>): { at: number | undefined; error: unknown } {
@@ -75,7 +75,7 @@ Deno.test("RateLimiter rejects invalid costs with a ConfigurationError", async (
 });
 
 Deno.test("RateLimiter starts full at maxTokens + burst", () => {
-  using _time = fakeTime();
+  using _time = new FakeTime(Date.UTC(2026, 0, 1));
   const limiter = new RateLimiter({ maxTokens: 4, refillPeriod: 1_000, burst: 2 });
   assert.equal(limiter.capacity, 6);
   assert.equal(limiter.tokensAvailable, 6);
@@ -90,37 +90,37 @@ Deno.test("RateLimiter starts full at maxTokens + burst", () => {
 });
 
 Deno.test("RateLimiter refills tokensPerPeriod / refillPeriod, accruing fractions", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const limiter = new RateLimiter({ maxTokens: 10, tokensPerPeriod: 2, refillPeriod: 1_000 });
   assert.equal(limiter.tryAcquire(10), true);
   assert.equal(limiter.timeUntil(1), 500);
   assert.equal(limiter.timeUntil(3), 1_500);
-  await time.tick(250);
+  await time.tickAsync(250);
   assert.equal(limiter.tokensAvailable, 0); // half a token
   assert.equal(limiter.tryAcquire(), false);
   assert.equal(limiter.timeUntil(1), 250);
-  await time.tick(249);
+  await time.tickAsync(249);
   assert.equal(limiter.tokensAvailable, 0);
-  await time.tick(1);
+  await time.tickAsync(1);
   assert.equal(limiter.tokensAvailable, 1);
   assert.equal(limiter.tryAcquire(), true);
   // Uneven rates stay exact: 3 tokens per 1 000 ms → one token after ceil(1000 / 3) ms.
   const odd = new RateLimiter({ maxTokens: 3, refillPeriod: 1_000 });
   odd.tryAcquire(3);
   assert.equal(odd.timeUntil(1), 334);
-  await time.tick(333);
+  await time.tickAsync(333);
   assert.equal(odd.tryAcquire(), false);
-  await time.tick(1);
+  await time.tickAsync(1);
   assert.equal(odd.tryAcquire(), true);
-  await time.tick(666);
+  await time.tickAsync(666);
   assert.equal(odd.tokensAvailable, 2); // 1 000 ms refilled exactly 3 tokens in total
 });
 
 Deno.test("RateLimiter caps the refill at the capacity", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const limiter = RateLimiter.perSecond(5, { burst: 3 });
   limiter.tryAcquire(8);
-  await time.tick(60_000);
+  await time.tickAsync(60_000);
   assert.equal(limiter.tokensAvailable, 8);
   assert.equal(limiter.tryAcquire(8), true);
   assert.equal(limiter.tryAcquire(), false);
@@ -129,7 +129,7 @@ Deno.test("RateLimiter caps the refill at the capacity", async () => {
 });
 
 Deno.test("RateLimiter admits cost 0 always and refuses a cost above the capacity", async () => {
-  using _time = fakeTime();
+  using _time = new FakeTime(Date.UTC(2026, 0, 1));
   const limiter = new RateLimiter({ maxTokens: 2, refillPeriod: 1_000, burst: 1 });
   limiter.tryAcquire(3);
   assert.equal(limiter.tryAcquire(0), true);
@@ -151,26 +151,26 @@ Deno.test("RateLimiter admits cost 0 always and refuses a cost above the capacit
 });
 
 Deno.test("RateLimiter.acquire() sleeps exactly the refill deficit", async () => {
-  using time = fakeTime();
-  const start = time.now();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
+  const start = time.now;
   const limiter = RateLimiter.perSecond(5); // one token per 200 ms
   limiter.tryAcquire(5);
   const first = settledAt(limiter.acquire(2));
-  await time.tick(399);
+  await time.tickAsync(399);
   assert.equal(first.at, undefined);
-  await time.tick(1);
+  await time.tickAsync(1);
   assert.equal(first.at, start + 400);
   assert.equal(limiter.tokensAvailable, 0);
   // Two waiters: the second one re-computes its deficit after losing the race.
   const a = settledAt(limiter.acquire());
   const b = settledAt(limiter.acquire());
-  await time.tick(1_000);
+  await time.tickAsync(1_000);
   assert.equal(a.at, start + 600);
   assert.equal(b.at, start + 800);
 });
 
 Deno.test("RateLimiter.acquire() rejects with the signal's reason when aborted", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const limiter = new RateLimiter({ maxTokens: 1, refillPeriod: 10_000 });
   const controller = new AbortController();
   const reason = new Error("stop waiting");
@@ -182,15 +182,15 @@ Deno.test("RateLimiter.acquire() rejects with the signal's reason when aborted",
 
   limiter.tryAcquire();
   const waiting = limiter.acquire(1, { signal: controller.signal });
-  await time.tick(5_000);
+  await time.tickAsync(5_000);
   controller.abort(reason);
   await assert.rejects(waiting, (e) => e === reason);
-  await time.tick(10_000);
+  await time.tickAsync(10_000);
   assert.equal(limiter.tokensAvailable, 1); // the aborted waiter took nothing
 });
 
 Deno.test("RateLimiter.tryReserve() refunds unless committed", () => {
-  using _time = fakeTime();
+  using _time = new FakeTime(Date.UTC(2026, 0, 1));
   const limiter = new RateLimiter({ maxTokens: 5, refillPeriod: 60_000 });
   {
     using reservation = limiter.tryReserve(3)!;
@@ -217,24 +217,24 @@ Deno.test("RateLimiter.tryReserve() refunds unless committed", () => {
 });
 
 Deno.test("RateLimiter refunds are capped at the capacity", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const limiter = new RateLimiter({ maxTokens: 4, refillPeriod: 100 });
   const reservation = limiter.tryReserve(4)!;
-  await time.tick(100); // the bucket refilled meanwhile
+  await time.tickAsync(100); // the bucket refilled meanwhile
   assert.equal(reservation.refund(), true);
   assert.equal(limiter.tokensAvailable, 4);
   assert.equal(limiter.tryAcquire(5), false);
 });
 
 Deno.test("RateLimiter.snapshot() reports usage without a reset time", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const limiter = new RateLimiter({ maxTokens: 4, tokensPerPeriod: 1, refillPeriod: 100 });
   limiter.tryAcquire(3);
   const status: MeterStatus = limiter.snapshot();
   assert.deepEqual(status, { used: 3, limit: 4, availableIn: 0, resetsAt: undefined });
   limiter.tryAcquire();
   assert.equal(limiter.snapshot().availableIn, 100);
-  await time.tick(150);
+  await time.tickAsync(150);
   assert.equal(limiter.snapshot().used, 3);
 });
 
@@ -258,37 +258,37 @@ Deno.test("new WindowedRateLimiter() rejects invalid policies with a Configurati
 });
 
 Deno.test("WindowedRateLimiter resets lazily; the new window starts at that access", async () => {
-  using time = fakeTime();
-  const start = time.now();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
+  const start = time.now;
   const limiter = new WindowedRateLimiter({ limit: 3, window: 1_000 });
   assert.equal(limiter.resetsAt.getTime(), start + 1_000);
   assert.equal(limiter.tryAcquire(3), true);
   assert.equal(limiter.tryAcquire(), false);
   assert.equal(limiter.used, 3);
   assert.equal(limiter.remaining, 0);
-  await time.tick(400);
+  await time.tickAsync(400);
   assert.equal(limiter.timeUntil(1), 600);
-  await time.tick(599);
+  await time.tickAsync(599);
   assert.equal(limiter.tryAcquire(), false);
   assert.equal(limiter.timeUntil(1), 1);
 
   // Elapsed, not yet reset: the getters already report the fresh window.
-  await time.tick(501); // t = 1 500
+  await time.tickAsync(501); // t = 1 500
   assert.equal(limiter.used, 0);
   assert.equal(limiter.remaining, 3);
   assert.equal(limiter.timeUntil(3), 0);
   assert.equal(limiter.resetsAt.getTime(), start + 2_500);
-  await time.tick(200); // t = 1 700: the reset happens at this access
+  await time.tickAsync(200); // t = 1 700: the reset happens at this access
   assert.equal(limiter.tryAcquire(2), true);
   assert.equal(limiter.resetsAt.getTime(), start + 2_700);
-  await time.tick(999);
+  await time.tickAsync(999);
   assert.equal(limiter.tryAcquire(2), false);
-  await time.tick(1);
+  await time.tickAsync(1);
   assert.equal(limiter.tryAcquire(2), true);
 });
 
 Deno.test("WindowedRateLimiter admits cost 0 always and refuses a cost above the limit", async () => {
-  using _time = fakeTime();
+  using _time = new FakeTime(Date.UTC(2026, 0, 1));
   const limiter = new WindowedRateLimiter({ limit: 2, window: 1_000 });
   limiter.tryAcquire(2);
   assert.equal(limiter.tryAcquire(0), true);
@@ -306,29 +306,29 @@ Deno.test("WindowedRateLimiter admits cost 0 always and refuses a cost above the
 });
 
 Deno.test("WindowedRateLimiter.acquire() waits for the reset and is abortable", async () => {
-  using time = fakeTime();
-  const start = time.now();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
+  const start = time.now;
   const limiter = new WindowedRateLimiter({ limit: 2, window: 1_000 });
   limiter.tryAcquire(2);
-  await time.tick(300);
+  await time.tickAsync(300);
   const waiter = settledAt(limiter.acquire(2));
-  await time.tick(699);
+  await time.tickAsync(699);
   assert.equal(waiter.at, undefined);
-  await time.tick(1);
+  await time.tickAsync(1);
   assert.equal(waiter.at, start + 1_000);
   assert.equal(limiter.used, 2);
 
   const controller = new AbortController();
   const aborted = settledAt(limiter.acquire(1, { signal: controller.signal }));
-  await time.tick(10);
+  await time.tickAsync(10);
   controller.abort("cancelled by test");
-  await time.tick(0);
+  await time.tickAsync(0);
   assert.equal(aborted.error, "cancelled by test");
   assert.equal(limiter.used, 2);
 });
 
 Deno.test("WindowedRateLimiter reservations refund within the window, not after it rolled", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const limiter = new WindowedRateLimiter({ limit: 3, window: 1_000 });
   {
     using _dropped = limiter.tryReserve(2)!;
@@ -337,7 +337,7 @@ Deno.test("WindowedRateLimiter reservations refund within the window, not after 
   assert.equal(limiter.used, 0);
 
   const stale = limiter.tryReserve(2)!;
-  await time.tick(1_000);
+  await time.tickAsync(1_000);
   assert.equal(limiter.tryAcquire(3), true); // new window, full
   assert.equal(stale.refund(), false); // would let 5 through in this window
   assert.equal(stale.state, "refunded");
@@ -345,19 +345,19 @@ Deno.test("WindowedRateLimiter reservations refund within the window, not after 
   assert.equal(limiter.tryAcquire(), false);
 
   // A stale reservation is discarded even when no call touched the limiter since the roll.
-  await time.tick(1_000);
+  await time.tickAsync(1_000);
   const late = limiter.tryReserve(1)!;
-  await time.tick(1_000);
+  await time.tickAsync(1_000);
   assert.equal(late.refund(), false);
   assert.equal(limiter.used, 0);
 });
 
 Deno.test("WindowedRateLimiter.snapshot() reports the window", async () => {
-  using time = fakeTime();
-  const start = time.now();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
+  const start = time.now;
   const limiter = new WindowedRateLimiter({ limit: 2, window: 1_000 });
   limiter.tryAcquire(2);
-  await time.tick(250);
+  await time.tickAsync(250);
   assert.deepEqual(limiter.snapshot(), {
     used: 2,
     limit: 2,
@@ -400,7 +400,7 @@ Deno.test("MultiRateLimiter.withTier() validates names and costs", () => {
 });
 
 Deno.test("MultiRateLimiter refunds earlier tiers when a later tier refuses", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const perSecond = RateLimiter.perSecond(10);
   const perMinute = new WindowedRateLimiter({ limit: 2, window: 60_000 });
   const limiter = new MultiRateLimiter()
@@ -408,7 +408,7 @@ Deno.test("MultiRateLimiter refunds earlier tiers when a later tier refuses", as
     .withTier("per-minute", perMinute);
   limiter.tryAcquire();
   limiter.tryAcquire();
-  await time.tick(15_000);
+  await time.tickAsync(15_000);
   assert.throws(() => limiter.tryAcquire(), (error) => {
     assert.ok(error instanceof RateLimitedError);
     assert.equal(error.tier, "per-minute");
@@ -421,7 +421,7 @@ Deno.test("MultiRateLimiter refunds earlier tiers when a later tier refuses", as
 });
 
 Deno.test("MultiRateLimiter reports the first refusing tier in registration order", () => {
-  using _time = fakeTime();
+  using _time = new FakeTime(Date.UTC(2026, 0, 1));
   const limiter = new MultiRateLimiter()
     .withTier("first", new RateLimiter({ maxTokens: 1, refillPeriod: 1_000 }))
     .withTier("second", new RateLimiter({ maxTokens: 1, refillPeriod: 5_000 }));
@@ -437,7 +437,7 @@ Deno.test("MultiRateLimiter floors retryAfter at 1 ms", () => {
 });
 
 Deno.test("MultiRateLimiter `only` enforces a subset; unknown names enforce nothing", () => {
-  using _time = fakeTime();
+  using _time = new FakeTime(Date.UTC(2026, 0, 1));
   const reads = new RateLimiter({ maxTokens: 1, refillPeriod: 1_000 });
   const writes = new RateLimiter({ maxTokens: 1, refillPeriod: 1_000 });
   const limiter = new MultiRateLimiter().withTier("reads", reads).withTier("writes", writes);
@@ -453,7 +453,7 @@ Deno.test("MultiRateLimiter `only` enforces a subset; unknown names enforce noth
 });
 
 Deno.test("MultiRateLimiter weighs tiers, treats cost 0 as inert and debits shared meters twice", () => {
-  using _time = fakeTime();
+  using _time = new FakeTime(Date.UTC(2026, 0, 1));
   const bucket = new RateLimiter({ maxTokens: 10, refillPeriod: 60_000 });
   const never = new StuckMeter();
   const limiter = new MultiRateLimiter()
@@ -471,7 +471,7 @@ Deno.test("MultiRateLimiter weighs tiers, treats cost 0 as inert and debits shar
 });
 
 Deno.test("MultiRateLimiter refuses tier costs above a meter's capacity with a ConfigurationError", async () => {
-  using _time = fakeTime();
+  using _time = new FakeTime(Date.UTC(2026, 0, 1));
   const first = RateLimiter.perSecond(5);
   const limiter = new MultiRateLimiter()
     .withTier("first", first)
@@ -483,24 +483,24 @@ Deno.test("MultiRateLimiter refuses tier costs above a meter's capacity with a C
 });
 
 Deno.test("MultiRateLimiter.acquire() waits for the binding tier", async () => {
-  using time = fakeTime();
-  const start = time.now();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
+  const start = time.now;
   const fast = RateLimiter.perSecond(10); // 100 ms per token
   const slow = new WindowedRateLimiter({ limit: 1, window: 1_000 });
   const limiter = new MultiRateLimiter().withTier("fast", fast).withTier("slow", slow);
   await limiter.acquire();
   const waiter = settledAt(limiter.acquire({ only: ["fast", "slow"] }));
-  await time.tick(999);
+  await time.tickAsync(999);
   assert.equal(waiter.at, undefined);
   assert.equal(fast.tokensAvailable, 10); // refilled, and nothing held while waiting
-  await time.tick(1);
+  await time.tickAsync(1);
   assert.equal(waiter.at, start + 1_000);
   assert.equal(fast.tokensAvailable, 9);
   assert.equal(slow.used, 1);
 });
 
 Deno.test("MultiRateLimiter.acquire() rejects with the signal's reason when aborted", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const limiter = new MultiRateLimiter().withTier(
     "slow",
     new RateLimiter({ maxTokens: 1, refillPeriod: 60_000 }),
@@ -508,14 +508,14 @@ Deno.test("MultiRateLimiter.acquire() rejects with the signal's reason when abor
   await limiter.acquire();
   const controller = new AbortController();
   const waiting = limiter.acquire(1, { signal: controller.signal });
-  await time.tick(1_000);
+  await time.tickAsync(1_000);
   controller.abort(new DOMException("bye", "AbortError"));
   await assert.rejects(waiting, { name: "AbortError", message: "bye" });
   await assert.rejects(limiter.acquire({ signal: controller.signal }), { name: "AbortError" });
 });
 
 Deno.test("every limiter satisfies Limiter", async () => {
-  using _time = fakeTime();
+  using _time = new FakeTime(Date.UTC(2026, 0, 1));
   const limiters: Limiter[] = [
     RateLimiter.perSecond(1),
     new WindowedRateLimiter({ limit: 1, window: 1_000 }),

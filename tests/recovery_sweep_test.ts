@@ -16,7 +16,7 @@ import {
 } from "../mod.ts";
 import { KvCheckpointStore, type KvLike } from "../kv.ts";
 import { abandonedRun, gate, row } from "./_checkpoint_helpers.ts";
-import { fakeTime } from "./_fake_time.ts";
+import { FakeTime } from "../testing.ts";
 
 type Step = "a" | "b" | "c" | "done";
 const LEASE = 1_000;
@@ -67,7 +67,7 @@ function ended(recovery: EventTarget, count: number): Promise<RecoveredEvent[]> 
 }
 
 Deno.test("startRecovery() resumes expired runs with their definition, from where they stopped", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const store = new MemoryCheckpointStore({ leaseMs: LEASE });
   const journal: string[] = [];
   await died(store, "job-1");
@@ -78,11 +78,11 @@ Deno.test("startRecovery() resumes expired runs with their definition, from wher
     workflow: "job",
     version: 0,
   });
-  await time.tick(LEASE + 1);
+  await time.tickAsync(LEASE + 1);
   await store.renew(healthy.lease);
   await using recovery = startRecovery({ store, workflows: [flow(store, journal)], every: 500 });
   const done = ended(recovery, 2);
-  await time.tick(0);
+  await time.tickAsync(0);
   const events = await done;
   assert.deepEqual(events.map((e) => [e.runId, e.outcome]).sort(), [
     ["job-1", "completed"],
@@ -96,17 +96,17 @@ Deno.test("startRecovery() resumes expired runs with their definition, from wher
 });
 
 Deno.test("startRecovery() reports a run of an unknown name or version once and leaves it alone", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const store = new MemoryCheckpointStore({ leaseMs: LEASE });
   await died(store, "other-1", "invoice");
   await died(store, "job-v7", "job", 7);
-  await time.tick(LEASE + 1);
+  await time.tickAsync(LEASE + 1);
   const journal: string[] = [];
   await using recovery = startRecovery({ store, workflows: [flow(store, journal)], every: 100 });
   const unknown: UnknownWorkflowEvent[] = [];
   recovery.addEventListener("unknownworkflow", (e) => unknown.push(e));
-  await time.tick(0);
-  await time.tick(350); // three more sweeps
+  await time.tickAsync(0);
+  await time.tickAsync(350); // three more sweeps
   assert.deepEqual(unknown.map((e) => [e.runId, e.workflow, e.version]).sort(), [
     ["job-v7", "job", 7],
     ["other-1", "invoice", 0],
@@ -120,11 +120,11 @@ Deno.test("startRecovery() reports a run of an unknown name or version once and 
 });
 
 Deno.test("startRecovery() in two sweepers resumes each expired run exactly once", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const store = new MemoryCheckpointStore({ leaseMs: LEASE });
   const ids = Array.from({ length: 8 }, (_, i) => `job-${i}`);
   for (const id of ids) await died(store, id);
-  await time.tick(LEASE + 1);
+  await time.tickAsync(LEASE + 1);
   const journal: string[] = [];
   const workflows = [flow(store, journal)];
   const events: RecoveredEvent[] = [];
@@ -134,7 +134,7 @@ Deno.test("startRecovery() in two sweepers resumes each expired run exactly once
     sweeper.addEventListener("recovered", (e) => events.push(e));
   }
   for (let i = 0; i < 20 && events.filter((e) => e.outcome === "completed").length < 8; i++) {
-    await time.tick(50);
+    await time.tickAsync(50);
   }
   const completed = events.filter((e) => e.outcome === "completed").map((e) => e.runId).sort();
   assert.deepEqual(completed, [...ids].sort());
@@ -145,10 +145,10 @@ Deno.test("startRecovery() in two sweepers resumes each expired run exactly once
 });
 
 Deno.test("startRecovery() runs at most `concurrency` recovered runs at once and then the rest", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const store = new MemoryCheckpointStore({ leaseMs: LEASE });
   for (let i = 0; i < 5; i++) await died(store, `job-${i}`);
-  await time.tick(LEASE + 1);
+  await time.tickAsync(LEASE + 1);
   const hold = gate();
   const journal: string[] = [];
   await using recovery = startRecovery({
@@ -158,23 +158,23 @@ Deno.test("startRecovery() runs at most `concurrency` recovered runs at once and
     concurrency: 2,
   });
   const done = ended(recovery, 5);
-  await time.tick(0);
+  await time.tickAsync(0);
   assert.equal(recovery.active, 2);
   const result = await recovery.sweep();
   assert.deepEqual(result, { resumed: 0, unknown: 0, deferred: 3 });
   hold.open();
   // Freed slots are filled at once, not at the next (one minute) sweep.
   const finished = () => journal.filter((line) => line.endsWith(" c")).length;
-  for (let i = 0; i < 50 && finished() < 5; i++) await time.tick(1);
+  for (let i = 0; i < 50 && finished() < 5; i++) await time.tickAsync(1);
   await done;
   assert.equal(journal.filter((line) => line.endsWith(" c")).length, 5);
 });
 
 Deno.test("Recovery.stop() ends the sweeps and waits for the recovered runs; the signal stops them too", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const store = new MemoryCheckpointStore({ leaseMs: LEASE });
   await died(store, "job-1");
-  await time.tick(LEASE + 1);
+  await time.tickAsync(LEASE + 1);
   const hold = gate();
   const journal: string[] = [];
   const recovery = startRecovery({
@@ -182,11 +182,11 @@ Deno.test("Recovery.stop() ends the sweeps and waits for the recovered runs; the
     workflows: [flow(store, journal, { hold: hold.promise })],
     every: 100,
   });
-  await time.tick(0);
+  await time.tickAsync(0);
   assert.equal(recovery.active, 1);
   let stopped = false;
   const stopping = recovery.stop().then(() => stopped = true);
-  await time.tick(1_000);
+  await time.tickAsync(1_000);
   assert.equal(stopped, false, "waits for the run in flight");
   hold.open();
   await stopping;
@@ -195,16 +195,16 @@ Deno.test("Recovery.stop() ends the sweeps and waits for the recovered runs; the
 
   const controller = new AbortController();
   await died(store, "job-2");
-  await time.tick(LEASE + 1);
+  await time.tickAsync(LEASE + 1);
   controller.abort();
   const aborted = startRecovery({ store, workflows: [flow(store, [])], signal: controller.signal });
-  await time.tick(10_000);
+  await time.tickAsync(10_000);
   assert.equal(aborted.stopped, true);
   assert.equal((await store.getRun("job-2"))?.owner, "dead", "an aborted sweeper claims nothing");
 });
 
 Deno.test("startRecovery() recovers an expired run with a cancel request by rolling it back", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const store = new MemoryCheckpointStore({ leaseMs: LEASE });
   const undone: string[] = [];
   const saga = new Workflow<"pay" | "ship" | "done">({ name: "order" })
@@ -222,9 +222,9 @@ Deno.test("startRecovery() recovers an expired run with a cancel request by roll
     row(2, "ship", { data: {} }),
   ], { workflow: "order" });
   await store.requestCancel("order-1", "customer left");
-  await time.tick(LEASE + 1);
+  await time.tickAsync(LEASE + 1);
   await using recovery = startRecovery({ store, workflows: [saga] });
-  const [event] = await Promise.all([ended(recovery, 1), time.tick(0)]).then(([e]) => e);
+  const [event] = await Promise.all([ended(recovery, 1), time.tickAsync(0)]).then(([e]) => e);
   assert.equal(event?.outcome, "cancelled");
   assert.deepEqual(undone, ["p-1"]);
   assert.equal(await store.getRun("order-1"), undefined);
@@ -310,10 +310,10 @@ Deno.test("KvCheckpointStore.listExpired() reads only the expired runs, however 
 });
 
 Deno.test("startRecovery() sets a workflow's resources up once for its resumed runs and tears them down at stop", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const store = new MemoryCheckpointStore({ leaseMs: LEASE });
   for (let i = 0; i < 3; i++) await died(store, `job-${i}`);
-  await time.tick(LEASE + 1);
+  await time.tickAsync(LEASE + 1);
   const log: string[] = [];
   let open = false;
   const resources = new Resources({
@@ -341,7 +341,7 @@ Deno.test("startRecovery() sets a workflow's resources up once for its resumed r
     .withCheckpointStore(store);
   const recovery = startRecovery({ store, workflows: [workflow], concurrency: 3 });
   const done = ended(recovery, 3);
-  await time.tick(0);
+  await time.tickAsync(0);
   assert.equal(recovery.active, 3);
   hold.open();
   const events = await done;

@@ -8,12 +8,12 @@ import {
   TaskConfig,
   Workflow,
 } from "../mod.ts";
-import { fakeTime } from "./_fake_time.ts";
+import { FakeTime } from "../testing.ts";
 
 type Step = "a" | "b" | "done";
 
 Deno.test("TaskConfig.circuitBreaker shared by two tasks trips for both", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const breaker = new CircuitBreaker({ failureThreshold: 2, resetTimeout: 10_000 });
   let aCalls = 0;
   let bCalls = 0;
@@ -45,14 +45,14 @@ Deno.test("TaskConfig.circuitBreaker shared by two tasks trips for both", async 
   });
   assert.equal(bCalls, 0, "the open breaker rejected task b without running it");
   assert.deepEqual(events, ["circuitopen:b", "taskfailure:CircuitOpenError"]);
-  await time.tick(10_000);
+  await time.tickAsync(10_000);
   assert.equal((await b.orchestrate("b")).state, "done", "a half-open trial succeeds");
   assert.equal(breaker.state, "closed");
   assert.equal(aCalls, 2);
 });
 
 Deno.test("TaskConfig.circuitBreaker rejects mid-retry without consuming retries or wrapping", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const breaker = new CircuitBreaker({ failureThreshold: 2, resetTimeout: 60_000 });
   let calls = 0;
   const workflow = new Workflow<Step>()
@@ -66,13 +66,13 @@ Deno.test("TaskConfig.circuitBreaker rejects mid-retry without consuming retries
     assert.ok(error.cause instanceof CircuitOpenError, "raw CircuitOpenError, not RetryExhausted");
     return true;
   });
-  await time.tick(100);
+  await time.tickAsync(100);
   await check;
   assert.equal(calls, 2, "the third attempt was refused by the breaker");
 });
 
 Deno.test("TaskConfig.circuitBreaker counts an attempt timeout as a failure", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const breaker = new CircuitBreaker({ failureThreshold: 1 });
   const workflow = new Workflow<Step>()
     .register(
@@ -85,24 +85,24 @@ Deno.test("TaskConfig.circuitBreaker counts an attempt timeout as a failure", as
     )
     .addExitState("done");
   const check = assert.rejects(workflow.orchestrate("a"), { category: "timeout" });
-  await time.tick(50);
+  await time.tickAsync(50);
   await check;
   assert.equal(breaker.state, "open");
 });
 
 Deno.test("TaskConfig.rateLimiter keeps a looping workflow within the configured rate", async () => {
-  using time = fakeTime();
-  const start = time.now();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
+  const start = time.now;
   const limiter = new RateLimiter({ maxTokens: 2, tokensPerPeriod: 2, refillPeriod: 1_000 });
   const calls: number[] = [];
   const workflow = new Workflow<Step, { n: number }>()
     .register("a", (ctx) => {
-      calls.push(time.now() - start);
+      calls.push(time.now - start);
       return ++ctx.data.n >= 10 ? "done" : "a";
     }, { config: { retry: RetryMode.none(), rateLimiter: limiter } })
     .addExitState("done");
   const run = workflow.orchestrate("a", { data: { n: 0 } });
-  await time.tick(5_000);
+  await time.tickAsync(5_000);
   assert.equal((await run).state, "done");
   assert.equal(calls.length, 10);
   // The bucket starts full (2 calls at once), then refills one token every 500 ms.
@@ -110,7 +110,7 @@ Deno.test("TaskConfig.rateLimiter keeps a looping workflow within the configured
 });
 
 Deno.test("TaskConfig.rateLimiter wait is abortable by the run's signal", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const limiter = new RateLimiter({ maxTokens: 1, tokensPerPeriod: 1, refillPeriod: 60_000 });
   limiter.tryAcquire();
   const controller = new AbortController();
@@ -122,14 +122,14 @@ Deno.test("TaskConfig.rateLimiter wait is abortable by the run's signal", async 
     }, { config: { ...TaskConfig.minimal(), rateLimiter: limiter } })
     .addExitState("done");
   const run = workflow.orchestrate("a", { signal: controller.signal });
-  await time.tick(1_000);
+  await time.tickAsync(1_000);
   controller.abort();
   await assert.rejects(run, { category: "cancelled" });
   assert.equal(ran, false);
 });
 
 Deno.test("TaskConfig.rateLimiter wait counts toward the attempt timeout only when asked", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const limiter = new RateLimiter({ maxTokens: 1, tokensPerPeriod: 1, refillPeriod: 1_000 });
   const build = (counts: boolean) =>
     new Workflow<Step>()
@@ -144,11 +144,11 @@ Deno.test("TaskConfig.rateLimiter wait counts toward the attempt timeout only wh
       .addExitState("done");
   limiter.tryAcquire();
   const patient = build(false).orchestrate("a");
-  await time.tick(1_000);
+  await time.tickAsync(1_000);
   assert.equal((await patient).state, "done", "the 1 s wait is outside the 500 ms timeout");
   limiter.tryAcquire();
   const strict = assert.rejects(build(true).orchestrate("a"), { category: "timeout" });
-  await time.tick(500);
+  await time.tickAsync(500);
   await strict;
-  await time.tick(1_000);
+  await time.tickAsync(1_000);
 });

@@ -8,7 +8,7 @@ import {
   TaskConfig,
   TimeoutError,
 } from "../mod.ts";
-import { fakeTime } from "./_fake_time.ts";
+import { FakeTime } from "../testing.ts";
 
 Deno.test("RetryMode.exponential() follows cano's formula with jitter 0", () => {
   const mode = RetryMode.exponential(5, {
@@ -84,27 +84,27 @@ Deno.test("TaskConfig.default() is exponential with three retries and no timeout
 });
 
 Deno.test("runWithRetries() sleeps the exact delays between attempts", async () => {
-  using time = fakeTime();
-  const started = time.now();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
+  const started = time.now;
   const attemptsAt: number[] = [];
   const retries: Array<[number, number]> = [];
   const run = runWithRetries(
     { retry: RetryMode.exponential(3, { baseDelay: 100, jitter: 0 }) },
     ({ attempt }) => {
-      attemptsAt.push(time.now() - started);
+      attemptsAt.push(time.now - started);
       if (attempt < 4) throw new Error(`fail ${attempt}`);
       return "ok";
     },
     { onRetry: (attempt, delay) => retries.push([attempt, delay]) },
   );
-  await time.tick(100 + 200 + 400);
+  await time.tickAsync(100 + 200 + 400);
   assert.equal(await run, "ok");
   assert.deepEqual(attemptsAt, [0, 100, 300, 700]);
   assert.deepEqual(retries, [[1, 100], [2, 200], [3, 400]]);
 });
 
 Deno.test("runWithRetries() wraps the last error in RetryExhaustedError with the attempt count", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   let calls = 0;
   const run = runWithRetries({ retry: RetryMode.fixed(2, 10) }, () => {
     calls += 1;
@@ -117,7 +117,7 @@ Deno.test("runWithRetries() wraps the last error in RetryExhaustedError with the
     assert.equal((error.cause as Error).message, "boom 3");
     return true;
   });
-  await time.tick(20);
+  await time.tickAsync(20);
   await check;
   assert.equal(calls, 3);
 });
@@ -161,7 +161,7 @@ Deno.test("runWithRetries() retries only what retryIf accepts", async () => {
 });
 
 Deno.test("runWithRetries() times out each attempt through its signal, then exhausts", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const aborted: unknown[] = [];
   const run = runWithRetries(
     { retry: RetryMode.fixed(1, 5), attemptTimeout: 50 },
@@ -177,24 +177,24 @@ Deno.test("runWithRetries() times out each attempt through its signal, then exha
     assert.match(error.cause.message, /50 ms/);
     return true;
   });
-  await time.tick(50 + 5 + 50);
+  await time.tickAsync(50 + 5 + 50);
   await check;
   assert.equal(aborted.length, 2);
   assert.ok(aborted.every((reason) => reason instanceof TimeoutError));
 });
 
 Deno.test("runWithRetries() succeeds on a retry after an attempt timeout", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const run = runWithRetries(
     { retry: RetryMode.fixed(1, 0), attemptTimeout: 20 },
     ({ attempt }) => attempt === 1 ? new Promise<string>(() => {}) : "second",
   );
-  await time.tick(20);
+  await time.tickAsync(20);
   assert.equal(await run, "second");
 });
 
 Deno.test("runWithRetries() aborts the backoff sleep with the signal's reason", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const controller = new AbortController();
   let calls = 0;
   const run = runWithRetries({ retry: RetryMode.fixed(3, 10_000) }, () => {
@@ -202,7 +202,7 @@ Deno.test("runWithRetries() aborts the backoff sleep with the signal's reason", 
     throw new Error("fail");
   }, { signal: controller.signal });
   const check = assert.rejects(run, (reason) => reason === "stop");
-  await time.tick(1_000);
+  await time.tickAsync(1_000);
   controller.abort("stop");
   await check;
   assert.equal(calls, 1);

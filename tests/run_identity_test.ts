@@ -13,7 +13,7 @@ import {
 } from "../mod.ts";
 import { Scheduler } from "../scheduler.ts";
 import { gate } from "./_checkpoint_helpers.ts";
-import { fakeTime } from "./_fake_time.ts";
+import { FakeTime } from "../testing.ts";
 import { failsOnceWorkflow } from "./_scheduler_helpers.ts";
 
 type Step = "charge" | "ship" | "done";
@@ -192,7 +192,7 @@ Deno.test("Workflow.resumeFrom() refuses a run of another named workflow", async
 });
 
 Deno.test("Scheduler runs each run of a checkpointed flow under its own id, so a failed run never blocks the next", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const store = new MemoryCheckpointStore();
   const { workflow: failsOnce, ids } = failsOnceWorkflow(store);
   const workflow = failsOnce.withWorkflowId("sync-default"); // ignored by the scheduler: every run gets its own
@@ -200,10 +200,10 @@ Deno.test("Scheduler runs each run of a checkpointed flow under its own id, so a
     .every("sync", workflow, "sync", 60_000)
     .setBackoff("sync", { initial: 1_000, jitter: 0, streakLimit: 3 })
     .start();
-  await time.tick(0);
+  await time.tickAsync(0);
   assert.equal(running.status("sync")?.status, "backoff");
-  await time.tick(60_000);
-  await time.tick(60_000);
+  await time.tickAsync(60_000);
+  await time.tickAsync(60_000);
   assert.equal(running.status("sync")?.failureStreak, 0);
   assert.equal(running.status("sync")?.status, "completed");
   const start = Date.UTC(2026, 0, 1);
@@ -218,9 +218,9 @@ Deno.test("Scheduler runs each run of a checkpointed flow under its own id, so a
     "failed",
   ]]);
   await running.trigger("sync");
-  await time.tick(0);
+  await time.tickAsync(0);
   await running.trigger("sync");
-  await time.tick(0);
+  await time.tickAsync(0);
   assert.equal(ids.length, 5);
   assert.equal(new Set(ids).size, 5, "runs in one millisecond get distinct ids");
   assert.deepEqual(ids.slice(3), [`${ids[2]}#4`, `${ids[2]}#5`]);

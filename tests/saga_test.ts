@@ -14,7 +14,7 @@ import {
   Workflow,
   WorkflowTimeoutError,
 } from "../mod.ts";
-import { fakeTime } from "./_fake_time.ts";
+import { FakeTime } from "../testing.ts";
 import {
   crashCopy,
   gate,
@@ -225,7 +225,7 @@ Deno.test("Workflow.registerWithCompensation() rolls back when the run is cancel
 });
 
 Deno.test("Workflow.registerWithCompensation() rolls back when the total timeout trips", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const log: string[] = [];
   const workflow = new Workflow<Saga, Data>()
     .registerWithCompensation("reserve", sagaStep("reserve", "charge", log))
@@ -245,7 +245,7 @@ Deno.test("Workflow.registerWithCompensation() rolls back when the total timeout
     assert.ok(error.cause instanceof WorkflowTimeoutError);
     return true;
   });
-  await time.tick(5_000);
+  await time.tickAsync(5_000);
   await check;
   assert.equal(timeouts, 1);
   assert.deepEqual(log.slice(3), ["compensate charge charge-1", "compensate reserve reserve-1"]);
@@ -297,7 +297,7 @@ Deno.test("Workflow.registerWithCompensation() never interrupts a forward run on
 });
 
 Deno.test("Workflow.registerWithCompensation() never interrupts a forward run on total timeout: it finishes, then is rolled back", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const log: string[] = [];
   let forwardSignal: AbortSignal | undefined;
   let shipRan = false;
@@ -320,7 +320,7 @@ Deno.test("Workflow.registerWithCompensation() never interrupts a forward run on
   let settled = false;
   const run = workflow.orchestrate("charge");
   run.then(() => settled = true, () => settled = true);
-  await time.tick(5_000);
+  await time.tickAsync(5_000);
   assert.equal(settled, false, "the budget waits for the forward run");
   const check = assert.rejects(run, (error: unknown) => {
     assert.ok(error instanceof StateContextError);
@@ -328,7 +328,7 @@ Deno.test("Workflow.registerWithCompensation() never interrupts a forward run on
     assert.equal(error.state, "ship");
     return true;
   });
-  await time.tick(5_000);
+  await time.tickAsync(5_000);
   await check;
   assert.equal(forwardSignal?.aborted, false);
   assert.equal(shipRan, false);
@@ -336,7 +336,7 @@ Deno.test("Workflow.registerWithCompensation() never interrupts a forward run on
 });
 
 Deno.test("Workflow.registerWithCompensation() lets a late last step before the exit state succeed", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const log: string[] = [];
   const workflow = new Workflow<Saga, Data>()
     .registerWithCompensation("charge", {
@@ -349,7 +349,7 @@ Deno.test("Workflow.registerWithCompensation() lets a late last step before the 
     .addExitState("done")
     .withTotalTimeout(5_000);
   const run = track(workflow.orchestrate("charge"));
-  await time.tick(10_000);
+  await time.tickAsync(10_000);
   await run.done;
   assert.equal(run.error, undefined, `the run failed: ${String(run.error)}`);
   assert.equal(run.value?.state, "done");
@@ -446,7 +446,7 @@ Deno.test("Workflow.registerWithCompensation() clears the log after a clean roll
 });
 
 Deno.test("Workflow.registerWithCompensation() does not let the drain be cancelled", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const log: string[] = [];
   const controller = new AbortController();
   const signals: boolean[] = [];
@@ -470,7 +470,7 @@ Deno.test("Workflow.registerWithCompensation() does not let the drain be cancell
   const run = workflow.orchestrate("reserve", { signal: controller.signal }).catch((e) =>
     result = e
   );
-  await time.tick(3_000);
+  await time.tickAsync(3_000);
   await run;
   assert.ok(result instanceof StateContextError, `clean rollback, got ${String(result)}`);
   assert.equal(result.category, "cancelled");
@@ -635,7 +635,7 @@ Deno.test("Workflow.resumeFrom() reports OrphanedCompensationError when the comp
 });
 
 Deno.test("Workflow.registerWithCompensation() bounds each compensation by the task's attemptTimeout", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const log: string[] = [];
   let undoSignal: AbortSignal | undefined;
   const workflow = new Workflow<Saga, Data>()
@@ -654,7 +654,7 @@ Deno.test("Workflow.registerWithCompensation() bounds each compensation by the t
     .addExitState("done");
   let result: unknown;
   const run = workflow.orchestrate("reserve").catch((e) => result = e);
-  await time.tick(1_000);
+  await time.tickAsync(1_000);
   await run;
   assert.ok(result instanceof CompensationFailedError);
   assert.equal(result.errors.length, 2);
@@ -668,8 +668,8 @@ Deno.test("Workflow.registerWithCompensation() bounds each compensation by the t
 });
 
 Deno.test("Workflow.withCompensationTimeout() orphans the entries left at the deadline, even without a total timeout", async () => {
-  using time = fakeTime();
-  const start = time.now();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
+  const start = time.now;
   const log: string[] = [];
   const workflow = new Workflow<Saga, Data>()
     .registerWithCompensation("reserve", sagaStep("reserve", "charge", log))
@@ -684,10 +684,10 @@ Deno.test("Workflow.withCompensationTimeout() orphans the entries left at the de
   let result: unknown;
   let endedAt = 0;
   const run = workflow.orchestrate("reserve").catch((e) => {
-    endedAt = time.now();
+    endedAt = time.now;
     result = e;
   });
-  await time.tick(5_000);
+  await time.tickAsync(5_000);
   await run;
   assert.equal(endedAt - start, 5_000);
   assert.ok(result instanceof CompensationFailedError);
@@ -708,8 +708,8 @@ Deno.test("Workflow.withCompensationTimeout() orphans the entries left at the de
 
 for (const [total, bound] of [[20_000, 10_000], [100_000, 30_000]] as const) {
   Deno.test(`Workflow.withTotalTimeout(${total}) bounds the drain by min(total / 2, 30 s) = ${bound} ms`, async () => {
-    using time = fakeTime();
-    const start = time.now();
+    using time = new FakeTime(Date.UTC(2026, 0, 1));
+    const start = time.now;
     const log: string[] = [];
     const workflow = new Workflow<Saga, Data>()
       .registerWithCompensation("reserve", sagaStep("reserve", "charge", log))
@@ -723,12 +723,12 @@ for (const [total, bound] of [[20_000, 10_000], [100_000, 30_000]] as const) {
     let result: unknown;
     let endedAt = 0;
     const run = workflow.orchestrate("reserve").catch((e) => {
-      endedAt = time.now();
+      endedAt = time.now;
       result = e;
     });
-    await time.tick(bound - 1);
+    await time.tickAsync(bound - 1);
     assert.equal(endedAt, 0, "still draining just before the bound");
-    await time.tick(1);
+    await time.tickAsync(1);
     await run;
     assert.equal(endedAt - start, bound);
     assert.ok(result instanceof CompensationFailedError);
@@ -741,7 +741,7 @@ for (const [total, bound] of [[20_000, 10_000], [100_000, 30_000]] as const) {
 }
 
 Deno.test("Workflow.registerWithCompensation() drains without a bound when no timeout is configured", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const log: string[] = [];
   const workflow = new Workflow<Saga, Data>()
     .registerWithCompensation(
@@ -752,7 +752,7 @@ Deno.test("Workflow.registerWithCompensation() drains without a bound when no ti
     .addExitState("done");
   let result: unknown;
   const run = workflow.orchestrate("charge").catch((e) => result = e);
-  await time.tick(3_600_000);
+  await time.tickAsync(3_600_000);
   await run;
   assert.ok(result instanceof StateContextError, "a clean rollback, however long");
   assert.equal(result.category, "task_execution");

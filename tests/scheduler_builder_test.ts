@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { CancelledError, ConfigurationError, Resources, TaskConfig, Workflow } from "../mod.ts";
 import { Scheduler } from "../scheduler.ts";
-import { fakeTime } from "./_fake_time.ts";
+import { FakeTime } from "../testing.ts";
 import { okWorkflow, resourcefulWorkflow, type Step } from "./_scheduler_helpers.ts";
 
 function throwsConfig(fn: () => unknown, message: RegExp): void {
@@ -20,7 +20,7 @@ Deno.test("Scheduler.every() / cron() / manual() reject a duplicate id", () => {
   const scheduler = new Scheduler().manual("job", workflow, "start");
   throwsConfig(
     () => scheduler.every("job", workflow, "start", 1_000),
-    /^Flow 'job' already exists$/,
+    /^Flow "job" already exists$/,
   );
   throwsConfig(() => scheduler.cron("job", workflow, "start", "* * * * *"), /already exists/);
   throwsConfig(() => scheduler.manual("job", workflow, "start"), /already exists/);
@@ -33,7 +33,7 @@ Deno.test("Scheduler.every() rejects a non-positive or non-finite interval", () 
   for (const interval of [0, -5, NaN, Infinity, -Infinity, "10" as unknown as number]) {
     throwsConfig(
       () => scheduler.every("job", workflow, "start", interval),
-      /^Interval of flow 'job' must be a positive, finite number of ms, received /,
+      /^Interval of flow "job" must be a positive, finite number of ms, received /,
     );
   }
   assert.equal(scheduler.size, 0, "nothing was registered");
@@ -59,7 +59,7 @@ Deno.test("Scheduler.cron() rejects an invalid expression", () => {
   }
   throwsConfig(
     () => scheduler.cron("job", workflow, "start", "61 * * * *"),
-    /^Invalid cron expression '61 \* \* \* \*' for flow 'job': /,
+    /^Invalid cron expression "61 \* \* \* \*" for flow "job": /,
   );
 });
 
@@ -67,7 +67,7 @@ Deno.test("Scheduler.cron() rejects an expression that never matches", () => {
   const { workflow } = okWorkflow();
   throwsConfig(
     () => new Scheduler().cron("feb30", workflow, "start", "0 0 30 2 *"),
-    /^Cron expression '0 0 30 2 \*' for flow 'feb30' never matches$/,
+    /^Cron expression "0 0 30 2 \*" for flow "feb30" never matches$/,
   );
 });
 
@@ -75,12 +75,12 @@ Deno.test("Scheduler.cron() rejects an unknown time zone", () => {
   const { workflow } = okWorkflow();
   throwsConfig(
     () => new Scheduler().cron("job", workflow, "start", "0 3 * * *", { timezone: "Mars/Olympus" }),
-    /^Invalid time zone 'Mars\/Olympus' for flow 'job'/,
+    /^Invalid time zone "Mars\/Olympus" for flow "job"/,
   );
 });
 
 Deno.test("Scheduler.cron() accepts 5- and 6-field expressions and nicknames", async () => {
-  using _time = fakeTime(Date.UTC(2026, 0, 1, 12, 0, 0));
+  using _time = new FakeTime(Date.UTC(2026, 0, 1, 12, 0, 0));
   const { workflow } = okWorkflow();
   await using running = await new Scheduler()
     .cron("five", workflow, "start", "30 3 * * *")
@@ -115,19 +115,19 @@ Deno.test("Scheduler registration rejects bad ids, workflows, initial states and
   throwsConfig(() => scheduler.manual("", workflow, "start"), /Flow id must be a non-empty string/);
   throwsConfig(
     () => scheduler.manual("x", {} as unknown as Workflow<Step>, "start"),
-    /^Flow 'x' needs a Workflow, received Object$/,
+    /^Flow "x" needs a Workflow, received Object$/,
   );
   throwsConfig(
     () => scheduler.manual("x", workflow, "" as Step),
-    /Initial state of flow 'x' must be a non-empty string/,
+    /Initial state of flow "x" must be a non-empty string/,
   );
   throwsConfig(
     () => scheduler.manual("x", workflow, "start", { data: {} as unknown as () => unknown }),
-    /Option data of flow 'x' must be a function/,
+    /Option data of flow "x" must be a function/,
   );
   throwsConfig(
     () => scheduler.every("x", workflow, "start", 10, { initialDelay: -1 }),
-    /Initial delay of flow 'x' must be a finite number of ms ≥ 0, received -1/,
+    /Initial delay of flow "x" must be a finite number of ms ≥ 0, received -1/,
   );
   throwsConfig(
     () => scheduler.manual("x", workflow, "start", { backoff: { jitter: 2 } }),
@@ -146,7 +146,7 @@ Deno.test("Scheduler.setBackoff() rejects a policy out of range", () => {
 });
 
 Deno.test("Scheduler flows may use different workflow types", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const seen: string[] = [];
   const numbers = new Workflow<"count" | "counted", { n: number }>()
     .register("count", (ctx) => {
@@ -165,14 +165,14 @@ Deno.test("Scheduler flows may use different workflow types", async () => {
     .every("numbers", numbers, "count", 1_000, { data: () => ({ n: ++n }) })
     .manual("words", words, "say", { data: () => ({ word: "hi" }) })
     .start();
-  await time.tick(0); // the interval flow's first run happens on the next timer turn
+  await time.tickAsync(0); // the interval flow's first run happens on the next timer turn
   await running.trigger("words");
-  await time.tick(1_000);
+  await time.tickAsync(1_000);
   assert.deepEqual(seen, ["n=1", "word=hi", "n=2"]);
 });
 
 Deno.test("Scheduler: a throwing run-data factory is a failed run", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   await using running = await new Scheduler()
     .manual("job", okWorkflow().workflow, "start", {
       data: () => {
@@ -182,13 +182,13 @@ Deno.test("Scheduler: a throwing run-data factory is a failed run", async () => 
     })
     .start();
   await running.trigger("job");
-  await time.tick(1);
+  await time.tickAsync(1);
   assert.equal(running.status("job")?.status, "backoff");
   assert.equal(running.status("job")?.lastError, "no input");
 });
 
 Deno.test("Scheduler.start() sets resources up once, in registration order, and stop() tears them down in reverse", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const log: string[] = [];
   const a = resourcefulWorkflow("a", log);
   const b = resourcefulWorkflow("b", log);
@@ -198,9 +198,9 @@ Deno.test("Scheduler.start() sets resources up once, in registration order, and 
     .every("a2", a, "start", 100) // the same workflow again: set up once
     .start();
   assert.deepEqual(log, ["setup a", "setup b"]);
-  await time.tick(1_000);
+  await time.tickAsync(1_000);
   await running.trigger("b");
-  await time.tick(10);
+  await time.tickAsync(10);
   assert.deepEqual(log, ["setup a", "setup b"], "no per-run setup or teardown");
   assert.ok((running.status("a1")?.runCount ?? 0) >= 10);
   await running.stop();
@@ -208,7 +208,7 @@ Deno.test("Scheduler.start() sets resources up once, in registration order, and 
 });
 
 Deno.test("Scheduler.start() rolls back the setups done when one fails, and arms nothing", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const log: string[] = [];
   const scheduler = new Scheduler()
     .every("a", resourcefulWorkflow("a", log), "start", 100)
@@ -245,7 +245,7 @@ Deno.test("Scheduler.start() twice is refused, and so is registering after start
   });
   throwsConfig(
     () => scheduler.manual("late", okWorkflow().workflow, "start"),
-    /Cannot change flow 'late': the scheduler has already been started/,
+    /Cannot change flow "late": the scheduler has already been started/,
   );
   throwsConfig(() => scheduler.setBackoff("job", {}), /already been started/);
 });
@@ -303,7 +303,7 @@ Deno.test("Scheduler.start() signal aborted during setup tears down and rejects"
 });
 
 Deno.test("Scheduler.start() signal: aborting it stops the scheduler", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const log: string[] = [];
   const controller = new AbortController();
   const { workflow, runs } = okWorkflow();
@@ -311,12 +311,12 @@ Deno.test("Scheduler.start() signal: aborting it stops the scheduler", async () 
     .every("tick", workflow, "start", 100)
     .manual("a", resourcefulWorkflow("a", log), "start")
     .start({ signal: controller.signal });
-  await time.tick(250);
+  await time.tickAsync(250);
   assert.equal(runs(), 3);
   controller.abort();
   await running.wait();
   assert.deepEqual(log, ["setup a", "teardown a"]);
-  await time.tick(1_000);
+  await time.tickAsync(1_000);
   assert.equal(runs(), 3);
   await assert.rejects(running.trigger("tick"), /Scheduler not running/);
 });
@@ -334,7 +334,7 @@ Deno.test("Scheduler.start() rejects options that are not options", async () => 
 });
 
 Deno.test("Scheduler.every() takes durations as ms or with a unit, and refuses what is neither", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   let runs = 0;
   const workflow = new Workflow<"go" | "done">()
     .register("go", () => (runs++, "done"))
@@ -342,22 +342,22 @@ Deno.test("Scheduler.every() takes durations as ms or with a unit, and refuses w
   const running = await new Scheduler()
     .every("sync", workflow, "go", "1.5m", { initialDelay: "30s" })
     .start();
-  await time.tick(29_999);
+  await time.tickAsync(29_999);
   assert.equal(runs, 0, "the initial delay is 30 s");
-  await time.tick(1);
+  await time.tickAsync(1);
   assert.equal(runs, 1);
-  await time.tick(90_000);
+  await time.tickAsync(90_000);
   assert.equal(runs, 2, "then every 1.5 minutes");
   await running.stop();
   const build = () => new Scheduler();
   assert.throws(() => build().every("a", workflow, "go", "10 parsecs" as "1s"), {
     name: "ConfigurationError",
-    message: /Interval of flow 'a' must be .* received 10 parsecs \(a duration is a number/,
+    message: /Interval of flow "a" must be .* received 10 parsecs \(a duration is a number/,
   });
   assert.throws(() => build().every("b", workflow, "go", "0s"), /must be a positive.* received 0s/);
   assert.throws(
     () => build().every("c", workflow, "go", 10, { initialDelay: -1 }),
-    /Initial delay of flow 'c' must be a finite number of ms ≥ 0, received -1/,
+    /Initial delay of flow "c" must be a finite number of ms ≥ 0, received -1/,
   );
   for (
     const [value, ms] of [["250ms", 250], ["2s", 2_000], ["1h", 3_600_000], ["1d", 86_400_000]]

@@ -10,7 +10,7 @@ import {
   type Workflow,
 } from "../mod.ts";
 import { type FlowErrorEvent, MemoryCoordination, Scheduler } from "../scheduler.ts";
-import { fakeTime } from "./_fake_time.ts";
+import { FakeTime } from "../testing.ts";
 import {
   failsOnceWorkflow,
   info,
@@ -29,11 +29,11 @@ function ticks(id: string, ...offsets: number[]): string[] {
 
 for (const kind of KINDS) {
   Deno.test(`RunningScheduler: a store failure during a tick is reported and the next tick runs (${kind})`, async () => {
-    using time = fakeTime();
+    using time = new FakeTime(Date.UTC(2026, 0, 1));
     await using shared = await sharedStore(kind);
     const view = shared.instance();
     view.failing = (call) =>
-      call === "claimTick" && time.now() >= T0 + 2_000 && time.now() < T0 + 4_000;
+      call === "claimTick" && time.now >= T0 + 2_000 && time.now < T0 + 4_000;
     const { workflow } = okWorkflow();
     const running = await new Scheduler()
       .every("sync", workflow, "start", 1_000)
@@ -53,7 +53,7 @@ for (const kind of KINDS) {
       assert.ok(error instanceof CheckpointStoreError);
       assert.equal(
         error.message,
-        "Coordination store failed to claim a tick of flow 'sync': store is down",
+        'Coordination store failed to claim a tick of flow "sync": store is down',
       );
     }
     assert.equal(info(running, "sync").lastError, undefined, "cleared by the next good run");
@@ -62,11 +62,10 @@ for (const kind of KINDS) {
   });
 
   Deno.test(`RunningScheduler: an outcome the store could not take is written once it is back (${kind})`, async () => {
-    using time = fakeTime();
+    using time = new FakeTime(Date.UTC(2026, 0, 1));
     await using shared = await sharedStore(kind);
     const view = shared.instance();
-    view.failing = (call) =>
-      call === "writeFlow" && time.now() >= T0 + 400 && time.now() < T0 + 1_500;
+    view.failing = (call) => call === "writeFlow" && time.now >= T0 + 400 && time.now < T0 + 1_500;
     const { workflow } = slowWorkflow(500);
     const running = await new Scheduler()
       .every("sync", workflow, "start", 1_000)
@@ -87,10 +86,10 @@ for (const kind of KINDS) {
   });
 
   Deno.test(`RunningScheduler: the tick of an instance that died is never fired again (${kind})`, async () => {
-    using time = fakeTime();
+    using time = new FakeTime(Date.UTC(2026, 0, 1));
     await using shared = await sharedStore(kind);
     const dying = shared.instance();
-    dying.failing = () => time.now() > T0 + 100; // after its first claim, nothing it writes lands
+    dying.failing = () => time.now > T0 + 100; // after its first claim, nothing it writes lands
     const build = (workflow: Workflow<"start" | "complete" | "error">) =>
       new Scheduler().every("sync", workflow, "start", 1_000);
     const a = await build(slowWorkflow(60_000).workflow).start({
@@ -122,7 +121,7 @@ for (const kind of KINDS) {
   });
 
   Deno.test(`RunningScheduler: a failed run never blocks later ticks, each under its own run id (${kind})`, async () => {
-    using time = fakeTime();
+    using time = new FakeTime(Date.UTC(2026, 0, 1));
     await using shared = await sharedStore(kind);
     // The runs checkpoint in memory (KV I/O of the runs themselves would not follow the fake
     // clock); the coordination is the store under test.
@@ -157,7 +156,7 @@ Deno.test("Scheduler.start({ coordination }) rejects a corrupt shared state, typ
     }),
     (error: unknown) => {
       assert.ok(error instanceof CheckpointStoreError);
-      assert.match(error.message, /Corrupt shared state of flow 'job': field createdAt/);
+      assert.match(error.message, /Corrupt shared state of flow "job": field createdAt/);
       return true;
     },
   );
@@ -198,7 +197,7 @@ Deno.test("Scheduler.every() and cron() refuse a bad catchUp with a Configuratio
       assert.ok(error instanceof ConfigurationError);
       assert.match(
         error.message,
-        /^Option catchUp of flow 'sync' must be "skip" or "one", received .*all/,
+        /^Option catchUp of flow "sync" must be "skip" or "one", received .*all/,
       );
       return true;
     },
@@ -206,6 +205,6 @@ Deno.test("Scheduler.every() and cron() refuse a bad catchUp with a Configuratio
   assert.throws(
     // deno-lint-ignore no-explicit-any
     () => new Scheduler().cron("nightly", workflow, "start", "0 3 * * *", { catchUp: 1 as any }),
-    /Option catchUp of flow 'nightly' must be "skip" or "one", received 1/,
+    /Option catchUp of flow "nightly" must be "skip" or "one", received 1/,
   );
 });

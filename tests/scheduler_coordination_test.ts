@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { CanoError } from "../mod.ts";
 import { type RunningScheduler, Scheduler } from "../scheduler.ts";
-import { fakeTime } from "./_fake_time.ts";
+import { FakeTime } from "../testing.ts";
 import { flakyWorkflow, info, okWorkflow, slowWorkflow } from "./_scheduler_helpers.ts";
 import { advance, gridTicks, recordStarts, sharedStore } from "./_coordination_helpers.ts";
 
@@ -18,7 +18,7 @@ async function stopAll(...instances: RunningScheduler[]): Promise<void> {
 
 for (const kind of KINDS) {
   Deno.test(`Scheduler.start({ coordination }) fires every tick once across three instances (${kind})`, async () => {
-    using time = fakeTime();
+    using time = new FakeTime(Date.UTC(2026, 0, 1));
     await using shared = await sharedStore(kind);
     const { workflow, runs } = okWorkflow();
     const build = () =>
@@ -49,7 +49,7 @@ for (const kind of KINDS) {
   });
 
   Deno.test(`Scheduler.start({ coordination }): a trip on one instance holds on all (${kind})`, async () => {
-    using time = fakeTime();
+    using time = new FakeTime(Date.UTC(2026, 0, 1));
     await using shared = await sharedStore(kind);
     const { workflow, attempts } = flakyWorkflow();
     const build = () =>
@@ -75,7 +75,7 @@ for (const kind of KINDS) {
   });
 
   Deno.test(`RunningScheduler.resetFlow() on one instance resets the flow on all (${kind})`, async () => {
-    using time = fakeTime();
+    using time = new FakeTime(Date.UTC(2026, 0, 1));
     await using shared = await sharedStore(kind);
     const { workflow, attempts } = flakyWorkflow(2); // fails once, then succeeds
     const build = () =>
@@ -107,7 +107,7 @@ for (const kind of KINDS) {
   });
 
   Deno.test(`RunningScheduler.trigger() works from any instance and never overlaps a run elsewhere (${kind})`, async () => {
-    using time = fakeTime();
+    using time = new FakeTime(Date.UTC(2026, 0, 1));
     await using shared = await sharedStore(kind);
     const { workflow, completions } = slowWorkflow(5_000);
     const build = () => new Scheduler().manual("report", workflow, "start");
@@ -122,7 +122,7 @@ for (const kind of KINDS) {
     assert.equal(a.hasRunningFlows(), false, "but runs nothing itself");
     await assert.rejects(a.trigger("report"), (error: unknown) => {
       assert.ok(error instanceof CanoError);
-      assert.match(error.message, /Flow 'report' is already running/);
+      assert.match(error.message, /Flow "report" is already running/);
       return true;
     });
     await advance(time, shared.views, 5_000);
@@ -137,7 +137,7 @@ for (const kind of KINDS) {
   });
 
   Deno.test(`RunningScheduler.cancelFlow() on one instance cancels the run on another (${kind})`, async () => {
-    using time = fakeTime();
+    using time = new FakeTime(Date.UTC(2026, 0, 1));
     await using shared = await sharedStore(kind);
     const { workflow, completions } = slowWorkflow(60_000);
     const build = () => new Scheduler().manual("long", workflow, "start");
@@ -165,7 +165,7 @@ for (const kind of KINDS) {
   });
 
   Deno.test(`Scheduler.start({ coordination }): a restarted instance picks up trips and backoff windows (${kind})`, async () => {
-    using time = fakeTime();
+    using time = new FakeTime(Date.UTC(2026, 0, 1));
     await using shared = await sharedStore(kind);
     const { workflow, attempts } = flakyWorkflow();
     const build = () =>
@@ -196,7 +196,7 @@ for (const kind of KINDS) {
 
   Deno.test(`Scheduler.every({ catchUp }) skips missed ticks, or runs one for the missed window (${kind})`, async () => {
     for (const catchUp of ["skip", "one"] as const) {
-      using time = fakeTime();
+      using time = new FakeTime(Date.UTC(2026, 0, 1));
       await using shared = await sharedStore(kind);
       const { workflow } = okWorkflow();
       const build = () =>
@@ -210,7 +210,7 @@ for (const kind of KINDS) {
       assert.equal(early.all().filter((run) => run.startsWith("sync")).length, 61);
       assert.ok(early.all().includes(`hourly@${iso(T0 + 3_600_000)}`));
       // Every instance is down for five hours and a half.
-      await time.tick(5.5 * 3_600_000);
+      await time.tickAsync(5.5 * 3_600_000);
       const after = await build().start({ coordination: shared.instance(), instanceId: "after" });
       const late = recordStarts({ after });
       await advance(time, shared.views, 1_000);
@@ -228,7 +228,7 @@ for (const kind of KINDS) {
 }
 
 Deno.test('Scheduler.every({ catchUp: "one" }) catches nothing up for a flow seen for the first time', async () => {
-  using time = fakeTime(T0 + 30_000);
+  using time = new FakeTime(T0 + 30_000);
   await using shared = await sharedStore("memory");
   const { workflow, runs } = okWorkflow();
   const running = await new Scheduler()
@@ -242,13 +242,13 @@ Deno.test('Scheduler.every({ catchUp: "one" }) catches nothing up for a flow see
 });
 
 Deno.test("Scheduler.start({ coordination: store }): two schedulers on one MemoryCheckpointStore fire once", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   await using shared = await sharedStore("memory");
   const { workflow, runs } = okWorkflow();
   const build = () => new Scheduler().every("sync", workflow, "start", 500);
   const a = await build().start({ coordination: shared.store });
   const b = await build().start({ coordination: shared.store });
-  await time.tick(5_000);
+  await time.tickAsync(5_000);
   await stopAll(a, b);
   assert.equal(runs(), 11);
   assert.equal(info(a, "sync").runCount, 11);

@@ -4,19 +4,19 @@
 import assert from "node:assert/strict";
 import { type ListenerErrorEvent, StateContextError } from "../mod.ts";
 import { FlowEndEvent, FlowStartEvent, FlowStatusEvent, Scheduler } from "../scheduler.ts";
-import { fakeTime } from "./_fake_time.ts";
+import { FakeTime } from "../testing.ts";
 import { flakyWorkflow, okWorkflow, recordEvents, slowWorkflow } from "./_scheduler_helpers.ts";
 
 const T0 = Date.UTC(2026, 0, 1);
 
 Deno.test("RunningScheduler events: a completed run, in order", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const { workflow } = slowWorkflow(40);
   await using running = await new Scheduler().every("sync", workflow, "start", 1_000).start();
   const events = recordEvents(running, T0);
   const ends: FlowEndEvent[] = [];
   running.addEventListener("flowend", (e) => ends.push(e));
-  await time.tick(100);
+  await time.tickAsync(100);
   assert.deepEqual(events.map((e) => `${e.t} ${e.type} ${e.detail}`), [
     "0 flowstatus idle→running",
     "0 flowstart interval",
@@ -29,7 +29,7 @@ Deno.test("RunningScheduler events: a completed run, in order", async () => {
 });
 
 Deno.test("RunningScheduler events: failures, the trip and the reset", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   await using running = await new Scheduler()
     .manual("job", flakyWorkflow().workflow, "start", {
       backoff: { initial: 10, jitter: 0, streakLimit: 2 },
@@ -41,9 +41,9 @@ Deno.test("RunningScheduler events: failures, the trip and the reset", async () 
   running.addEventListener("flowstatus", (e) => statuses.push(e));
   running.addEventListener("flowend", (e) => ends.push(e));
   await running.trigger("job");
-  await time.tick(1);
+  await time.tickAsync(1);
   await running.trigger("job");
-  await time.tick(1);
+  await time.tickAsync(1);
   await running.resetFlow("job");
   await running.resetFlow("job"); // idle → idle: no event
   assert.deepEqual(events.map((e) => `${e.type} ${e.detail}`), [
@@ -67,31 +67,31 @@ Deno.test("RunningScheduler events: failures, the trip and the reset", async () 
 });
 
 Deno.test("RunningScheduler events: the flow's status is already updated when flowend fires", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   await using running = await new Scheduler().manual("job", okWorkflow().workflow, "start").start();
   const seen: string[] = [];
   running.addEventListener("flowstart", (e) => seen.push(`start ${running.status(e.id)?.status}`));
   running.addEventListener("flowend", (e) => seen.push(`end ${running.status(e.id)?.status}`));
   await running.trigger("job");
-  await time.tick(1);
+  await time.tickAsync(1);
   assert.deepEqual(seen, ["start running", "end completed"]);
 });
 
 Deno.test("RunningScheduler events: a listener may trigger the next run from flowend", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const { workflow, runs } = okWorkflow();
   await using running = await new Scheduler().manual("job", workflow, "start").start();
   running.addEventListener("flowend", (e) => {
     if (runs() < 3) running.trigger(e.id);
   });
   await running.trigger("job");
-  await time.tick(1);
+  await time.tickAsync(1);
   assert.equal(runs(), 3);
   assert.equal(running.status("job")?.runCount, 3);
 });
 
 Deno.test("RunningScheduler events: a throwing listener is reported and the flow carries on", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const { workflow, runs } = okWorkflow();
   await using running = await new Scheduler().every("tick", workflow, "start", 100).start();
   const reported: ListenerErrorEvent[] = [];
@@ -103,7 +103,7 @@ Deno.test("RunningScheduler events: a throwing listener is reported and the flow
   const originalError = console.error;
   console.error = () => {};
   try {
-    await time.tick(250);
+    await time.tickAsync(250);
   } finally {
     console.error = originalError;
   }
@@ -133,7 +133,7 @@ Deno.test("RunningScheduler events: the event classes carry plain fields", () =>
 });
 
 Deno.test("RunningScheduler events: flowstart tells when a scheduled run was due", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const { workflow } = slowWorkflow(100);
   await using running = await new Scheduler()
     .every("sync", workflow, "start", 1_000)
@@ -144,9 +144,9 @@ Deno.test("RunningScheduler events: flowstart tells when a scheduled run was due
     const due = e.scheduledAt === undefined ? "-" : String(e.scheduledAt.getTime() - T0);
     starts.push(`${e.id} ${e.source} due=${due} at=${Date.now() - T0}`);
   });
-  await time.tick(1_000);
+  await time.tickAsync(1_000);
   await running.trigger("sync");
-  await time.tick(2_000);
+  await time.tickAsync(2_000);
   assert.deepEqual(starts, [
     "sync interval due=0 at=0",
     "sync trigger due=- at=1000",

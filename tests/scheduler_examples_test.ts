@@ -58,7 +58,7 @@ Deno.test("examples/scheduler_backoff.ts backs off, trips, and recovers after a 
   assert.match(out, /dependent: failed #3 → TRIPPED, no more runs/);
   assert.match(
     out,
-    /trigger refused: Flow 'dependent' is tripped — call resetFlow before triggering/,
+    /trigger refused: Flow "dependent" is tripped — call resetFlow before triggering/,
   );
   assert.match(out, /dependent: ok again, streak reset to 0/);
   assert.match(out, /api-sync: ok again, streak reset to 0/);

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { CanoError, ConfigurationError, TaskConfig, Workflow } from "../mod.ts";
 import { Scheduler } from "../scheduler.ts";
-import { fakeTime } from "./_fake_time.ts";
+import { FakeTime } from "../testing.ts";
 import {
   flakyWorkflow,
   info,
@@ -31,7 +31,7 @@ Deno.test("Scheduler.start() rejects a misconfigured workflow before setting any
     .every("bad", bad, "start", 60_000);
   await assert.rejects(scheduler.start(), (error: unknown) => {
     assert.ok(error instanceof ConfigurationError);
-    assert.match(error.message, /Flow 'bad' cannot start: Workflow has no exit states/);
+    assert.match(error.message, /Flow "bad" cannot start: Workflow has no exit states/);
     return true;
   });
   assert.deepEqual(log, [], "no resource was set up");
@@ -49,31 +49,31 @@ Deno.test("Scheduler.start() rejects an initial state that is neither registered
 // --- stop wakes every sleeper ----------------------------------------------------------------
 
 Deno.test("RunningScheduler.stop() interrupts a 1-hour interval sleep at once", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const { workflow, runs } = okWorkflow();
   const running = await new Scheduler().every("long", workflow, "start", 3_600_000).start();
-  await time.tick(100); // the first run happens, then the flow sleeps for an hour
+  await time.tickAsync(100); // the first run happens, then the flow sleeps for an hour
   assert.equal(runs(), 1);
   assert.equal(info(running, "long").nextRun?.getTime(), T0 + 3_600_000);
   let stopped = false;
   const stopping = running.stop().then(() => stopped = true);
-  await time.flush();
+  await time.tickAsync(0);
   assert.equal(stopped, true, "stop() needs no clock time");
   await stopping;
-  assert.equal(time.now(), T0 + 100);
+  assert.equal(time.now, T0 + 100);
   assert.equal(time.countTimers(), 0, "the hour-long timer is gone");
   assert.equal(info(running, "long").nextRun, undefined);
 });
 
 Deno.test("RunningScheduler.stop() interrupts a daily cron sleep at once", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const { workflow, runs } = okWorkflow();
   const running = await new Scheduler().cron("daily", workflow, "start", "0 0 0 * * *").start();
-  await time.tick(100);
+  await time.tickAsync(100);
   assert.equal(info(running, "daily").nextRun?.toISOString(), "2026-01-02T00:00:00.000Z");
   let stopped = false;
   const stopping = running.stop().then(() => stopped = true);
-  await time.flush();
+  await time.tickAsync(0);
   assert.equal(stopped, true);
   await stopping;
   assert.equal(runs(), 0);
@@ -81,30 +81,30 @@ Deno.test("RunningScheduler.stop() interrupts a daily cron sleep at once", async
 });
 
 Deno.test("RunningScheduler.stop() interrupts a 60 s backoff sleep at once", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const { workflow } = flakyWorkflow();
   const running = await new Scheduler()
     .every("long_backoff", workflow, "start", 20, {
       backoff: { initial: 60_000, multiplier: 1, maxDelay: 60_000, jitter: 0 },
     })
     .start();
-  await time.tick(150);
+  await time.tickAsync(150);
   const flow = info(running, "long_backoff");
   assert.equal(flow.status, "backoff");
   assert.equal(flow.nextEligible?.getTime(), T0 + 60_000);
   assert.equal(flow.nextRun?.getTime(), T0 + 60_000, "the 20 ms interval waits for the window");
   let stopped = false;
   const stopping = running.stop().then(() => stopped = true);
-  await time.flush();
+  await time.tickAsync(0);
   assert.equal(stopped, true);
   await stopping;
-  assert.equal(time.now(), T0 + 150);
+  assert.equal(time.now, T0 + 150);
 });
 
 // --- a throwing workflow never strands "running" ----------------------------------------------
 
 Deno.test("RunningScheduler: a throwing listener does not strand a flow in running", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const { workflow } = okWorkflow();
   workflow.addEventListener("stateenter", () => {
     throw new Error("observer panic — must not strand running");
@@ -115,10 +115,10 @@ Deno.test("RunningScheduler: a throwing listener does not strand a flow in runni
   try {
     await using running = await new Scheduler().manual("panicky", workflow, "start").start();
     await running.trigger("panicky");
-    await time.tick(10);
+    await time.tickAsync(10);
     assert.notEqual(info(running, "panicky").status, "running");
     await running.trigger("panicky"); // not refused as "already running"
-    await time.tick(10);
+    await time.tickAsync(10);
     assert.equal(info(running, "panicky").runCount, 2);
   } finally {
     console.error = originalError;
@@ -127,7 +127,7 @@ Deno.test("RunningScheduler: a throwing listener does not strand a flow in runni
 });
 
 Deno.test("RunningScheduler: a task throwing a non-Error value backs off instead of staying running", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const workflow = new Workflow<Step>()
     .register("start", () => {
       throw "a bare string"; // cano's panic analogue: not even an Error
@@ -137,18 +137,18 @@ Deno.test("RunningScheduler: a task throwing a non-Error value backs off instead
     .manual("panicky", workflow, "start", { backoff: { initial: 100, jitter: 0 } })
     .start();
   await running.trigger("panicky");
-  await time.tick(1);
+  await time.tickAsync(1);
   const flow = info(running, "panicky");
   assert.equal(flow.status, "backoff");
   assert.equal(flow.failureStreak, 1);
   assert.match(flow.lastError ?? "", /a bare string/);
   await running.trigger("panicky");
-  await time.tick(1);
+  await time.tickAsync(1);
   assert.equal(info(running, "panicky").failureStreak, 2);
 });
 
 Deno.test("RunningScheduler: an engine that blows up outside any task still settles the flow", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   // dispatchEvent throwing reaches the engine itself rather than a task: the closest thing to a
   // panic escaping the workflow future.
   class ExplodingWorkflow extends Workflow<Step> {
@@ -165,7 +165,7 @@ Deno.test("RunningScheduler: an engine that blows up outside any task still sett
     .manual("exploding", workflow, "start", { backoff: { initial: 50, jitter: 0 } })
     .start();
   await running.trigger("exploding");
-  await time.tick(1);
+  await time.tickAsync(1);
   const flow = info(running, "exploding");
   assert.equal(flow.status, "backoff");
   assert.match(flow.lastError ?? "", /engine exploded/);
@@ -176,11 +176,11 @@ Deno.test("RunningScheduler: an engine that blows up outside any task still sett
 // --- manual triggers and status ---------------------------------------------------------------
 
 Deno.test("RunningScheduler.trigger() runs a manual flow", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const { workflow, runs } = okWorkflow();
   await using running = await new Scheduler().manual("test_task", workflow, "start").start();
   await running.trigger("test_task");
-  await time.tick(100);
+  await time.tickAsync(100);
   const flow = info(running, "test_task");
   assert.equal(flow.status, "completed");
   assert.equal(flow.runCount, 1);
@@ -191,12 +191,12 @@ Deno.test("RunningScheduler.trigger() runs a manual flow", async () => {
 Deno.test("RunningScheduler: a trigger through one reference is seen through every other", async () => {
   // cano's handle is a cheap clone; a JS object is shared by reference, and every read reflects
   // the same live state.
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const { workflow } = okWorkflow();
   await using running = await new Scheduler().manual("shared", workflow, "start").start();
   const other = running;
   await other.trigger("shared");
-  await time.tick(100);
+  await time.tickAsync(100);
   assert.equal(info(running, "shared").runCount, 1);
   assert.equal(running.list()[0]?.runCount, 1);
 });
@@ -236,30 +236,30 @@ Deno.test("RunningScheduler.trigger() rejects an unknown id", async () => {
   await assert.rejects(running.trigger("missing"), (error: unknown) => {
     assert.ok(error instanceof CanoError);
     assert.equal(error.category, "workflow");
-    assert.equal(error.message, "No workflow registered with id 'missing'");
+    assert.equal(error.message, 'No workflow registered with id "missing"');
     return true;
   });
 });
 
 Deno.test("RunningScheduler.trigger() rejects an overlapping run", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const { workflow } = slowWorkflow(300);
   await using running = await new Scheduler().manual("slow", workflow, "start").start();
   await running.trigger("slow");
-  await assert.rejects(running.trigger("slow"), { message: "Flow 'slow' is already running" });
+  await assert.rejects(running.trigger("slow"), { message: 'Flow "slow" is already running' });
   assert.equal(info(running, "slow").runCount, 1);
-  await time.tick(300);
+  await time.tickAsync(300);
   assert.equal(info(running, "slow").status, "completed");
 });
 
 Deno.test("RunningScheduler: finished runs leave no bookkeeping behind", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const { workflow, runs } = okWorkflow();
   await using running = await new Scheduler().manual("manual_task", workflow, "start").start();
   assert.equal(time.countTimers(), 0, "a manual flow arms no timer");
   for (let i = 0; i < 20; i++) {
     await running.trigger("manual_task");
-    await time.tick(30);
+    await time.tickAsync(30);
   }
   assert.equal(runs(), 20);
   assert.equal(info(running, "manual_task").runCount, 20);
@@ -283,20 +283,20 @@ Deno.test("RunningScheduler: calls after stop() report that the scheduler is not
 });
 
 Deno.test("RunningScheduler.trigger() during the shutdown window reports not running", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const log: string[] = [];
   // A compensatable step is never interrupted, so the run outlives the abort: that is the window.
   const workflow = sagaWorkflow(400, log);
   const running = await new Scheduler().manual("slow_task", workflow, "start").start();
   await running.trigger("slow_task");
-  await time.tick(50);
+  await time.tickAsync(50);
   assert.equal(running.hasRunningFlows(), true);
   let stopped = false;
   const stopping = running.stop().then(() => stopped = true);
-  await time.tick(50);
+  await time.tickAsync(50);
   assert.equal(stopped, false, "stop() waits for the run in flight");
   await assert.rejects(running.trigger("slow_task"), /Scheduler not running/);
-  await time.tick(300);
+  await time.tickAsync(300);
   await stopping;
   assert.equal(stopped, true);
   assert.deepEqual(log, ["reserve", "reserved", "release"], "the saga rolled back");
@@ -311,14 +311,14 @@ Deno.test("Scheduler: a failing workflow registers like any other", () => {
 // --- backoff, trip and reset ------------------------------------------------------------------
 
 Deno.test("RunningScheduler: backoff stretches an interval flow's delay", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const { workflow } = flakyWorkflow();
   const running = await new Scheduler()
     .every("flaky", workflow, "start", 50)
     .setBackoff("flaky", { initial: 150, multiplier: 2, maxDelay: 600, jitter: 0 })
     .start();
   const events = recordEvents(running, T0);
-  await time.tick(1_300);
+  await time.tickAsync(1_300);
   await running.stop();
   // Without backoff a 50 ms interval would run 27 times; the windows are 150, 300, 600, 600.
   assert.deepEqual(startTimes(events), [0, 150, 450, 1_050]);
@@ -327,7 +327,7 @@ Deno.test("RunningScheduler: backoff stretches an interval flow's delay", async 
 });
 
 Deno.test("RunningScheduler: a flow trips at its streak limit and stops dispatching", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const { workflow, attempts } = flakyWorkflow();
   await using running = await new Scheduler()
     .every("trippy", workflow, "start", 40)
@@ -339,7 +339,7 @@ Deno.test("RunningScheduler: a flow trips at its streak limit and stops dispatch
       streakLimit: 3,
     })
     .start();
-  await time.tick(500);
+  await time.tickAsync(500);
   const before = info(running, "trippy");
   assert.equal(before.status, "tripped");
   assert.equal(before.failureStreak, 3);
@@ -347,14 +347,14 @@ Deno.test("RunningScheduler: a flow trips at its streak limit and stops dispatch
   assert.equal(before.nextEligible, undefined);
   assert.equal(before.nextRun, undefined, "a tripped flow has no timer");
   assert.equal(before.lastError, "state=start attempt=1 path=[start] caused by: flaky");
-  await time.tick(300);
+  await time.tickAsync(300);
   assert.equal(info(running, "trippy").runCount, 3, "a tripped flow never dispatches");
   assert.equal(attempts(), 3);
   assert.equal(time.countTimers(), 0);
 });
 
 Deno.test("RunningScheduler.resetFlow() clears a trip and the flow resumes", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const { workflow } = flakyWorkflow(5);
   await using running = await new Scheduler()
     .every("reset_me", workflow, "start", 40)
@@ -366,7 +366,7 @@ Deno.test("RunningScheduler.resetFlow() clears a trip and the flow resumes", asy
       streakLimit: 2,
     })
     .start();
-  await time.tick(300);
+  await time.tickAsync(300);
   let flow = info(running, "reset_me");
   assert.equal(flow.status, "tripped");
   assert.equal(flow.runCount, 2);
@@ -378,10 +378,10 @@ Deno.test("RunningScheduler.resetFlow() clears a trip and the flow resumes", asy
   assert.equal(flow.lastError, undefined);
   assert.equal(flow.status, "idle");
 
-  await time.tick(200); // attempts 3 and 4 fail: tripped again
+  await time.tickAsync(200); // attempts 3 and 4 fail: tripped again
   assert.equal(info(running, "reset_me").status, "tripped");
   await running.resetFlow("reset_me");
-  await time.tick(200); // attempt 5 succeeds
+  await time.tickAsync(200); // attempt 5 succeeds
   flow = info(running, "reset_me");
   assert.equal(flow.status, "completed");
   assert.equal(flow.failureStreak, 0);
@@ -390,13 +390,13 @@ Deno.test("RunningScheduler.resetFlow() clears a trip and the flow resumes", asy
 });
 
 Deno.test("RunningScheduler: a success resets the failure streak", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const { workflow } = flakyWorkflow(3);
   await using running = await new Scheduler()
     .every("recover", workflow, "start", 30)
     .setBackoff("recover", { initial: 30, multiplier: 1, maxDelay: 30, jitter: 0 })
     .start();
-  await time.tick(61);
+  await time.tickAsync(61);
   const flow = info(running, "recover");
   assert.equal(flow.failureStreak, 0);
   assert.equal(flow.status, "completed");
@@ -404,7 +404,7 @@ Deno.test("RunningScheduler: a success resets the failure streak", async () => {
 });
 
 Deno.test("RunningScheduler.trigger() is refused while the flow is tripped", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const { workflow } = flakyWorkflow();
   await using running = await new Scheduler()
     .manual("manual_flaky", workflow, "start")
@@ -417,39 +417,39 @@ Deno.test("RunningScheduler.trigger() is refused while the flow is tripped", asy
     })
     .start();
   await running.trigger("manual_flaky");
-  await time.tick(40);
+  await time.tickAsync(40);
   await running.trigger("manual_flaky");
-  await time.tick(40);
+  await time.tickAsync(40);
   assert.equal(info(running, "manual_flaky").status, "tripped");
   await assert.rejects(
     running.trigger("manual_flaky"),
-    { message: "Flow 'manual_flaky' is tripped — call resetFlow before triggering" },
+    { message: 'Flow "manual_flaky" is tripped — call resetFlow before triggering' },
   );
   await running.resetFlow("manual_flaky");
   await running.trigger("manual_flaky");
-  await time.tick(1);
+  await time.tickAsync(1);
 });
 
 Deno.test("RunningScheduler.resetFlow() rejects an unknown id", async () => {
   await using running = await new Scheduler().manual("known", okWorkflow().workflow, "start")
     .start();
-  await assert.rejects(running.resetFlow("missing"), /No workflow registered with id 'missing'/);
-  await assert.rejects(running.cancelFlow("missing"), /No workflow registered with id 'missing'/);
+  await assert.rejects(running.resetFlow("missing"), /No workflow registered with id "missing"/);
+  await assert.rejects(running.cancelFlow("missing"), /No workflow registered with id "missing"/);
 });
 
 Deno.test("Scheduler.setBackoff() rejects an unknown id", () => {
   assert.throws(
     () => new Scheduler().setBackoff("missing", {}),
-    (error: unknown) => error instanceof ConfigurationError && /'missing'/.test(error.message),
+    (error: unknown) => error instanceof ConfigurationError && /"missing"/.test(error.message),
   );
 });
 
 Deno.test("RunningScheduler: the default policy parks a failed flow in backoff", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   await using running = await new Scheduler()
     .every("defaulted", flakyWorkflow().workflow, "start", 40)
     .start();
-  await time.tick(50);
+  await time.tickAsync(50);
   const flow = info(running, "defaulted");
   assert.equal(flow.status, "backoff");
   assert.equal(flow.failureStreak, 1);
@@ -459,18 +459,18 @@ Deno.test("RunningScheduler: the default policy parks a failed flow in backoff",
 });
 
 Deno.test("RunningScheduler.trigger() overrides a backoff window", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   await using running = await new Scheduler()
     .manual("flow", flakyWorkflow(2).workflow, "start")
     .setBackoff("flow", { initial: 60_000, multiplier: 1, maxDelay: 60_000, jitter: 0 })
     .start();
   await running.trigger("flow");
-  await time.tick(20);
+  await time.tickAsync(20);
   let flow = info(running, "flow");
   assert.equal(flow.status, "backoff");
   assert.equal(flow.runCount, 1);
   await running.trigger("flow"); // inside the 60 s window
-  await time.tick(20);
+  await time.tickAsync(20);
   flow = info(running, "flow");
   assert.equal(flow.status, "completed");
   assert.equal(flow.runCount, 2);
@@ -479,13 +479,13 @@ Deno.test("RunningScheduler.trigger() overrides a backoff window", async () => {
 });
 
 Deno.test("RunningScheduler: trip, reset and trip again in one session", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   await using running = await new Scheduler()
     .every("flow", flakyWorkflow().workflow, "start", 20)
     .setBackoff("flow", { initial: 20, multiplier: 1, maxDelay: 20, jitter: 0, streakLimit: 2 })
     .start();
   const events = recordEvents(running, T0);
-  await time.tick(100);
+  await time.tickAsync(100);
   let flow = info(running, "flow");
   assert.equal(flow.status, "tripped");
   assert.equal(flow.failureStreak, 2);
@@ -494,7 +494,7 @@ Deno.test("RunningScheduler: trip, reset and trip again in one session", async (
   flow = info(running, "flow");
   assert.equal(flow.failureStreak, 0);
   assert.equal(flow.status, "idle");
-  await time.tick(100);
+  await time.tickAsync(100);
   flow = info(running, "flow");
   assert.equal(flow.status, "tripped");
   assert.equal(flow.failureStreak, 2);
@@ -504,46 +504,46 @@ Deno.test("RunningScheduler: trip, reset and trip again in one session", async (
 });
 
 Deno.test("RunningScheduler: cron ticks are suppressed inside a backoff window", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   await using running = await new Scheduler()
     .cron("flow", flakyWorkflow().workflow, "start", "* * * * * *")
     .setBackoff("flow", { initial: 60_000, multiplier: 1, maxDelay: 60_000, jitter: 0 })
     .start();
   const events = recordEvents(running, T0);
-  await time.tick(1_050);
+  await time.tickAsync(1_050);
   let flow = info(running, "flow");
   assert.equal(flow.status, "backoff");
   assert.equal(flow.runCount, 1);
   assert.equal(flow.nextEligible?.getTime(), T0 + 61_000);
-  await time.tick(3_200); // three ticks inside the window
+  await time.tickAsync(3_200); // three ticks inside the window
   flow = info(running, "flow");
   assert.equal(flow.runCount, 1, "cron ticks must not dispatch inside a backoff window");
   assert.equal(flow.status, "backoff");
-  await time.tick(61_000 - 4_250); // the tick at the window's end runs
+  await time.tickAsync(61_000 - 4_250); // the tick at the window's end runs
   assert.deepEqual(startTimes(events), [1_000, 61_000]);
 });
 
 Deno.test("RunningScheduler.resetFlow() between failures restarts the streak at 1", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   await using running = await new Scheduler()
     .manual("flow", flakyWorkflow().workflow, "start")
     .setBackoff("flow", { initial: 20, multiplier: 1, maxDelay: 20, jitter: 0 })
     .start();
   for (let i = 0; i < 3; i++) {
     await running.trigger("flow");
-    await time.tick(15);
+    await time.tickAsync(15);
     assert.equal(info(running, "flow").status, "backoff");
   }
   assert.equal(info(running, "flow").failureStreak, 3);
   await running.resetFlow("flow");
   assert.equal(info(running, "flow").failureStreak, 0);
   await running.trigger("flow");
-  await time.tick(15);
+  await time.tickAsync(15);
   assert.equal(info(running, "flow").failureStreak, 1, "a fresh streak, not 4");
 });
 
 Deno.test("RunningScheduler.resetFlow() during an in-flight run: the failing run restarts the streak", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const { workflow } = slowWorkflow(100, { fail: true });
   await using running = await new Scheduler()
     .manual("flow", workflow, "start")
@@ -551,16 +551,16 @@ Deno.test("RunningScheduler.resetFlow() during an in-flight run: the failing run
     .start();
   for (let i = 0; i < 3; i++) {
     await running.trigger("flow");
-    await time.tick(100);
+    await time.tickAsync(100);
   }
   assert.equal(info(running, "flow").failureStreak, 3);
   await running.trigger("flow");
-  await time.tick(50);
+  await time.tickAsync(50);
   await running.resetFlow("flow");
   let flow = info(running, "flow");
   assert.equal(flow.status, "running", "reset does not clobber running");
   assert.equal(flow.failureStreak, 0);
-  await time.tick(50);
+  await time.tickAsync(50);
   flow = info(running, "flow");
   assert.equal(flow.status, "backoff");
   assert.equal(flow.failureStreak, 1);
@@ -571,37 +571,37 @@ Deno.test("RunningScheduler.resetFlow() during an in-flight run: the failing run
 Deno.test("RunningScheduler.stop() aborts a long run in flight so it never completes", async () => {
   // cano: dropping the last handle aborts a wedged run the driver is waiting on. Here stop()
   // aborts every run in flight through its signal.
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const { workflow, completions } = slowWorkflow(30_000);
   const running = await new Scheduler().manual("wedged", workflow, "start").start();
   await running.trigger("wedged");
-  await time.tick(100);
+  await time.tickAsync(100);
   const ended: string[] = [];
   running.addEventListener("flowend", (e) => ended.push(e.outcome));
   await running.stop();
   assert.deepEqual(ended, ["cancelled"]);
-  await time.tick(30_000);
+  await time.tickAsync(30_000);
   assert.equal(completions(), 0, "the run was aborted, not waited out");
   assert.equal(info(running, "wedged").status, "idle");
 });
 
 Deno.test("RunningScheduler: `await using` stops the flows at the end of the scope", async () => {
   // cano: dropping the handle without stop() aborts the loops.
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const { workflow, runs } = okWorkflow();
   {
     await using _running = await new Scheduler().every("ticker", workflow, "start", 20).start();
-    await time.tick(120);
+    await time.tickAsync(120);
     assert.ok(runs() >= 2);
   }
   const frozen = runs();
-  await time.tick(500);
+  await time.tickAsync(500);
   assert.equal(runs(), frozen, "no run after disposal");
   assert.equal(time.countTimers(), 0);
 });
 
 Deno.test("RunningScheduler.stop() reports runs still in flight at the timeout and tears down once they end", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const log: string[] = [];
   const saga = sagaWorkflow(60_000, log);
   const resources = resourcefulWorkflow("db", log);
@@ -610,17 +610,17 @@ Deno.test("RunningScheduler.stop() reports runs still in flight at the timeout a
     .manual("stubborn", saga, "start")
     .start();
   await running.trigger("stubborn");
-  await time.tick(10);
+  await time.tickAsync(10);
   const stopping = running.stop({ timeout: 1_000 });
   const outcome = stopping.then(() => "stopped", (error: unknown) => error);
-  await time.tick(1_000);
+  await time.tickAsync(1_000);
   const error = await outcome;
   assert.ok(error instanceof CanoError);
   assert.equal(error.category, "workflow");
-  assert.match(error.message, /^Timeout waiting for workflows to complete: 'stubborn'/);
+  assert.match(error.message, /^Timeout waiting for workflows to complete: "stubborn"/);
   assert.deepEqual(log, ["setup db", "reserve"], "no teardown under a run still in flight");
   const later = running.stop().then(() => "stopped", (e: unknown) => e);
-  await time.tick(60_000); // the stubborn step finishes and rolls back; then the teardown
+  await time.tickAsync(60_000); // the stubborn step finishes and rolls back; then the teardown
   assert.equal(await later, error, "later calls return the same outcome");
   await assert.rejects(running.wait(), /Timeout waiting/);
   assert.deepEqual(log.slice(2), ["reserved", "release", "teardown db"]);

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { CanoError, Resources, TaskConfig, Workflow } from "../mod.ts";
 import { type RunningScheduler, Scheduler } from "../scheduler.ts";
-import { fakeTime } from "./_fake_time.ts";
+import { FakeTime } from "../testing.ts";
 import { resourcefulWorkflow, sleep, slowWorkflow } from "./_scheduler_helpers.ts";
 
 const T0 = Date.UTC(2026, 0, 1);
@@ -83,7 +83,7 @@ function track(promise: Promise<void>, log: string[]): { settled(): Settled | un
 function assertTimeoutError(error: unknown, ms: number, ...ids: string[]): CanoError {
   assert.ok(error instanceof CanoError, `a CanoError, got ${String(error)}`);
   assert.equal(error.category, "workflow");
-  const flows = ids.map((id) => `'${id}'`).join(", ");
+  const flows = ids.map((id) => `"${id}"`).join(", ");
   assert.equal(
     error.message,
     `Timeout waiting for workflows to complete: ${flows} still running after ${ms} ms`,
@@ -116,16 +116,16 @@ const ROLLED_BACK = [
 ];
 
 Deno.test("RunningScheduler.stop() does not tear resources down under a rollback still running", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const log: string[] = [];
   const running = await startTrip(log, 10_000);
-  await time.tick(10);
+  await time.tickAsync(10);
   assert.equal(running.status("trip")?.status, "running");
   const stopping = track(running.stop({ timeout: 1_000 }), log);
   const waiting = track(running.wait(), log);
-  await time.tick(999);
+  await time.tickAsync(999);
   assert.equal(stopping.settled(), undefined, "stop() waits up to its timeout");
-  await time.tick(1);
+  await time.tickAsync(1);
   const stopped = stopping.settled()!;
   assert.equal(stopped.ok, false);
   const error = assertTimeoutError(stopped.error, 1_000, "trip");
@@ -135,10 +135,10 @@ Deno.test("RunningScheduler.stop() does not tear resources down under a rollback
   assert.equal(waiting.settled(), undefined, "wait() waits for the teardown");
   await assert.rejects(running.trigger("trip"), /Scheduler not running/);
 
-  await time.tick(8_999);
+  await time.tickAsync(8_999);
   assert.deepEqual(log, ["setup db", "book (db open)", "release start (db open)"]);
   assert.equal(waiting.settled(), undefined);
-  await time.tick(1);
+  await time.tickAsync(1);
   assert.deepEqual(log, ROLLED_BACK, "the rollback saw a live database; teardown came after");
   const waited = waiting.settled()!;
   assert.equal(waited.ok, false);
@@ -151,16 +151,16 @@ Deno.test("RunningScheduler.stop() does not tear resources down under a rollback
 });
 
 Deno.test("RunningScheduler.stop() tears down after a rollback that ends within the timeout, in reverse registration order", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const log: string[] = [];
   const running = await startTrip(log, 500, { first: true });
-  await time.tick(10);
+  await time.tickAsync(10);
   const stopping = track(running.stop({ timeout: 5_000 }), log);
   const waiting = track(running.wait(), log);
-  await time.tick(499);
+  await time.tickAsync(499);
   assert.equal(stopping.settled(), undefined);
   assert.deepEqual(log, ["setup a", "setup db", "book (db open)", "release start (db open)"]);
-  await time.tick(1);
+  await time.tickAsync(1);
   const done = [
     "setup a",
     "setup db",
@@ -176,28 +176,28 @@ Deno.test("RunningScheduler.stop() tears down after a rollback that ends within 
 });
 
 Deno.test("RunningScheduler.stop() called again, or disposal, returns the first outcome and tears down once", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const log: string[] = [];
   let error: CanoError | undefined;
   // The scope's own disposal, at its end, must reject with the first stop()'s error too.
   await assert.rejects(async () => {
     await using running = await startTrip(log, 10_000);
-    await time.tick(10);
+    await time.tickAsync(10);
     const first = track(running.stop({ timeout: 1_000 }), log);
     const second = track(running.stop({ timeout: Infinity }), log);
     const disposal = track(running[Symbol.asyncDispose](), log);
-    await time.tick(1_000);
+    await time.tickAsync(1_000);
     error = assertTimeoutError(first.settled()?.error, 1_000, "trip");
     assert.equal(second.settled(), undefined, "a later stop() settles after the teardown");
     assert.equal(disposal.settled(), undefined, "so does disposal");
-    await time.tick(9_000);
+    await time.tickAsync(9_000);
     for (const later of [second, disposal]) {
       assert.equal(later.settled()?.ok, false);
       assert.equal(later.settled()?.error, error, "the first call's outcome");
       assert.deepEqual(later.settled()?.log, ROLLED_BACK);
     }
     const third = track(running.stop({ timeout: 0 }), log);
-    await time.flush();
+    await time.tickAsync(0);
     assert.equal(third.settled()?.error, error);
     await assert.rejects(running.wait(), (thrown) => thrown === error);
     await assert.rejects(running.stop(), (thrown) => thrown === error);
@@ -207,16 +207,16 @@ Deno.test("RunningScheduler.stop() called again, or disposal, returns the first 
 });
 
 Deno.test("RunningScheduler: `await using` disposal waits for a rollback, then tears down once", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const log: string[] = [];
   const running = await startTrip(log, 10_000);
-  await time.tick(10);
+  await time.tickAsync(10);
   // Disposal is stop() with its default timeout (30 s): the 10 s rollback ends within it.
   const disposal = track(running[Symbol.asyncDispose](), log);
-  await time.tick(9_999);
+  await time.tickAsync(9_999);
   assert.equal(disposal.settled(), undefined);
   assert.equal(log.includes("teardown db"), false);
-  await time.tick(1);
+  await time.tickAsync(1);
   assert.deepEqual(disposal.settled(), { ok: true, error: undefined, t: 10_010, log: ROLLED_BACK });
   await running.stop({ timeout: 0 }); // the first call's outcome: stopped
   await running.wait();
@@ -225,16 +225,16 @@ Deno.test("RunningScheduler: `await using` disposal waits for a rollback, then t
 });
 
 Deno.test("RunningScheduler: aborting the start signal stops through stop(), without tearing down under a rollback", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const log: string[] = [];
   const controller = new AbortController();
   // The signal path uses the default 30 s timeout; this rollback takes 40 s.
   const running = await startTrip(log, 40_000, { signal: controller.signal });
-  await time.tick(10);
+  await time.tickAsync(10);
   controller.abort();
   const waiting = track(running.wait(), log);
   await assert.rejects(running.trigger("trip"), /Scheduler not running/);
-  await time.tick(30_000);
+  await time.tickAsync(30_000);
   assert.equal(
     waiting.settled(),
     undefined,
@@ -242,9 +242,9 @@ Deno.test("RunningScheduler: aborting the start signal stops through stop(), wit
   );
   assert.deepEqual(log, ["setup db", "book (db open)", "release start (db open)"]);
   const later = track(running.stop({ timeout: 1 }), log);
-  await time.tick(9_999);
+  await time.tickAsync(9_999);
   assert.equal(later.settled(), undefined);
-  await time.tick(1);
+  await time.tickAsync(1);
   const waited = waiting.settled()!;
   assertTimeoutError(waited.error, 30_000, "trip");
   assert.equal(waited.t, 40_010);
@@ -254,24 +254,24 @@ Deno.test("RunningScheduler: aborting the start signal stops through stop(), wit
 });
 
 Deno.test("RunningScheduler.stop({ timeout: 0 }) reports a rollback at once and tears down after it", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const log: string[] = [];
   const running = await startTrip(log, 2_000);
-  await time.tick(10);
+  await time.tickAsync(10);
   const stopping = track(running.stop({ timeout: 0 }), log);
   const waiting = track(running.wait(), log);
-  await time.flush();
+  await time.tickAsync(0);
   assertTimeoutError(stopping.settled()?.error, 0, "trip");
   assert.equal(stopping.settled()?.t, 10, "no clock time");
   assert.equal(log.includes("teardown db"), false);
-  await time.tick(2_000);
+  await time.tickAsync(2_000);
   assert.equal(waiting.settled()?.error, stopping.settled()?.error);
   assert.deepEqual(waiting.settled()?.log, ROLLED_BACK);
   assert.equal(waiting.settled()?.t, 2_010);
 });
 
 Deno.test("RunningScheduler.stop({ timeout: 0 }) resolves when the aborted runs end in the same turn", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const log: string[] = [];
   const { workflow, completions } = slowWorkflow(60_000);
   const running = await new Scheduler()
@@ -279,9 +279,9 @@ Deno.test("RunningScheduler.stop({ timeout: 0 }) resolves when the aborted runs 
     .manual("a", resourcefulWorkflow("a", log), "start")
     .start();
   await running.trigger("slow");
-  await time.tick(10);
+  await time.tickAsync(10);
   const stopping = track(running.stop({ timeout: 0 }), log);
-  await time.flush();
+  await time.tickAsync(0);
   assert.deepEqual(stopping.settled(), {
     ok: true,
     error: undefined,
@@ -293,16 +293,16 @@ Deno.test("RunningScheduler.stop({ timeout: 0 }) resolves when the aborted runs 
 });
 
 Deno.test("RunningScheduler.stop({ timeout: Infinity }) waits for the rollback and never rejects", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const log: string[] = [];
   const running = await startTrip(log, 100_000);
-  await time.tick(10);
+  await time.tickAsync(10);
   const stopping = track(running.stop({ timeout: Infinity }), log);
-  await time.flush();
+  await time.tickAsync(0);
   assert.equal(time.countTimers(), 1, "only the rollback's own timer: stop() arms none");
-  await time.tick(99_999);
+  await time.tickAsync(99_999);
   assert.equal(stopping.settled(), undefined);
-  await time.tick(1);
+  await time.tickAsync(1);
   assert.deepEqual(stopping.settled(), {
     ok: true,
     error: undefined,
@@ -313,16 +313,16 @@ Deno.test("RunningScheduler.stop({ timeout: Infinity }) waits for the rollback a
 });
 
 Deno.test("RunningScheduler.stop(): a rollback that never ends keeps the resources up and leaves no timer", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const log: string[] = [];
   const running = await startTrip(log, Infinity);
-  await time.tick(10);
+  await time.tickAsync(10);
   const stopping = track(running.stop({ timeout: 1_000 }), log);
   const waiting = track(running.wait(), log);
-  await time.tick(1_000);
+  await time.tickAsync(1_000);
   assertTimeoutError(stopping.settled()?.error, 1_000, "trip");
   assert.equal(time.countTimers(), 0, "the scheduler left no timer behind");
-  await time.tick(86_400_000);
+  await time.tickAsync(86_400_000);
   assert.equal(waiting.settled(), undefined, "wait() never settles: the teardown never happens");
   assert.deepEqual(log, ["setup db", "book (db open)", "release start (db open)"]);
   assert.equal(running.hasRunningFlows(), true);

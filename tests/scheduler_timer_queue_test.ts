@@ -2,12 +2,12 @@
 
 import assert from "node:assert/strict";
 import { TimerQueue } from "../src/scheduler/timer_queue.ts";
-import { fakeTime } from "./_fake_time.ts";
+import { FakeTime } from "../testing.ts";
 
 const T0 = Date.UTC(2026, 0, 1);
 
 Deno.test("TimerQueue runs callbacks in due order with a single timer", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const queue = new TimerQueue();
   const fired: string[] = [];
   const at = (label: string) => () => fired.push(`${label}@${Date.now() - T0}`);
@@ -18,14 +18,14 @@ Deno.test("TimerQueue runs callbacks in due order with a single timer", async ()
   assert.equal(queue.size, 4);
   assert.equal(time.countTimers(), 1);
   assert.equal(queue.nextDue, T0 + 100);
-  await time.tick(300);
+  await time.tickAsync(300);
   assert.deepEqual(fired, ["a@100", "a2@100", "b@200", "c@300"]);
   assert.equal(queue.size, 0);
   assert.equal(time.countTimers(), 0, "an empty queue holds no timer");
 });
 
 Deno.test("TimerQueue.cancel() removes an entry; cancelling the last one releases the timer", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const queue = new TimerQueue();
   const fired: number[] = [];
   const entries = [500, 100, 400, 200, 300].map((ms) =>
@@ -35,7 +35,7 @@ Deno.test("TimerQueue.cancel() removes an entry; cancelling the last one release
   assert.equal(queue.cancel(entries[1]!), false, "already cancelled");
   assert.equal(queue.cancel(entries[2]!), true); // an inner node
   assert.equal(queue.nextDue, T0 + 200);
-  await time.tick(250);
+  await time.tickAsync(250);
   assert.deepEqual(fired, [200]);
   assert.equal(queue.cancel(entries[3]!), false, "already fired");
   queue.cancel(entries[0]!);
@@ -46,7 +46,7 @@ Deno.test("TimerQueue.cancel() removes an entry; cancelling the last one release
 });
 
 Deno.test("TimerQueue re-arms for an earlier entry and tolerates callbacks that schedule", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const queue = new TimerQueue();
   const fired: string[] = [];
   queue.schedule(T0 + 1_000, () => fired.push(`late@${Date.now() - T0}`));
@@ -56,14 +56,14 @@ Deno.test("TimerQueue re-arms for an earlier entry and tolerates callbacks that 
     queue.schedule(Date.now() + 5, () => fired.push(`soon@${Date.now() - T0}`));
   });
   assert.equal(time.countTimers(), 1);
-  await time.tick(1_000);
+  await time.tickAsync(1_000);
   // A due-now entry waits for the next timer turn (which the fake clock places 1 ms later).
   assert.deepEqual(fired, ["early@10", "now@11", "soon@15", "late@1000"]);
   assert.equal(time.countTimers(), 0);
 });
 
 Deno.test("TimerQueue: a throwing callback is reported and the others still run", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const errors: unknown[] = [];
   const queue = new TimerQueue((error) => errors.push(error));
   const fired: number[] = [];
@@ -72,26 +72,26 @@ Deno.test("TimerQueue: a throwing callback is reported and the others still run"
   });
   queue.schedule(T0 + 1, () => fired.push(1));
   queue.schedule(T0 + 2, () => fired.push(2));
-  await time.tick(5);
+  await time.tickAsync(5);
   assert.deepEqual(fired, [1, 2]);
   assert.equal((errors[0] as Error).message, "boom");
 });
 
 Deno.test("TimerQueue sleeps past setTimeout's limit in chunks and fires on time", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const queue = new TimerQueue();
   const due = T0 + 40 * 86_400_000; // 40 days
   let firedAt = 0;
   queue.schedule(due, () => firedAt = Date.now());
-  await time.tick(39 * 86_400_000);
+  await time.tickAsync(39 * 86_400_000);
   assert.equal(firedAt, 0);
   assert.equal(time.countTimers(), 1);
-  await time.tick(86_400_000);
+  await time.tickAsync(86_400_000);
   assert.equal(firedAt, due);
 });
 
 Deno.test("TimerQueue.clear() drops every entry and the timer", () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const queue = new TimerQueue();
   for (let i = 0; i < 10_000; i++) queue.schedule(T0 + (i * 7919) % 5_000, () => {});
   assert.equal(queue.size, 10_000);
@@ -102,7 +102,7 @@ Deno.test("TimerQueue.clear() drops every entry and the timer", () => {
 });
 
 Deno.test("TimerQueue keeps heap order under random schedules and cancels", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const queue = new TimerQueue();
   let seed = 42;
   const random = (): number => (seed = (seed * 16807) % 2_147_483_647) / 2_147_483_647;
@@ -120,13 +120,13 @@ Deno.test("TimerQueue keeps heap order under random schedules and cancels", asyn
       }
     }
   }
-  await time.tick(10_000);
+  await time.tickAsync(10_000);
   assert.equal(fired.length, live.size);
   assert.deepEqual(fired, [...fired].sort((a, b) => a - b));
 });
 
 Deno.test("TimerQueue.reschedule() reuses an entry, before or after it fired", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const queue = new TimerQueue();
   const fired: number[] = [];
   const entry = queue.schedule(T0 + 100, () => fired.push(Date.now() - T0));
@@ -134,14 +134,14 @@ Deno.test("TimerQueue.reschedule() reuses an entry, before or after it fired", a
   queue.reschedule(entry, T0 + 200); // moved while scheduled
   assert.equal(queue.size, 2);
   assert.equal(queue.isScheduled(entry), true);
-  await time.tick(200);
+  await time.tickAsync(200);
   assert.deepEqual(fired, [-1, 200]);
   assert.equal(queue.isScheduled(entry), false);
   assert.equal(queue.isScheduled(other), false);
   queue.reschedule(entry, T0 + 300); // re-armed after it fired
   assert.equal(queue.isScheduled(entry), true);
   assert.equal(entry.due, T0 + 300);
-  await time.tick(100);
+  await time.tickAsync(100);
   assert.deepEqual(fired, [-1, 200, 300]);
   assert.equal(time.countTimers(), 0);
 });

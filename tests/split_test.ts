@@ -9,7 +9,7 @@ import {
   type TaskContext,
   Workflow,
 } from "../mod.ts";
-import { fakeTime } from "./_fake_time.ts";
+import { FakeTime } from "../testing.ts";
 
 type Step = "scatter" | "gather" | "done";
 
@@ -56,13 +56,13 @@ function aborts(): { aborted: number[]; at(index: number): { aborted: number[]; 
 }
 
 Deno.test("Workflow.registerSplit() with all waits for every branch and hands ctx.split on", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const { workflow, seen } = splitWorkflow(
     [branch(30, "a"), branch(10, "b"), branch(20, "c")],
     { strategy: "all" },
   );
   const run = workflow.orchestrate("scatter");
-  await time.tick(30);
+  await time.tickAsync(30);
   assert.equal((await run).state, "done");
   assert.deepEqual(seen[0], {
     results: [
@@ -70,6 +70,7 @@ Deno.test("Workflow.registerSplit() with all waits for every branch and hands ct
       { index: 1, status: "ok", value: "b" },
       { index: 2, status: "ok", value: "c" },
     ],
+    values: ["a", "b", "c"],
     successes: 3,
     failures: 0,
     cancelled: 0,
@@ -77,7 +78,7 @@ Deno.test("Workflow.registerSplit() with all waits for every branch and hands ct
 });
 
 Deno.test("Workflow.registerSplit() with all fails with a summary listing at most three errors", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const { workflow } = splitWorkflow(
     [
       branch(5, 1, undefined, "e0"),
@@ -99,32 +100,32 @@ Deno.test("Workflow.registerSplit() with all fails with a summary listing at mos
     );
     return true;
   });
-  await time.tick(5);
+  await time.tickAsync(5);
   await check;
 });
 
 Deno.test("Workflow.registerSplit() with all and failFast aborts the others on the first failure", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const log = aborts();
   const { workflow } = splitWorkflow(
     [branch(100, 1, log.at(0)), branch(10, 1, log.at(1), "boom"), branch(100, 1, log.at(2))],
     { strategy: "all", failFast: true },
   );
   const check = assert.rejects(workflow.orchestrate("scatter"), /Join condition not met: 0 of 3/);
-  await time.tick(10);
+  await time.tickAsync(10);
   await check;
   assert.deepEqual(log.aborted.sort(), [0, 2]);
 });
 
 Deno.test("Workflow.registerSplit() with any stops at the first success and aborts the losers", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const log = aborts();
   const { workflow, seen } = splitWorkflow(
     [branch(50, "slow", log.at(0)), branch(10, "fast", log.at(1)), branch(5, 0, log.at(2), "x")],
     { strategy: "any" },
   );
   const run = workflow.orchestrate("scatter");
-  await time.tick(10);
+  await time.tickAsync(10);
   assert.equal((await run).state, "done");
   assert.deepEqual(log.aborted, [0], "the slow loser's signal fired");
   assert.deepEqual(seen[0]?.results.map((r) => r.status), ["cancelled", "ok", "error"]);
@@ -132,60 +133,60 @@ Deno.test("Workflow.registerSplit() with any stops at the first success and abor
 });
 
 Deno.test("Workflow.registerSplit() with any fails when every branch fails", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const { workflow } = splitWorkflow(
     [branch(5, 0, undefined, "a"), branch(6, 0, undefined, "b")],
     { strategy: "any" },
   );
   const check = assert.rejects(workflow.orchestrate("scatter"), /0 of 2 tasks.*strategy: any/);
-  await time.tick(6);
+  await time.tickAsync(6);
   await check;
 });
 
 Deno.test("Workflow.registerSplit() with quorum waits for all, then counts successes", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const ok = splitWorkflow(
     [branch(5, 1), branch(50, 1), branch(5, 0, undefined, "no")],
     { strategy: { quorum: 2 } },
   );
   const run = ok.workflow.orchestrate("scatter");
-  await time.tick(5);
+  await time.tickAsync(5);
   assert.equal(ok.seen.length, 0, "quorum does not exit early");
-  await time.tick(45);
+  await time.tickAsync(45);
   assert.equal((await run).state, "done");
   const tooMany = splitWorkflow([branch(1, 1)], { strategy: { quorum: 2 } });
   const check = assert.rejects(tooMany.workflow.orchestrate("scatter"), /strategy: \{"quorum":2\}/);
-  await time.tick(1);
+  await time.tickAsync(1);
   await check;
 });
 
 Deno.test("Workflow.registerSplit() with percentage needs ceil(total × p) successes", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const met = splitWorkflow(
     [branch(1, 1), branch(1, 1), branch(1, 0, undefined, "x")],
     { strategy: { percentage: 0.5 } },
   );
   const run = met.workflow.orchestrate("scatter");
-  await time.tick(1);
+  await time.tickAsync(1);
   assert.equal((await run).state, "done");
   const unmet = splitWorkflow(
     [branch(1, 1), branch(1, 0, undefined, "x"), branch(1, 0, undefined, "y")],
     { strategy: { percentage: 0.5 } },
   );
   const check = assert.rejects(unmet.workflow.orchestrate("scatter"), /1 of 3 tasks/);
-  await time.tick(1);
+  await time.tickAsync(1);
   await check;
 });
 
 Deno.test("Workflow.registerSplit() with partialResults stops once enough branches succeeded", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const log = aborts();
   const { workflow, seen } = splitWorkflow(
     [branch(10, 1, log.at(0)), branch(20, 2, log.at(1)), branch(90, 3, log.at(2))],
     { strategy: { partialResults: 2 } },
   );
   const run = workflow.orchestrate("scatter");
-  await time.tick(20);
+  await time.tickAsync(20);
   assert.equal((await run).state, "done");
   assert.deepEqual(log.aborted, [2]);
   assert.equal(seen[0]?.successes, 2);
@@ -197,26 +198,26 @@ Deno.test("Workflow.registerSplit() with partialResults stops once enough branch
     unmet.workflow.orchestrate("scatter"),
     /Partial results condition not met: 1 completed successfully, 2 required; errors: task 1: x/,
   );
-  await time.tick(1);
+  await time.tickAsync(1);
   await check;
 });
 
 Deno.test("Workflow.registerSplit() with partialTimeout keeps what finished before the deadline", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const log = aborts();
   const { workflow, seen } = splitWorkflow(
     [branch(10, "a", log.at(0)), branch(50, "b", log.at(1)), branch(5, 0, log.at(2), "x")],
     { strategy: "partialTimeout", timeout: 20 },
   );
   const run = workflow.orchestrate("scatter");
-  await time.tick(20);
+  await time.tickAsync(20);
   assert.equal((await run).state, "done");
   assert.deepEqual(log.aborted, [1]);
   assert.deepEqual(seen[0]?.results.map((r) => r.status), ["ok", "cancelled", "error"]);
 });
 
 Deno.test("Workflow.registerSplit() with partialTimeout fails when nothing finished in time", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const { workflow } = splitWorkflow([branch(50, 1), branch(60, 1)], {
     strategy: "partialTimeout",
     timeout: 20,
@@ -225,12 +226,12 @@ Deno.test("Workflow.registerSplit() with partialTimeout fails when nothing finis
     workflow.orchestrate("scatter"),
     /PartialTimeout: No tasks completed before timeout/,
   );
-  await time.tick(20);
+  await time.tickAsync(20);
   await check;
 });
 
 Deno.test("Workflow.registerSplit() treats a join timeout as an error for other strategies", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const log = aborts();
   const { workflow } = splitWorkflow([branch(5, 1, log.at(0)), branch(500, 1, log.at(1))], {
     strategy: "any",
@@ -244,16 +245,16 @@ Deno.test("Workflow.registerSplit() treats a join timeout as an error for other 
     quick.workflow.orchestrate("scatter"),
     /Split task timeout exceeded/,
   );
-  await time.tick(100);
+  await time.tickAsync(100);
   await check;
   assert.deepEqual(log.aborted, [1]);
   const early = assert.rejects(workflow.orchestrate("scatter"), /Split task timeout exceeded/);
-  await time.tick(1);
+  await time.tickAsync(1);
   await early;
 });
 
 Deno.test("Workflow.registerSplit() never runs more branches at once than the bulkhead", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   let running = 0;
   let peak = 0;
   const tasks = Array.from({ length: 10 }, (_, i) => ({
@@ -270,13 +271,13 @@ Deno.test("Workflow.registerSplit() never runs more branches at once than the bu
     .registerSplit("scatter", tasks, { strategy: "all", next: "done", bulkhead: 3 })
     .addExitState("done");
   const run = workflow.orchestrate("scatter");
-  await time.tick(1_000);
+  await time.tickAsync(1_000);
   assert.equal((await run).state, "done");
   assert.equal(peak, 3);
 });
 
 Deno.test("Workflow.registerSplit() retries each branch with its own config and names it name[index]", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   let flaky = 0;
   const workflow = new Workflow<Step>()
     .registerSplit("scatter", [
@@ -297,7 +298,7 @@ Deno.test("Workflow.registerSplit() retries each branch with its own config and 
     workflow.addEventListener(type, (e) => events.push(`${type}:${e.taskId}`));
   }
   const run = workflow.orchestrate("scatter");
-  await time.tick(20);
+  await time.tickAsync(20);
   await run;
   assert.deepEqual(events, [
     "taskstart:fetch[0]",
@@ -312,7 +313,7 @@ Deno.test("Workflow.registerSplit() retries each branch with its own config and 
 });
 
 Deno.test("Workflow.registerSplit() aborts every branch on cancel and reports a failure per branch", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const log = aborts();
   const controller = new AbortController();
   const { workflow } = splitWorkflow([branch(100, 1, log.at(0)), branch(100, 1, log.at(1))], {
@@ -323,7 +324,7 @@ Deno.test("Workflow.registerSplit() aborts every branch on cancel and reports a 
   let cancelled = 0;
   workflow.addEventListener("cancelled", () => cancelled++);
   const run = workflow.orchestrate("scatter", { signal: controller.signal });
-  await time.tick(10);
+  await time.tickAsync(10);
   controller.abort();
   await assert.rejects(run, { category: "cancelled" });
   assert.deepEqual(log.aborted.sort(), [0, 1]);
@@ -333,14 +334,14 @@ Deno.test("Workflow.registerSplit() aborts every branch on cancel and reports a 
 });
 
 Deno.test("Workflow.registerSplit() aborts every branch when the total timeout trips", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const log = aborts();
   const { workflow } = splitWorkflow([branch(100, 1, log.at(0)), branch(100, 1, log.at(1))], {
     strategy: "all",
   });
   workflow.withTotalTimeout(30);
   const check = assert.rejects(workflow.orchestrate("scatter"), { category: "workflow_timeout" });
-  await time.tick(30);
+  await time.tickAsync(30);
   await check;
   assert.deepEqual(log.aborted.sort(), [0, 1]);
 });
@@ -352,7 +353,7 @@ Deno.test("Workflow.registerSplit() of no branches joins at once", async () => {
 });
 
 Deno.test("Workflow.registerSplit() writes one checkpoint row and restores ctx.split on resume", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const store = new MemoryCheckpointStore();
   let gatherRuns = 0;
   const build = () =>
@@ -376,7 +377,7 @@ Deno.test("Workflow.registerSplit() writes one checkpoint row and restores ctx.s
       .withCheckpointStore(store)
       .withWorkflowId("split-1");
   const first = assert.rejects(build().orchestrate("scatter"), /crash in gather/);
-  await time.tick(2);
+  await time.tickAsync(2);
   await first;
   const rows = await store.loadRun("split-1");
   assert.deepEqual(rows.map((r) => [r.state, r.taskId]), [["scatter", ""], ["gather", "gather"]]);

@@ -12,7 +12,7 @@ import {
   TimeoutError,
   Workflow,
 } from "../mod.ts";
-import { fakeTime } from "./_fake_time.ts";
+import { FakeTime } from "../testing.ts";
 import { RecordingStore, row, seed, sleep, track, untilAborted } from "./_checkpoint_helpers.ts";
 
 type Step = "crunch" | "after" | "done";
@@ -174,7 +174,7 @@ Deno.test("Workflow.registerStepped() fails with RetryExhaustedError when one st
 });
 
 Deno.test("Workflow.registerStepped() bounds each step by attemptTimeout", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const log: string[] = [];
   const workflow = new Workflow<Step, Data>()
     .registerStepped("crunch", {
@@ -189,7 +189,7 @@ Deno.test("Workflow.registerStepped() bounds each step by attemptTimeout", async
     })
     .addExitState("done");
   const run = track(workflow.orchestrate("crunch", { data: { pages: [] } }));
-  await time.tick(3 * 800 + 1_000);
+  await time.tickAsync(3 * 800 + 1_000);
   await run.done;
   assert.deepEqual(log, ["step 0", "step 1", "step 2", "step 3"]);
   assert.ok(run.error instanceof StateContextError);

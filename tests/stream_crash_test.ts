@@ -68,16 +68,19 @@ Deno.test("Workflow.resumeFrom() after a cancelled stream processes no window tw
     assert.deepEqual(lines.filter((l) => l.includes("flush") || l.includes("close")), [
       "run flush 0,1,2",
       "run flush 3,4,5",
-      "run flush 6", // the drain flushed and committed the partial window
+      // The item in flight (7) finished; the drain flushed and committed the partial window.
+      "run flush 6,7",
       "run close cancelled",
-      "resume flush 7,8,9",
-      "resume flush 10,11",
+      "resume flush 8,9,10",
+      "resume flush 11",
       "resume close exhausted",
     ]);
     const flushedItems = lines.filter((l) => l.includes("flush")).flatMap((l) =>
       l.split(" ")[2]!.split(",")
     );
     assert.equal(new Set(flushedItems).size, flushedItems.length, "no item flushed twice");
+    const processed = (n: number) => lines.filter((l) => l.endsWith(` process ${n}`)).length;
+    for (let n = 0; n < 12; n++) assert.equal(processed(n), 1, `item ${n} processed once`);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

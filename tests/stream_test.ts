@@ -1,14 +1,16 @@
 import assert from "node:assert/strict";
 import {
+  categoryOf,
   type CheckpointRow,
   MemoryCheckpointStore,
   type RunLease,
+  StateContextError,
   type StreamErrorPolicy,
   type StreamWindow,
   type TaskConfig,
   Workflow,
 } from "../mod.ts";
-import { fakeTime } from "./_fake_time.ts";
+import { FakeTime } from "../testing.ts";
 
 type Step = "ingest" | "done" | "stopped";
 
@@ -24,6 +26,8 @@ interface Probe {
   flushed: number[][];
   closed: string[];
   processed: number[];
+  /** The ctx.signal each item received. */
+  signals: Map<number, AbortSignal>;
 }
 
 function streamWorkflow(
@@ -37,10 +41,13 @@ function streamWorkflow(
     stopAfter?: number;
     config?: TaskConfig;
     failFlush?: boolean;
+    failClose?: boolean;
+    /** Items that finish only when their promise resolves (whatever their signal does). */
+    hold?: Map<number, Promise<unknown>>;
     store?: MemoryCheckpointStore;
   } = {},
 ): { workflow: Workflow<Step>; probe: Probe } {
-  const probe: Probe = { flushed: [], closed: [], processed: [] };
+  const probe: Probe = { flushed: [], closed: [], processed: [], signals: new Map() };
   const workflow = new Workflow<Step>()
     .registerStream("ingest", {
       ...(options.window === undefined ? {} : { window: options.window }),
@@ -50,6 +57,9 @@ function streamWorkflow(
         numbers(cursor === undefined ? 0 : cursor + 1, options.to ?? 7, options.gapMs),
       processItem: (ctx, n: number) => {
         probe.processed.push(n);
+        probe.signals.set(n, ctx.signal);
+        const held = options.hold?.get(n);
+        if (held !== undefined) return held.then(() => ({ output: n * 10, cursor: n }));
         if (n === options.hangOn) {
           return new Promise<never>((_, reject) =>
             ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason))
@@ -68,6 +78,7 @@ function streamWorkflow(
       },
       onClose: (_ctx, reason) => {
         probe.closed.push(reason);
+        if (options.failClose) throw new Error(`close failed: ${reason}`);
         return "done";
       },
     })
@@ -85,6 +96,25 @@ class KeepingStore extends MemoryCheckpointStore {
     this.rows.push(structuredClone(row));
     return super.append(workflowId, row, lease);
   }
+}
+
+/** The cursors of the run's step_cursor rows still in the log. */
+async function cursorsOf(store: MemoryCheckpointStore): Promise<unknown[]> {
+  return (await store.loadRun("stream-1")).filter((r) => r.kind === "step_cursor").map((r) =>
+    r.output
+  );
+}
+
+/** The task and run events of `workflow`, in order (`taskfailure` with its error's category). */
+function record(workflow: Workflow<Step>): string[] {
+  const seen: string[] = [];
+  for (const type of ["taskstart", "tasksuccess", "cancelled", "workflowtimeout"] as const) {
+    workflow.addEventListener(type, () => seen.push(type));
+  }
+  workflow.addEventListener("taskfailure", (event) => {
+    seen.push(`taskfailure:${categoryOf(event.error)}`);
+  });
+  return seen;
 }
 
 Deno.test("Workflow.registerStream() flushes per count window and at exhaustion", async () => {
@@ -117,12 +147,12 @@ Deno.test("Workflow.registerStream() stops when flushWindow says so, after commi
 });
 
 Deno.test("Workflow.registerStream() flushes tumbling duration windows and skips empty ones", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const flushed: Array<[number, number[]]> = [];
-  const start = time.now();
+  const start = time.now;
   async function* arrivals(): AsyncGenerator<number> {
     for (const [n, at] of [[0, 30], [1, 60], [2, 250], [3, 260]]) {
-      await new Promise((resolve) => setTimeout(resolve, at! - (time.now() - start)));
+      await new Promise((resolve) => setTimeout(resolve, at! - (time.now - start)));
       yield n!;
     }
   }
@@ -132,14 +162,14 @@ Deno.test("Workflow.registerStream() flushes tumbling duration windows and skips
       open: () => arrivals(),
       processItem: (_ctx, n: number) => ({ output: n, cursor: n }),
       flushWindow: (_ctx, outputs: number[]) => {
-        flushed.push([time.now() - start, outputs]);
+        flushed.push([time.now - start, outputs]);
         return "continue";
       },
       onClose: () => "done",
     })
     .addExitState("done");
   const run = workflow.orchestrate("ingest");
-  await time.tick(300);
+  await time.tickAsync(300);
   assert.equal((await run).state, "done");
   // Windows end at 100 (holds 0, 1), 200 (empty: skipped), 300 (2, 3 — flushed at exhaustion).
   assert.deepEqual(flushed, [[100, [0, 1]], [260, [2, 3]]]);
@@ -184,7 +214,7 @@ Deno.test("Workflow.registerStream() tolerates retryOnError consecutive failures
 });
 
 Deno.test("Workflow.registerStream() treats an item over the attempt timeout as an item error", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const { workflow, probe } = streamWorkflow({
     hangOn: 2,
     onItemError: "skipAndContinue",
@@ -192,25 +222,25 @@ Deno.test("Workflow.registerStream() treats an item over the attempt timeout as 
     to: 4,
   });
   const run = workflow.orchestrate("ingest");
-  await time.tick(50);
+  await time.tickAsync(50);
   assert.equal((await run).state, "done");
   assert.deepEqual(probe.flushed, [[0], [10], [30]]);
 });
 
 Deno.test("Workflow.registerStream() drains on cancel: flushes and commits the partial window, then closes", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const store = new MemoryCheckpointStore();
   const controller = new AbortController();
   const { workflow, probe } = streamWorkflow({ window: { count: 3 }, gapMs: 10, to: 100, store });
   const run = workflow.orchestrate("ingest", { signal: controller.signal });
-  await time.tick(50); // items 0..4 arrived: one window flushed, [3, 4] buffered
+  await time.tickAsync(50); // items 0..4 arrived: one window flushed, [3, 4] buffered
   controller.abort();
   await assert.rejects(run, { category: "cancelled" });
   assert.deepEqual(probe.flushed, [[0, 10, 20], [30, 40]]);
   assert.deepEqual(probe.closed, ["cancelled"]);
   const cursors = (await store.loadRun("stream-1")).filter((r) => r.kind === "step_cursor");
   assert.deepEqual(cursors.map((r) => r.output), [2, 4]);
-  await time.tick(10); // let the source's pending timer finish
+  await time.tickAsync(10); // let the source's pending timer finish
 
   // Resume: nothing is processed twice after a cancel.
   const again = streamWorkflow({ window: { count: 3 }, to: 9, store }).workflow;
@@ -224,30 +254,38 @@ Deno.test("Workflow.registerStream() drains on cancel: flushes and commits the p
 });
 
 Deno.test("Workflow.registerStream() drains on the total timeout and reports workflow_timeout", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const { workflow, probe } = streamWorkflow({ window: { count: 5 }, gapMs: 10, to: 100 });
   workflow.withTotalTimeout(35);
   const check = assert.rejects(workflow.orchestrate("ingest"), { category: "workflow_timeout" });
-  await time.tick(35);
+  await time.tickAsync(35);
   await check;
   assert.deepEqual(probe.flushed, [[0, 10, 20]]);
   assert.deepEqual(probe.closed, ["cancelled"]);
-  await time.tick(10);
+  await time.tickAsync(10);
 });
 
-Deno.test("Workflow.registerStream() cancels while the item in flight hangs", async () => {
-  using time = fakeTime();
+Deno.test("Workflow.registerStream() lets a cooperative item end early on cancel and replays it on resume", async () => {
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
+  const store = new MemoryCheckpointStore();
   const controller = new AbortController();
-  const { workflow, probe } = streamWorkflow({ window: { count: 10 }, hangOn: 3 });
+  const { workflow, probe } = streamWorkflow({ window: { count: 10 }, hangOn: 3, store });
   const run = workflow.orchestrate("ingest", { signal: controller.signal });
-  await time.tick(0);
-  controller.abort();
+  await time.tickAsync(0);
+  controller.abort("stop");
   await assert.rejects(run, { category: "cancelled" });
-  assert.deepEqual(probe.flushed, [[0, 10, 20]], "the hanging item is not in the drained window");
+  // Item 3 saw its ctx.signal abort and rejected: abandoned, not in the drained window.
+  assert.deepEqual(probe.flushed, [[0, 10, 20]], "the abandoned item is not in the drained window");
+  assert.deepEqual(probe.closed, ["cancelled"]);
+  assert.deepEqual(await cursorsOf(store), [2]);
+
+  const resumed = streamWorkflow({ window: { count: 10 }, store });
+  assert.equal((await resumed.workflow.resumeFrom("stream-1")).state, "done");
+  assert.deepEqual(resumed.probe.processed, [3, 4, 5, 6], "the abandoned item is processed again");
 });
 
-Deno.test("Workflow.registerStream() keeps the window uncommitted when the drain flush fails", async () => {
-  using time = fakeTime();
+Deno.test("Workflow.registerStream() keeps the window uncommitted when the drain flush fails, and a resume replays it", async () => {
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const store = new MemoryCheckpointStore();
   const controller = new AbortController();
   const { workflow, probe } = streamWorkflow({
@@ -258,13 +296,253 @@ Deno.test("Workflow.registerStream() keeps the window uncommitted when the drain
     store,
   });
   const run = workflow.orchestrate("ingest", { signal: controller.signal });
-  await time.tick(30);
+  await time.tickAsync(30);
   controller.abort();
-  await assert.rejects(run, /sink down/);
+  await assert.rejects(run, (error: Error & { category: string }) => {
+    assert.ok(error instanceof StateContextError);
+    assert.equal(error.category, "task_execution", "the flush error, not cancelled");
+    assert.match(error.message, /sink down/);
+    return true;
+  });
+  assert.deepEqual(probe.processed, [0, 1, 2]);
   assert.deepEqual(probe.closed, ["cancelled"], "onClose still runs");
-  const cursors = (await store.loadRun("stream-1")).filter((r) => r.kind === "step_cursor");
-  assert.deepEqual(cursors, []);
-  await time.tick(10);
+  assert.deepEqual(await cursorsOf(store), []);
+  await time.tickAsync(10);
+
+  const resumed = streamWorkflow({ window: { count: 10 }, to: 5, store });
+  assert.equal((await resumed.workflow.resumeFrom("stream-1")).state, "done");
+  assert.deepEqual(resumed.probe.processed, [0, 1, 2, 3, 4], "the uncommitted window replays");
+  assert.deepEqual(resumed.probe.flushed, [[0, 10, 20, 30, 40]]);
+});
+
+Deno.test("Workflow.registerStream() returns the drain flush error even when onClose fails too", async () => {
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
+  const controller = new AbortController();
+  const { workflow, probe } = streamWorkflow({
+    window: { count: 10 },
+    gapMs: 10,
+    to: 100,
+    failFlush: true,
+    failClose: true,
+  });
+  const run = workflow.orchestrate("ingest", { signal: controller.signal });
+  await time.tickAsync(30);
+  controller.abort();
+  await assert.rejects(run, (error: Error & { category: string }) => {
+    assert.match(error.message, /sink down/);
+    assert.doesNotMatch(error.message, /close failed/);
+    return true;
+  });
+  assert.deepEqual(probe.closed, ["cancelled"]);
+  await time.tickAsync(10);
+});
+
+Deno.test("Workflow.registerStream() finishes the item in flight on cancel, flushes it and resumes after it", async () => {
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
+  const store = new KeepingStore();
+  const controller = new AbortController();
+  const item = Promise.withResolvers<void>();
+  const { workflow, probe } = streamWorkflow({
+    window: { count: 10 },
+    gapMs: 10,
+    to: 8,
+    hold: new Map([[3, item.promise]]),
+    store,
+  });
+  const events = record(workflow);
+  let settled = false;
+  const run = workflow.orchestrate("ingest", { signal: controller.signal });
+  run.then(() => settled = true, () => settled = true);
+  await time.tickAsync(40); // items 0..2 processed, item 3 in flight
+  assert.deepEqual(probe.processed, [0, 1, 2, 3]);
+  controller.abort("operator stopped the import");
+  await time.tickAsync(1_000);
+  assert.equal(settled, false, "the cancel waits for the item in flight");
+  assert.equal(probe.signals.get(3)?.aborted, true, "the item's ctx.signal aborted");
+  assert.equal(probe.signals.get(3)?.reason, "operator stopped the import");
+  item.resolve();
+  await assert.rejects(run, (error: Error & { category: string }) => {
+    assert.ok(error instanceof StateContextError);
+    assert.equal(error.category, "cancelled");
+    assert.equal(error.attempt, 0);
+    return true;
+  });
+  assert.deepEqual(probe.flushed, [[0, 10, 20, 30]], "the finished item is in the drained window");
+  assert.deepEqual(probe.closed, ["cancelled"]);
+  assert.deepEqual(await cursorsOf(store), [3], "the drained window's cursor covers it");
+  assert.deepEqual(events, ["taskstart", "taskfailure:cancelled", "cancelled"]);
+
+  // Resume: the source reopens after item 3; every item is processed (and flushed) exactly once.
+  const resumed = streamWorkflow({ window: { count: 10 }, to: 8, store });
+  assert.equal((await resumed.workflow.resumeFrom("stream-1")).state, "done");
+  assert.deepEqual(resumed.probe.processed, [4, 5, 6, 7]);
+  const all = [...probe.processed, ...resumed.probe.processed];
+  assert.deepEqual(all, [0, 1, 2, 3, 4, 5, 6, 7], "every item processed exactly once");
+  assert.deepEqual([...probe.flushed, ...resumed.probe.flushed].flat(), all.map((n) => n * 10));
+});
+
+Deno.test("Workflow.registerStream() bounds the item in flight after a cancel by its attempt timeout", async () => {
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
+  const store = new MemoryCheckpointStore();
+  const controller = new AbortController();
+  const { workflow, probe } = streamWorkflow({
+    window: { count: 10 },
+    hold: new Map([[2, new Promise<never>(() => {})]]), // ignores its signal, never settles
+    config: { attemptTimeout: 50 },
+    store,
+  });
+  let settled = false;
+  const run = workflow.orchestrate("ingest", { signal: controller.signal });
+  run.then(() => settled = true, () => settled = true);
+  await time.tickAsync(10);
+  controller.abort();
+  await time.tickAsync(10);
+  assert.equal(settled, false, "waiting for the item in flight");
+  await time.tickAsync(40); // the attempt timeout
+  await assert.rejects(run, { category: "cancelled" });
+  assert.deepEqual(probe.flushed, [[0, 10]], "the timed-out item is abandoned");
+  assert.deepEqual(probe.closed, ["cancelled"]);
+  assert.deepEqual(await cursorsOf(store), [1], "a resume starts at the abandoned item");
+});
+
+Deno.test("Workflow.registerStream() does not call onClose when cancelled while open() is pending", async () => {
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
+  const controller = new AbortController();
+  const opened = Promise.withResolvers<AsyncIterable<number>>();
+  const closed: string[] = [];
+  const workflow = new Workflow<Step>()
+    .registerStream("ingest", {
+      open: () => opened.promise, // a hung open()
+      processItem: (_ctx, n: number) => ({ output: n, cursor: n }),
+      flushWindow: () => "continue",
+      onClose: (_ctx, reason) => {
+        closed.push(reason);
+        return "done";
+      },
+    })
+    .addExitState("done");
+  const events = record(workflow);
+  const run = workflow.orchestrate("ingest", { signal: controller.signal });
+  await time.tickAsync(1_000);
+  controller.abort();
+  await assert.rejects(run, { category: "cancelled" });
+  assert.deepEqual(closed, [], "a source that never opened is not closed");
+  assert.deepEqual(events, ["taskstart", "taskfailure:cancelled", "cancelled"]);
+  // Should the source open after all, it is closed at once (never read).
+  let sourceClosed = false;
+  async function* source(): AsyncGenerator<number> {
+    try {
+      yield 1;
+    } finally {
+      sourceClosed = true;
+    }
+  }
+  const late = source();
+  await late.next(); // started, so that return() runs its finally
+  opened.resolve(late);
+  await time.tickAsync(0);
+  assert.equal(sourceClosed, true);
+  assert.deepEqual(closed, []);
+});
+
+Deno.test('Workflow.registerStream() fails with onClose\'s error when onClose("cancelled") throws', async () => {
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
+  const store = new MemoryCheckpointStore();
+  const controller = new AbortController();
+  const { workflow, probe } = streamWorkflow({
+    window: { count: 10 },
+    gapMs: 10,
+    to: 100,
+    failClose: true,
+    store,
+  });
+  const events = record(workflow);
+  const run = workflow.orchestrate("ingest", { signal: controller.signal });
+  await time.tickAsync(20);
+  controller.abort();
+  await assert.rejects(run, (error: Error & { category: string; cause?: unknown }) => {
+    assert.ok(error instanceof StateContextError);
+    assert.equal(error.category, "task_execution");
+    assert.match(error.message, /close failed: cancelled/);
+    assert.equal((error.cause as Error).message, "close failed: cancelled");
+    return true;
+  });
+  assert.deepEqual(probe.flushed, [[0, 10]], "the drain flushed first");
+  assert.deepEqual(probe.closed, ["cancelled"]);
+  assert.deepEqual(await cursorsOf(store), [1], "and committed the window");
+  assert.deepEqual(events, ["taskstart", "taskfailure:task_execution"], "no cancelled event");
+  await time.tickAsync(10);
+});
+
+Deno.test("Workflow.registerStream() drains the item in flight on the total timeout and reports workflow_timeout", async () => {
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
+  const store = new KeepingStore();
+  const item = Promise.withResolvers<void>();
+  const { workflow, probe } = streamWorkflow({
+    window: { count: 10 },
+    gapMs: 10,
+    to: 8,
+    hold: new Map([[2, item.promise]]),
+    store,
+  });
+  workflow.withTotalTimeout(100);
+  const events = record(workflow);
+  let settled = false;
+  const run = workflow.orchestrate("ingest");
+  run.then(() => settled = true, () => settled = true);
+  await time.tickAsync(30); // item 2 in flight
+  await time.tickAsync(500); // the budget runs out while it is
+  assert.equal(settled, false, "the drain waits for the item in flight");
+  assert.equal(probe.signals.get(2)?.aborted, true);
+  assert.equal((probe.signals.get(2)?.reason as Error).name, "WorkflowTimeoutError");
+  item.resolve();
+  await assert.rejects(run, (error: Error & { category: string }) => {
+    assert.ok(error instanceof StateContextError);
+    assert.equal(error.category, "workflow_timeout");
+    assert.equal(error.attempt, 0);
+    return true;
+  });
+  assert.deepEqual(probe.flushed, [[0, 10, 20]]);
+  assert.deepEqual(probe.closed, ["cancelled"]);
+  assert.deepEqual(await cursorsOf(store), [2]);
+  assert.deepEqual(events, ["taskstart", "taskfailure:workflow_timeout", "workflowtimeout"]);
+
+  const resumed = streamWorkflow({ window: { count: 10 }, to: 8, store });
+  assert.equal((await resumed.workflow.resumeFrom("stream-1")).state, "done");
+  assert.deepEqual(resumed.probe.processed, [3, 4, 5, 6, 7]);
+});
+
+Deno.test("Workflow.registerStream() ends cancelled on a durable cancel request, the item in flight flushed", async () => {
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
+  const store = new MemoryCheckpointStore();
+  const item = Promise.withResolvers<void>();
+  const { workflow, probe } = streamWorkflow({
+    window: { count: 10 },
+    gapMs: 10,
+    to: 8,
+    hold: new Map([[2, item.promise]]),
+    store,
+  });
+  const events = record(workflow);
+  const run = workflow.orchestrate("ingest");
+  await time.tickAsync(30); // item 2 in flight
+  assert.equal((await store.requestCancel("stream-1", "operator")).outcome, "requested");
+  await time.tickAsync(2_000); // the owner's poll sees the request
+  assert.equal(probe.signals.get(2)?.aborted, true);
+  item.resolve();
+  await assert.rejects(run, (error: Error & { category: string }) => {
+    assert.equal(error.category, "cancelled", `not a refused cursor append: ${error.message}`);
+    return true;
+  });
+  assert.deepEqual(probe.flushed, [[0, 10, 20]], "the finished item is in the drained window");
+  assert.deepEqual(probe.closed, ["cancelled"]);
+  // The store refuses forward rows once a cancel is requested: the run is over for good.
+  assert.deepEqual(await cursorsOf(store), []);
+  assert.deepEqual(events, ["taskstart", "taskfailure:cancelled", "cancelled"]);
+
+  const resumed = streamWorkflow({ window: { count: 10 }, to: 8, store });
+  await assert.rejects(resumed.workflow.resumeFrom("stream-1"), { category: "cancelled" });
+  assert.deepEqual(resumed.probe.processed, [], "a durably cancelled run never runs forward");
 });
 
 Deno.test("Workflow.registerStream() validates its options", () => {

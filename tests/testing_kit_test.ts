@@ -12,12 +12,12 @@ import {
 import {
   assertCompensationRan,
   failOnAttempts,
+  FakeTime,
   flaky,
   InMemoryCheckpointStore,
   type RecordedEvent,
   RecordingObserver,
 } from "../testing.ts";
-import { fakeTime } from "./_fake_time.ts";
 
 type Step = "a" | "b" | "c" | "done" | "failed";
 
@@ -151,7 +151,7 @@ Deno.test("RecordingObserver records compensate events", async () => {
 });
 
 Deno.test("RecordingObserver records workflowtimeout", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const workflow = new Workflow<Step>()
     .register("a", (ctx) =>
       new Promise<Step>((_resolve, reject) => {
@@ -161,7 +161,7 @@ Deno.test("RecordingObserver records workflowtimeout", async () => {
     .withTotalTimeout(1_000);
   using observer = new RecordingObserver(workflow);
   const run = assert.rejects(workflow.orchestrate("a"));
-  await time.tick(1_000);
+  await time.tickAsync(1_000);
   await run;
   assert.deepEqual(observer.events().filter((e) => e.type === "workflowtimeout"), [
     { type: "workflowtimeout", elapsed: 1_000, limit: 1_000 },
@@ -275,6 +275,78 @@ Deno.test("RecordingObserver.assertRegisteredStatesEntered() finds dead states, 
   );
 });
 
+Deno.test("RecordingObserver.assertStateCoverage() passes once every registered state was entered", async () => {
+  const workflow = new Workflow<Step>()
+    .register("a", (ctx) => ctx.data.to === "c" ? "c" : "b")
+    .register("b", () => "done")
+    .register("c", () => "failed")
+    .addExitStates("done", "failed");
+  using observer = new RecordingObserver(workflow);
+  await workflow.orchestrate("a");
+  await workflow.orchestrate("a", { data: { to: "c" } });
+  observer.assertStateCoverage(workflow);
+  observer.assertStateCoverage(workflow, { includeExits: true });
+  observer.assertStateCoverage(["a", "c", "failed", "a"]);
+  observer.assertStateCoverage([]);
+});
+
+Deno.test("RecordingObserver.assertStateCoverage() throws an AssertionError listing the states never entered", async () => {
+  const workflow = new Workflow<Step>()
+    .register("a", () => "b")
+    .register("b", () => "done")
+    .register("c", () => "done")
+    .register("done", () => "done") // an exit state with a handler is counted once
+    .addExitStates("done", "failed");
+  using observer = new RecordingObserver(workflow);
+  await workflow.orchestrate("a");
+  await workflow.orchestrate("a");
+  assert.throws(() => observer.assertStateCoverage(workflow), {
+    name: "AssertionError",
+    message: 'RecordingObserver: 1 of 4 registered states never entered: ["c"]\n' +
+      '  entered: ["a","b","done"]',
+  });
+  assert.throws(() => observer.assertStateCoverage(workflow, { includeExits: true }), {
+    name: "AssertionError",
+    message:
+      /^RecordingObserver: 2 of 5 registered and exit states never entered: \["c","failed"\]/,
+  });
+  assert.throws(() => observer.assertStateCoverage(["failed", "a", "failed"]), {
+    name: "AssertionError",
+    message: /^RecordingObserver: 1 of 2 states never entered: \["failed"\]/,
+  });
+  observer.clear();
+  assert.throws(() => observer.assertStateCoverage(["a"]), /entered: \[\]$/);
+});
+
+Deno.test("RecordingObserver.assertStateCoverage() rejects bad input with ConfigurationError", () => {
+  const workflow = linear();
+  using observer = new RecordingObserver(workflow);
+  const cast = <T>(value: unknown) => value as T;
+  for (const value of [null, 42, "a", {}]) {
+    assert.throws(
+      () => observer.assertStateCoverage(cast<Workflow<Step>>(value)),
+      /assertStateCoverage needs a workflow or an array of state names/,
+    );
+  }
+  assert.throws(() => observer.assertStateCoverage([1] as unknown as string[]), ConfigurationError);
+  assert.throws(
+    () => observer.assertStateCoverage(["a"], { includeExits: true }),
+    /includeExits needs a workflow; list the exit states instead/,
+  );
+  assert.throws(
+    () => observer.assertStateCoverage({ registeredStates: () => [] }, { includeExits: true }),
+    /assertStateCoverage with includeExits needs a Workflow/,
+  );
+  assert.throws(
+    () => observer.assertStateCoverage(workflow, cast({ includeExits: "yes" })),
+    /includeExits must be a boolean/,
+  );
+  assert.throws(
+    () => observer.assertStateCoverage(workflow, cast(5)),
+    /assertStateCoverage options must be an object/,
+  );
+});
+
 Deno.test("RecordingObserver rejects a non-workflow with ConfigurationError", () => {
   assert.throws(() => new RecordingObserver({} as unknown as Workflow<Step>), ConfigurationError);
   assert.throws(
@@ -355,16 +427,16 @@ Deno.test("InMemoryCheckpointStore is MemoryCheckpointStore", async () => {
 });
 
 Deno.test("flaky() fails retryably n times, then returns its next state; the retry delays run on the clock", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const task = flaky(2, "done", { config: { retry: RetryMode.fixed(3, 1_000) } });
   const workflow = new Workflow<"work" | "done">().register("work", task).addExitState("done");
   using observer = new RecordingObserver(workflow);
   const run = workflow.orchestrate("work");
-  await time.tick(0);
+  await time.tickAsync(0);
   assert.equal(task.attempts, 1);
-  await time.tick(1_000);
+  await time.tickAsync(1_000);
   assert.equal(task.attempts, 2, "the first retry waited its 1 s");
-  await time.tick(1_000);
+  await time.tickAsync(1_000);
   assert.equal((await run).state, "done");
   assert.equal(task.attempts, 3);
   const retries = observer.events().filter((e) => e.type === "retry").length;

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { MemoryCheckpointStore, timerTask, type TimerWait, Workflow } from "../mod.ts";
-import { fakeTime } from "./_fake_time.ts";
+import { FakeTime } from "../testing.ts";
 
 type Step = "remind" | "done";
 
@@ -23,8 +23,8 @@ function reminder(store: MemoryCheckpointStore, wait: () => TimerWait, sent: num
 
 for (const kind of ["duration", "date"] as const) {
   Deno.test(`timerTask() resumed after a crash waits only the time left (${kind})`, async () => {
-    using time = fakeTime();
-    const start = time.now();
+    using time = new FakeTime(Date.UTC(2026, 0, 1));
+    const start = time.now;
     const store = new MemoryCheckpointStore();
     const sent: number[] = [];
     let waits = 0;
@@ -35,7 +35,7 @@ for (const kind of ["duration", "date"] as const) {
     // The process dies 40 s into the minute (cancellation keeps the log, like a crash).
     const crash = new AbortController();
     const first = reminder(store, wait, sent).orchestrate("remind", { signal: crash.signal });
-    await time.tick(40_000);
+    await time.tickAsync(40_000);
     crash.abort();
     await assert.rejects(first, { category: "cancelled" });
     const rows = await store.loadRun("reminder-1");
@@ -43,11 +43,11 @@ for (const kind of ["duration", "date"] as const) {
       ["state_entry", undefined],
       ["step_cursor", { until: start + 60_000 }],
     ]);
-    await time.tick(5_000); // downtime before the restart
+    await time.tickAsync(5_000); // downtime before the restart
     const resumed = reminder(store, wait, sent).resumeFrom("reminder-1");
-    await time.tick(14_999);
+    await time.tickAsync(14_999);
     assert.deepEqual(sent, [], "still 1 ms to go");
-    await time.tick(1);
+    await time.tickAsync(1);
     assert.equal((await resumed).state, "done");
     assert.deepEqual(sent, [start + 60_000], "fired at the original deadline");
     assert.equal(waits, 1, "wait() is not asked again after a resume");
@@ -55,15 +55,15 @@ for (const kind of ["duration", "date"] as const) {
 }
 
 Deno.test("timerTask() resumed after its deadline passed fires at once", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const store = new MemoryCheckpointStore();
   const sent: number[] = [];
   const crash = new AbortController();
   const first = reminder(store, () => 1_000, sent).orchestrate("remind", { signal: crash.signal });
-  await time.tick(10);
+  await time.tickAsync(10);
   crash.abort();
   await assert.rejects(first);
-  await time.tick(5_000);
+  await time.tickAsync(5_000);
   const resumed = await reminder(store, () => 1_000, sent).resumeFrom("reminder-1");
   assert.equal(resumed.state, "done");
   assert.equal(sent.length, 1);

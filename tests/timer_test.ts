@@ -11,7 +11,7 @@ import {
   type TimerWait,
   Workflow,
 } from "../mod.ts";
-import { fakeTime } from "./_fake_time.ts";
+import { FakeTime } from "../testing.ts";
 
 const START = Date.UTC(2026, 0, 1);
 const DAY = 86_400_000;
@@ -40,29 +40,29 @@ async function settlesWithoutTimers(promise: Promise<unknown>): Promise<boolean>
 }
 
 Deno.test("timerTask() sleeps a duration once, then runs afterWait", async () => {
-  using time = fakeTime(START);
+  using time = new FakeTime(START);
   const fired: number[] = [];
   const run = Promise.resolve(recorded(() => 1_500, fired).run(context()));
-  await time.tick(1_499);
+  await time.tickAsync(1_499);
   assert.deepEqual(fired, []);
-  await time.tick(1);
+  await time.tickAsync(1);
   assert.equal(await run, "done");
   assert.deepEqual(fired, [1_500]);
 });
 
 Deno.test("timerTask() sleeps until an absolute Date", async () => {
-  using time = fakeTime(START);
+  using time = new FakeTime(START);
   const fired: number[] = [];
   const run = Promise.resolve(recorded(() => new Date(START + 60_000), fired).run(context()));
-  await time.tick(59_999);
+  await time.tickAsync(59_999);
   assert.deepEqual(fired, []);
-  await time.tick(1);
+  await time.tickAsync(1);
   assert.equal(await run, "done");
   assert.deepEqual(fired, [60_000]);
 });
 
 Deno.test("timerTask() does not sleep for 0 or a past Date", async () => {
-  using _time = fakeTime(START);
+  using _time = new FakeTime(START);
   for (const until of [0, new Date(START - 5_000), new Date(START)]) {
     const fired: number[] = [];
     const run = Promise.resolve(recorded(() => until, fired).run(context()));
@@ -73,31 +73,31 @@ Deno.test("timerTask() does not sleep for 0 or a past Date", async () => {
 });
 
 Deno.test("timerTask() awaits an async wait", async () => {
-  using time = fakeTime(START);
+  using time = new FakeTime(START);
   const fired: number[] = [];
   const run = Promise.resolve(recorded(() => Promise.resolve(100) as never, fired).run(context()));
-  await time.tick(100);
+  await time.tickAsync(100);
   assert.equal(await run, "done");
   assert.deepEqual(fired, [100]);
 });
 
 Deno.test("timerTask() splits sleeps longer than setTimeout's limit", async () => {
-  using time = fakeTime(START);
+  using time = new FakeTime(START);
   for (const kind of ["duration", "date"]) {
     const fired: number[] = [];
-    const begin = time.now() - START;
-    const until = kind === "duration" ? 30 * DAY : new Date(time.now() + 30 * DAY);
+    const begin = time.now - START;
+    const until = kind === "duration" ? 30 * DAY : new Date(time.now + 30 * DAY);
     const run = Promise.resolve(recorded(() => until, fired).run(context()));
-    await time.tick(25 * DAY); // past 2^31 − 1 ms (≈ 24.8 days)
+    await time.tickAsync(25 * DAY); // past 2^31 − 1 ms (≈ 24.8 days)
     assert.deepEqual(fired, [], `${kind}: did not fire early`);
-    await time.tick(5 * DAY);
+    await time.tickAsync(5 * DAY);
     assert.equal(await run, "done");
     assert.deepEqual(fired, [begin + 30 * DAY], kind);
   }
 });
 
 Deno.test("timerTask() evaluates wait on every run", async () => {
-  using time = fakeTime(START);
+  using time = new FakeTime(START);
   let waits = 0;
   const fired: number[] = [];
   const task = recorded(() => {
@@ -105,10 +105,10 @@ Deno.test("timerTask() evaluates wait on every run", async () => {
     return 100;
   }, fired);
   const first = Promise.resolve(task.run(context()));
-  await time.tick(100);
+  await time.tickAsync(100);
   await first;
   const second = Promise.resolve(task.run(context()));
-  await time.tick(100);
+  await time.tickAsync(100);
   await second;
   assert.equal(waits, 2);
   assert.deepEqual(fired, [100, 200]);
@@ -192,7 +192,7 @@ Deno.test("timerTask() defaults to TaskConfig.minimal() and keeps a given config
 });
 
 Deno.test("timerTask() cancelled during its sleep rejects with signal.reason, skipping afterWait", async () => {
-  using time = fakeTime(START);
+  using time = new FakeTime(START);
   const controller = new AbortController();
   const fired: number[] = [];
   const reason = new Error("stop");
@@ -200,12 +200,12 @@ Deno.test("timerTask() cancelled during its sleep rejects with signal.reason, sk
     Promise.resolve(recorded(() => 10_000, fired).run(context(controller.signal))),
     (error) => error === reason,
   );
-  await time.tick(3_000);
+  await time.tickAsync(3_000);
   controller.abort(reason);
   await run;
-  await time.tick(10_000);
+  await time.tickAsync(10_000);
   assert.deepEqual(fired, []);
-  assert.equal(time.now() - START, 13_000);
+  assert.equal(time.now - START, 13_000);
 });
 
 Deno.test("timerTask() with a pre-aborted signal does not run afterWait, even with no sleep", async () => {
@@ -224,7 +224,7 @@ Deno.test("timerTask() with a pre-aborted signal does not run afterWait, even wi
 type Step = "start" | "sleep" | "done";
 
 Deno.test("Workflow runs a timerTask: wait, then the next state from afterWait", async () => {
-  using time = fakeTime(START);
+  using time = new FakeTime(START);
   const workflow = new Workflow<Step, { firedAt: number }>()
     .register("start", () => "sleep")
     .register(
@@ -239,14 +239,14 @@ Deno.test("Workflow runs a timerTask: wait, then the next state from afterWait",
     )
     .addExitState("done");
   const run = workflow.orchestrate("start", { data: { firedAt: -1 } });
-  await time.tick(2_000);
+  await time.tickAsync(2_000);
   const result = await run;
   assert.equal(result.state, "done");
   assert.equal(result.data.firedAt, 2_000);
 });
 
 Deno.test("Workflow: attemptTimeout caps a timerTask's wait", async () => {
-  using time = fakeTime(START);
+  using time = new FakeTime(START);
   const fired: number[] = [];
   const workflow = new Workflow<Step>()
     .register(
@@ -267,14 +267,14 @@ Deno.test("Workflow: attemptTimeout caps a timerTask's wait", async () => {
     assert.ok(error.cause instanceof TimeoutError);
     return true;
   });
-  await time.tick(1_000);
+  await time.tickAsync(1_000);
   await run;
-  await time.tick(10_000);
+  await time.tickAsync(10_000);
   assert.deepEqual(fired, []);
 });
 
 Deno.test("Workflow: cancelling during a timerTask's sleep ends the run promptly as cancelled", async () => {
-  using time = fakeTime(START);
+  using time = new FakeTime(START);
   const controller = new AbortController();
   const fired: number[] = [];
   const workflow = new Workflow<Step>()
@@ -289,9 +289,9 @@ Deno.test("Workflow: cancelling during a timerTask's sleep ends the run promptly
       return true;
     },
   );
-  await time.tick(5_000);
+  await time.tickAsync(5_000);
   controller.abort();
   await run;
   assert.deepEqual(fired, []);
-  assert.equal(time.now() - START, 5_000);
+  assert.equal(time.now - START, 5_000);
 });

@@ -10,7 +10,7 @@ import {
   type TaskContext,
   Workflow,
 } from "../mod.ts";
-import { fakeTime } from "./_fake_time.ts";
+import { FakeTime } from "../testing.ts";
 
 type Step = "fetch" | "process" | "done" | "failed";
 
@@ -152,7 +152,7 @@ Deno.test("Workflow.orchestrate() wraps task errors in StateContextError with th
 });
 
 Deno.test("Workflow.orchestrate() retries a failing task per its config", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   let calls = 0;
   const workflow = new Workflow<"flaky" | "done">()
     .register("flaky", {
@@ -165,13 +165,13 @@ Deno.test("Workflow.orchestrate() retries a failing task per its config", async 
     })
     .addExitState("done");
   const run = workflow.orchestrate("flaky");
-  await time.tick(200);
+  await time.tickAsync(200);
   assert.equal((await run).state, "done");
   assert.equal(calls, 3);
 });
 
 Deno.test("Workflow.orchestrate() reports exhausted retries with their attempt count", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   const workflow = new Workflow<"flaky" | "done">()
     .register("flaky", () => {
       throw new Error("always");
@@ -184,12 +184,12 @@ Deno.test("Workflow.orchestrate() reports exhausted retries with their attempt c
     assert.ok(error.cause instanceof RetryExhaustedError);
     return true;
   });
-  await time.tick(10 + 20 + 40);
+  await time.tickAsync(10 + 20 + 40);
   await check;
 });
 
 Deno.test("Workflow.register() uses TaskConfig.default() for function tasks", async () => {
-  using time = fakeTime();
+  using time = new FakeTime(Date.UTC(2026, 0, 1));
   let calls = 0;
   const workflow = new Workflow<"a" | "done">()
     .register("a", () => {
@@ -198,7 +198,7 @@ Deno.test("Workflow.register() uses TaskConfig.default() for function tasks", as
     })
     .addExitState("done");
   const check = assert.rejects(workflow.orchestrate("a"), { category: "retry_exhausted" });
-  await time.tick(30_000);
+  await time.tickAsync(30_000);
   await check;
   assert.equal(calls, 4);
 });

@@ -260,7 +260,7 @@ function describeSource(value: unknown): string {
 export function coordinationError(what: string, flowId: string, error: unknown): CanoError {
   if (safeInstanceOf(error, CanoError)) return error;
   return new CheckpointStoreError(
-    `Coordination store failed to ${what} of flow '${flowId}': ${messageOf(error)}`,
+    `Coordination store failed to ${what} of flow "${flowId}": ${messageOf(error)}`,
     { cause: error },
   );
 }
@@ -294,7 +294,7 @@ const SOURCES = new Set(["interval", "cron", "trigger"]);
 export function checkRecord(flowId: string, value: unknown): FlowRecord {
   const bad = (field: string): never => {
     throw new CheckpointStoreError(
-      `Corrupt shared state of flow '${flowId}': field ${field} is missing or invalid`,
+      `Corrupt shared state of flow "${flowId}": field ${field} is missing or invalid`,
     );
   };
   if (typeof value !== "object" || value === null) return bad("(record)");

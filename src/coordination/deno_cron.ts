@@ -230,12 +230,12 @@ export function registerDenoCron(
         result.then(
           undefined,
           (error: unknown) =>
-            console.error(`cano: Deno.cron job '${name}' failed: ${messageOf(error)}`),
+            console.error(`cano: Deno.cron job "${name}" failed: ${messageOf(error)}`),
         );
       }
     } catch (error) {
       throw new ConfigurationError(
-        `Deno.cron refused flow '${flow.id}' (name '${name}', pattern '${schedule}'): ${
+        `Deno.cron refused flow "${flow.id}" (name "${name}", pattern "${schedule}"): ${
           messageOf(error)
         }`,
         { cause: error },
@@ -279,7 +279,7 @@ async function runCronTick(flow: FlowSpec, job: CronJob): Promise<void> {
     try {
       job.onTick({ id: flow.id, scheduledAt: new Date(tick), ...result });
     } catch (error) {
-      console.error(`cano: onTick of flow '${flow.id}' threw: ${messageOf(error)}`);
+      console.error(`cano: onTick of flow "${flow.id}" threw: ${messageOf(error)}`);
     }
   };
   const { coordinator } = job;
@@ -292,7 +292,7 @@ async function runCronTick(flow: FlowSpec, job: CronJob): Promise<void> {
       runId: (due, count) => scheduledRunId(flow.workflow, flow.id, due, undefined, count),
     });
   } catch (error) {
-    console.error(`cano: Deno.cron tick of flow '${flow.id}' not run: ${messageOf(error)}`);
+    console.error(`cano: Deno.cron tick of flow "${flow.id}" not run: ${messageOf(error)}`);
     report({ outcome: "error", error });
     return;
   }
@@ -327,7 +327,7 @@ async function runCronTick(flow: FlowSpec, job: CronJob): Promise<void> {
     outcome = (await coordinator.finish(flow, marker, { at: Date.now(), error, failed })).outcome;
   } catch (storeError) {
     console.error(
-      `cano: Deno.cron tick of flow '${flow.id}' ran, but its outcome was not recorded: ${
+      `cano: Deno.cron tick of flow "${flow.id}" ran, but its outcome was not recorded: ${
         messageOf(storeError)
       }`,
     );
@@ -358,14 +358,14 @@ function heartbeat(
           if (cancelled) {
             controller.abort(
               new CancelledError(
-                `Flow '${flow.id}' was cancelled by cancelFlow() on instance '${
+                `Flow "${flow.id}" was cancelled by cancelFlow() on instance "${
                   record.cancel?.by ?? "?"
-                }'`,
+                }"`,
               ),
             );
           }
         } catch (error) {
-          console.error(`cano: renewing the run of flow '${flow.id}' failed: ${messageOf(error)}`);
+          console.error(`cano: renewing the run of flow "${flow.id}" failed: ${messageOf(error)}`);
         }
         if (!stopped) arm();
       })();

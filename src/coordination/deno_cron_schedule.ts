@@ -78,7 +78,7 @@ export function planDenoCron(flows: readonly FlowSpec[], now: number): DenoCronP
 function cronName(id: string): string {
   if (NAME.test(id)) return id;
   throw new ConfigurationError(
-    `Flow id '${id}' cannot be a Deno.cron name: use at most 64 ASCII letters, digits, spaces, ` +
+    `Flow id "${id}" cannot be a Deno.cron name: use at most 64 ASCII letters, digits, spaces, ` +
       "hyphens and underscores",
   );
 }
@@ -97,7 +97,7 @@ function intervalPattern(id: string, interval: number): string {
   }
   if (interval === DAY) return "0 0 * * *";
   throw new ConfigurationError(
-    `Interval ${interval} ms of flow '${id}' has no exact Deno.cron pattern: the intervals that ` +
+    `Interval ${interval} ms of flow "${id}" has no exact Deno.cron pattern: the intervals that ` +
       "map are 1, 2, 3, 4, 5, 6, 10, 12, 15, 20 or 30 minutes, 1, 2, 3, 4, 6, 8 or 12 hours, " +
       "and one day (a tick every multiple of the interval since the Unix epoch, in UTC)",
   );
@@ -107,12 +107,12 @@ function intervalPattern(id: string, interval: number): string {
 function cronPattern(id: string, expression: string, timezone: string): string {
   const refuse = (why: string): never => {
     throw new ConfigurationError(
-      `Cron expression '${expression}' of flow '${id}' cannot run on Deno.cron: ${why}`,
+      `Cron expression "${expression}" of flow "${id}" cannot run on Deno.cron: ${why}`,
     );
   };
   if (timezone !== "UTC" && timezone !== "Etc/UTC") {
     refuse(
-      `Deno.cron has no time zone (it reads patterns in UTC), and the flow uses '${timezone}'`,
+      `Deno.cron has no time zone (it reads patterns in UTC), and the flow uses "${timezone}"`,
     );
   }
   let text = expression.trim();
@@ -127,7 +127,7 @@ function cronPattern(id: string, expression: string, timezone: string): string {
   if (parts.length === 6) {
     if (!/^0+$/.test(parts[0]!)) {
       refuse(
-        `it has a seconds field ('${parts[0]}'), and Deno.cron runs at most once a minute, on ` +
+        `it has a seconds field ("${parts[0]}"), and Deno.cron runs at most once a minute, on ` +
           'the minute (seconds "0" or a five-field expression fit)',
       );
     }
@@ -163,7 +163,7 @@ function parseField(text: string, field: Field, refuse: (why: string) => never):
     if (named >= 0) return named + (field.names === MONTHS ? 1 : 0);
     if (!/^\d+$/.test(token)) {
       refuse(
-        `'${token}' in the ${field.name} field is not supported there (only numbers, names, ` +
+        `"${token}" in the ${field.name} field is not supported there (only numbers, names, ` +
           "*, ranges, lists and steps)",
       );
     }
@@ -175,10 +175,10 @@ function parseField(text: string, field: Field, refuse: (why: string) => never):
   };
   for (const item of text.split(",")) {
     const [range = "", stepText, extra] = item.split("/");
-    if (extra !== undefined || range === "") refuse(`'${item}' is not a valid ${field.name}`);
+    if (extra !== undefined || range === "") refuse(`"${item}" is not a valid ${field.name}`);
     const step = stepText === undefined ? 1 : Number(stepText);
     if (!/^\d+$/.test(stepText ?? "1") || step < 1) {
-      refuse(`step '${stepText}' in the ${field.name} field must be a whole number of at least 1`);
+      refuse(`step "${stepText}" in the ${field.name} field must be a whole number of at least 1`);
     }
     let from: number;
     let to: number;
@@ -186,7 +186,7 @@ function parseField(text: string, field: Field, refuse: (why: string) => never):
     else if (range.includes("-")) {
       const [low = "", high = ""] = range.split("-");
       [from, to] = [value(low), value(high)];
-      if (from > to) refuse(`range '${range}' in the ${field.name} field runs backwards`);
+      if (from > to) refuse(`range "${range}" in the ${field.name} field runs backwards`);
     } else {
       from = value(range);
       to = stepText === undefined ? from : field.max;
@@ -205,13 +205,13 @@ function checkMatches(id: string, schedule: string, now: number): void {
     );
   } catch (error) {
     throw new ConfigurationError(
-      `Deno.cron pattern '${schedule}' of flow '${id}' is invalid: ${messageOf(error)}`,
+      `Deno.cron pattern "${schedule}" of flow "${id}" is invalid: ${messageOf(error)}`,
       { cause: error },
     );
   }
   if (next === null || next.getTime() - now > HORIZON) {
     throw new ConfigurationError(
-      `Deno.cron pattern '${schedule}' of flow '${id}' never matches within five years ` +
+      `Deno.cron pattern "${schedule}" of flow "${id}" never matches within five years ` +
         "(Deno.cron would crash the process on it)",
     );
   }

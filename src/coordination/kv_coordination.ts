@@ -180,7 +180,7 @@ export class KvCoordination implements Coordination {
       if (entry.versionstamp === null) return { record: undefined, stamp: null };
       if (!(entry.value instanceof Uint8Array)) {
         throw new CheckpointStoreError(
-          `Corrupt shared state of flow '${flowId}': expected JSON bytes, found ${
+          `Corrupt shared state of flow "${flowId}": expected JSON bytes, found ${
             describeValue(entry.value)
           }`,
         );
@@ -190,7 +190,7 @@ export class KvCoordination implements Coordination {
         parsed = JSON.parse(DECODER.decode(entry.value));
       } catch (error) {
         throw new CheckpointStoreError(
-          `Corrupt shared state of flow '${flowId}': ${messageOf(error)}`,
+          `Corrupt shared state of flow "${flowId}": ${messageOf(error)}`,
           { cause: error },
         );
       }
@@ -237,7 +237,7 @@ export class KvCoordination implements Coordination {
         if (safeInstanceOf(error, CanoError)) throw error;
         if (!isLocked(error)) {
           throw new CheckpointStoreError(
-            `Coordination store failed to ${what} of flow '${flowId}' in Deno KV: ${
+            `Coordination store failed to ${what} of flow "${flowId}" in Deno KV: ${
               messageOf(error)
             }`,
             { cause: error },
@@ -245,7 +245,7 @@ export class KvCoordination implements Coordination {
         }
         if (attempt >= this.#attempts) {
           throw new CheckpointStoreError(
-            `Coordination store failed to ${what} of flow '${flowId}': database is locked ` +
+            `Coordination store failed to ${what} of flow "${flowId}": database is locked ` +
               `after ${attempt} attempts`,
             { cause: error },
           );

@@ -307,7 +307,7 @@ export class FlowCoordinator {
       if (written === true) return { record: next };
     }
     throw new CheckpointStoreError(
-      `Coordination store failed to ${what} of flow '${flowId}': its shared state changed ` +
+      `Coordination store failed to ${what} of flow "${flowId}": its shared state changed ` +
         `during each of ${MAX_PASSES} attempts`,
     );
   }

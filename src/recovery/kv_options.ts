@@ -176,7 +176,11 @@ export function checkKvOptions(kv: KvLike, given: KvCheckpointStoreOptions): Che
   const leaseMs = checkLeaseMs("KvCheckpointStore", options.leaseMs);
   const checkedRetry = checkRetry(retry);
   if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
-    throw new ConfigurationError("KvCheckpointStore signal must be an AbortSignal");
+    throw new ConfigurationError(
+      `KvCheckpointStore option signal must be an AbortSignal, received ${
+        safeString(options.signal)
+      }`,
+    );
   }
   return {
     prefix: frozen,

@@ -403,7 +403,10 @@ export class CircuitBreaker extends SafeEventTarget<CircuitBreakerEventMap> {
 
   #own(permit: CircuitPermit): Permit {
     if (safeInstanceOf(permit, Permit) && permit.breaker === this) return permit;
-    throw new ConfigurationError("Circuit permit was not issued by this circuit breaker");
+    throw new ConfigurationError(
+      "Circuit permit was not issued by this circuit breaker: settle a permit on the breaker " +
+        "that issued it",
+    );
   }
 
   /** Enters `to`, resetting every per-session counter and starting a new epoch. */

@@ -170,7 +170,7 @@ export class Dispatcher {
         flow.lastError = error.message;
         if (events.hasListener("flowerror")) {
           events.dispatchEvent(new FlowErrorEvent(flow.id, operation, error));
-        } else console.error(`cano: scheduler flow '${flow.id}': ${error.message}`);
+        } else console.error(`cano: scheduler flow "${flow.id}": ${error.message}`);
       },
       track: (work) => this.inFlight.track(work),
     };
@@ -257,7 +257,7 @@ export class Dispatcher {
     try {
       this.plan(flow);
     } catch (planError) {
-      console.error(`cano: scheduling flow '${flow.id}' failed: ${safeString(planError)}`);
+      console.error(`cano: scheduling flow "${flow.id}" failed: ${safeString(planError)}`);
     } finally {
       if (this.#events.hasListener("flowend")) {
         this.#events.dispatchEvent(

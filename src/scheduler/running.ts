@@ -155,10 +155,10 @@ export class RunningScheduler extends SafeEventTarget<RunningSchedulerEventMap>
     if (shared !== undefined) return await shared.trigger(flow);
     const refusal = this.#runs.dispatch(flow, "trigger");
     if (refusal === "running") {
-      throw new CanoError(`Flow '${id}' is already running`, { category: "workflow" });
+      throw new CanoError(`Flow "${id}" is already running`, { category: "workflow" });
     }
     if (refusal === "tripped") {
-      throw new CanoError(`Flow '${id}' is tripped — call resetFlow before triggering`, {
+      throw new CanoError(`Flow "${id}" is tripped — call resetFlow before triggering`, {
         category: "workflow",
       });
     }
@@ -237,7 +237,7 @@ export class RunningScheduler extends SafeEventTarget<RunningSchedulerEventMap>
   async cancelFlow(id: string): Promise<void> {
     const flow = this.#lookup(id, "cancelFlow");
     if (flow.status !== "running") return await this.#runs.shared?.cancel(flow);
-    flow.controller?.abort(new CancelledError(`Flow '${id}' was cancelled by cancelFlow()`));
+    flow.controller?.abort(new CancelledError(`Flow "${id}" was cancelled by cancelFlow()`));
     await flow.run;
   }
 
@@ -447,13 +447,13 @@ export class RunningScheduler extends SafeEventTarget<RunningSchedulerEventMap>
   #lookup(id: string, method: string): FlowState {
     if (this.#phase !== "running") {
       throw new CanoError(
-        `Scheduler not running — it was stopped, so ${method}('${id}') is refused`,
+        `Scheduler not running — it was stopped, so ${method}("${id}") is refused`,
         { category: "workflow" },
       );
     }
     const flow = this.#flows.get(id);
     if (flow === undefined) {
-      throw new CanoError(`No workflow registered with id '${id}'`, { category: "workflow" });
+      throw new CanoError(`No workflow registered with id "${id}"`, { category: "workflow" });
     }
     return flow;
   }

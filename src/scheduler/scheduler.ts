@@ -30,9 +30,12 @@ export type {
 let takeFlows: <T>(scheduler: Scheduler, plan: (flows: readonly FlowSpec[]) => T) => T;
 
 /**
- * A workflow as the scheduler sees it. Pass a cano `Workflow` (from `"@cano/cano"`): any other
- * object is refused at registration. The state union `S` and run data `D` are read from it, so
- * the initial state and the `data` factory are type-checked against the workflow.
+ * A workflow as the scheduler sees it: a cano {@link Workflow} (nominal: a look-alike object is
+ * refused by the compiler and, if it gets through a cast, by registration with a
+ * `ConfigurationError`). The state union `S` and run data `D` are read from it, so the initial
+ * state and the `data` factory are type-checked against the workflow.
+ *
+ * @typeParam S The workflow's state union. @typeParam D Its run data type.
  *
  * @example Any Workflow fits
  * ```ts
@@ -46,17 +49,8 @@ let takeFlows: <T>(scheduler: Scheduler, plan: (flows: readonly FlowSpec[]) => T
  * workflow.validate();
  * ```
  */
-export interface SchedulableWorkflow<S extends string, D> {
-  /** Checks the workflow's configuration. */
-  validate(): void;
-  /** Checks that `state` is registered or an exit state. */
-  validateInitialState(state: S): void;
-  /** Runs the workflow (the scheduler runs it without per-run resource setup). */
-  orchestrate(
-    initial: S,
-    options?: { data?: D; signal?: AbortSignal },
-  ): Promise<{ state: S; data: D }>;
-}
+// deno-lint-ignore no-explicit-any
+export type SchedulableWorkflow<S extends string, D> = Workflow<S, D, any, any, any>;
 
 /**
  * Registers workflows to run on an interval, on a cron schedule or on demand, then starts them
@@ -178,7 +172,7 @@ export class Scheduler {
     const intervalMs = durationMs(interval);
     if (intervalMs === undefined || intervalMs <= 0) {
       throw new ConfigurationError(
-        `Interval of flow '${id}' must be a positive, finite number of ms, received ${
+        `Interval of flow "${id}" must be a positive, finite number of ms, received ${
           safeString(interval)
         }${durationHint(interval)}`,
       );
@@ -186,7 +180,7 @@ export class Scheduler {
     const initialDelay = durationMs(options.initialDelay ?? 0);
     if (initialDelay === undefined || initialDelay < 0) {
       throw new ConfigurationError(
-        `Initial delay of flow '${id}' must be a finite number of ms ≥ 0, received ${
+        `Initial delay of flow "${id}" must be a finite number of ms ≥ 0, received ${
           safeString(options.initialDelay)
         }${durationHint(options.initialDelay)}`,
       );
@@ -246,7 +240,7 @@ export class Scheduler {
     this.#checkNew(id, workflow, initial, options);
     if (typeof expression !== "string" || expression.trim() === "") {
       throw new ConfigurationError(
-        `Cron expression of flow '${id}' must be a non-empty string, received ${
+        `Cron expression of flow "${id}" must be a non-empty string, received ${
           safeString(expression)
         }`,
       );
@@ -343,7 +337,7 @@ export class Scheduler {
     this.#checkBuilding(id);
     const flow = this.#flows.get(id);
     if (flow === undefined) {
-      throw new ConfigurationError(`No flow registered with id '${id}'`);
+      throw new ConfigurationError(`No flow registered with id "${id}"`);
     }
     flow.policy = resolveBackoff(policy);
     return this;
@@ -420,12 +414,12 @@ export class Scheduler {
   #checkBuilding(id: string): void {
     if (this.#cron) {
       throw new ConfigurationError(
-        `Cannot change flow '${id}': the scheduler's flows are registered with Deno.cron`,
+        `Cannot change flow "${id}": the scheduler's flows are registered with Deno.cron`,
       );
     }
     if (this.#state !== "building") {
       throw new ConfigurationError(
-        `Cannot change flow '${id}': the scheduler has already been started`,
+        `Cannot change flow "${id}": the scheduler has already been started`,
       );
     }
   }
@@ -437,25 +431,25 @@ export class Scheduler {
       );
     }
     this.#checkBuilding(id);
-    if (this.#flows.has(id)) throw new ConfigurationError(`Flow '${id}' already exists`);
+    if (this.#flows.has(id)) throw new ConfigurationError(`Flow "${id}" already exists`);
     if (!(workflow instanceof Workflow)) {
       throw new ConfigurationError(
-        `Flow '${id}' needs a Workflow, received ${describe(workflow)}`,
+        `Flow "${id}" needs a Workflow, received ${describe(workflow)}`,
       );
     }
     if (typeof initial !== "string" || initial.length === 0) {
       throw new ConfigurationError(
-        `Initial state of flow '${id}' must be a non-empty string, received ${safeString(initial)}`,
+        `Initial state of flow "${id}" must be a non-empty string, received ${safeString(initial)}`,
       );
     }
     if (typeof options !== "object" || options === null) {
       throw new ConfigurationError(
-        `Options of flow '${id}' must be an object, received ${safeString(options)}`,
+        `Options of flow "${id}" must be an object, received ${safeString(options)}`,
       );
     }
     if (options.data !== undefined && typeof options.data !== "function") {
       throw new ConfigurationError(
-        `Option data of flow '${id}' must be a function returning the run data, received ${
+        `Option data of flow "${id}" must be a function returning the run data, received ${
           describe(options.data)
         }`,
       );
@@ -524,7 +518,7 @@ function validateFlows(flows: readonly FlowSpec[]): void {
       flow.workflow.validate();
       flow.workflow.validateInitialState(flow.initial);
     } catch (error) {
-      throw new ConfigurationError(`Flow '${flow.id}' cannot start: ${messageOf(error)}`, {
+      throw new ConfigurationError(`Flow "${flow.id}" cannot start: ${messageOf(error)}`, {
         cause: error,
       });
     }
@@ -543,12 +537,12 @@ function parseCron(id: string, expression: string, timezone: string): CronSchedu
     next = schedule.next(Date.now());
   } catch (error) {
     throw new ConfigurationError(
-      `Invalid cron expression '${expression}' for flow '${id}': ${messageOf(error)}`,
+      `Invalid cron expression "${expression}" for flow "${id}": ${messageOf(error)}`,
       { cause: error },
     );
   }
   if (next === undefined) {
-    throw new ConfigurationError(`Cron expression '${expression}' for flow '${id}' never matches`);
+    throw new ConfigurationError(`Cron expression "${expression}" for flow "${id}" never matches`);
   }
   return schedule;
 }

@@ -90,7 +90,7 @@ export interface StartOptions {
 export function checkCatchUp(id: string, value: unknown): CatchUpPolicy {
   if (value === undefined || value === "skip" || value === "one") return value ?? "skip";
   throw new ConfigurationError(
-    `Option catchUp of flow '${id}' must be "skip" or "one", received ${safeString(value)}`,
+    `Option catchUp of flow "${id}" must be "skip" or "one", received ${safeString(value)}`,
   );
 }
 
@@ -98,14 +98,14 @@ export function checkCatchUp(id: string, value: unknown): CatchUpPolicy {
 export function checkTimezone(id: string, timezone: unknown): void {
   if (typeof timezone !== "string" || timezone.length === 0) {
     throw new ConfigurationError(
-      `Time zone of flow '${id}' must be a non-empty string, received ${safeString(timezone)}`,
+      `Time zone of flow "${id}" must be a non-empty string, received ${safeString(timezone)}`,
     );
   }
   try {
     new Intl.DateTimeFormat("en-US", { timeZone: timezone });
   } catch (error) {
     throw new ConfigurationError(
-      `Invalid time zone '${timezone}' for flow '${id}': ${messageOf(error)}`,
+      `Invalid time zone "${timezone}" for flow "${id}": ${messageOf(error)}`,
       { cause: error },
     );
   }

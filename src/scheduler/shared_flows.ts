@@ -200,7 +200,7 @@ export class SharedFlows {
       host.plan(flow);
       host.changed(flow, previous);
       if (outcome.reason === "tripped") {
-        throw new CanoError(`Flow '${flow.id}' is tripped — call resetFlow before triggering`, {
+        throw new CanoError(`Flow "${flow.id}" is tripped — call resetFlow before triggering`, {
           category: "workflow",
         });
       }
@@ -209,7 +209,7 @@ export class SharedFlows {
     if (!host.isRunning()) {
       await this.#abandon(flow, outcome.marker);
       throw new CanoError(
-        `Scheduler not running — it was stopped, so trigger('${flow.id}') is refused`,
+        `Scheduler not running — it was stopped, so trigger("${flow.id}") is refused`,
         { category: "workflow" },
       );
     }
@@ -289,9 +289,9 @@ export class SharedFlows {
             if (cancelled) {
               flow.controller?.abort(
                 new CancelledError(
-                  `Flow '${flow.id}' was cancelled by cancelFlow() on instance '${
+                  `Flow "${flow.id}" was cancelled by cancelFlow() on instance "${
                     record.cancel?.by ?? "?"
-                  }'`,
+                  }"`,
                 ),
               );
             }
@@ -333,5 +333,5 @@ export class SharedFlows {
 }
 
 function alreadyRunning(id: string): CanoError {
-  return new CanoError(`Flow '${id}' is already running`, { category: "workflow" });
+  return new CanoError(`Flow "${id}" is already running`, { category: "workflow" });
 }

@@ -131,7 +131,7 @@ export class InFlight<T extends { readonly id: string }> {
 
   /** The error of a stop that timed out, naming the flows still in flight. */
   timeoutError(timeout: number): CanoError {
-    const ids = this.runs().map((run) => `'${run.id}'`).join(", ") || "coordination store calls";
+    const ids = this.runs().map((run) => `"${run.id}"`).join(", ") || "coordination store calls";
     return new CanoError(
       `Timeout waiting for workflows to complete: ${ids} still running after ${timeout} ms`,
       { category: "workflow" },

@@ -41,8 +41,11 @@ export interface BatchTaskOptions<
   config?: TaskConfig;
   /** Loads the items. An error fails the task; `finish` is not called. */
   load(ctx: TaskContext<S, D, R>): readonly I[] | Promise<readonly I[]>;
-  /** Processes one item. An error is retried per `itemRetry`, then lands in the item's result. */
-  processItem(item: I, ctx: TaskContext<S, D, R>): O | Promise<O>;
+  /**
+   * Processes one item (context first, like every other callback: `open`, `step`, `finish`,
+   * stream `processItem`). An error is retried per `itemRetry`, then lands in the item's result.
+   */
+  processItem(ctx: TaskContext<S, D, R>, item: I): O | Promise<O>;
   /** Gets every item's result, in input order, and returns the next state. */
   finish(ctx: TaskContext<S, D, R>, results: BatchItemResult<O>[]): N | Promise<N>;
   /** Items in flight at most: a positive integer, or `Infinity` (default 1). */
@@ -56,7 +59,7 @@ export interface BatchTaskOptions<
  * `finish` decide the next state from the per-item results.
  *
  * The cycle: `load(ctx)` (an error fails the task and `finish` is not called) → each item goes
- * through `processItem(item, ctx)` with at most `concurrency` in flight, retried per `itemRetry`
+ * through `processItem(ctx, item)` with at most `concurrency` in flight, retried per `itemRetry`
  * (backoff sleeps end when `ctx.signal` aborts; a `NonRetryableError` is not retried) → the
  * results, in input order whatever the completion order, each `{ ok: true, value }` or
  * `{ ok: false, error }` → `finish(ctx, results)` returns the next state. Failed items do not
@@ -84,7 +87,7 @@ export interface BatchTaskOptions<
  * const workflow = new Workflow<Step, { squares: number[] }>()
  *   .register("crunch", batchTask({
  *     load: () => [1, 2, 3, 4],
- *     processItem: (n: number) => {
+ *     processItem: (_ctx, n: number) => {
  *       if (n === 3) throw new Error("unlucky");
  *       return n * n;
  *     },
@@ -121,7 +124,7 @@ export function batchTask<
   async function processOne(item: I, ctx: TaskContext<S, D, R>): Promise<BatchItemResult<O>> {
     for (let k = 0;; k++) {
       try {
-        return { ok: true, value: await processItem(item, ctx) };
+        return { ok: true, value: await processItem(ctx, item) };
       } catch (error) {
         if (ctx.signal.aborted) throw ctx.signal.reason;
         const wait = safeInstanceOf(error, NonRetryableError)

@@ -180,17 +180,27 @@ export function resolveTaskConfig(
     );
   }
   if (config.retryIf !== undefined && typeof config.retryIf !== "function") {
-    throw new ConfigurationError("Task config retryIf must be a function");
+    throw new ConfigurationError(
+      `Task config retryIf must be a function (error) => boolean, received ${
+        safeString(config.retryIf)
+      }`,
+    );
   }
   const timeout = config.attemptTimeout;
   if (timeout !== undefined && (checkDuration("attemptTimeout", timeout) === 0)) {
-    throw new ConfigurationError("attemptTimeout must be greater than 0 ms, received 0");
+    throw new ConfigurationError(
+      "attemptTimeout must be greater than 0 ms, received 0: leave it out for no limit",
+    );
   }
   if (
     config.circuitBreaker !== undefined &&
     typeof (config.circuitBreaker as Partial<CircuitBreaker>).tryAcquire !== "function"
   ) {
-    throw new ConfigurationError("Task config circuitBreaker must be a CircuitBreaker");
+    throw new ConfigurationError(
+      `Task config circuitBreaker must be a CircuitBreaker (new CircuitBreaker(policy)), received ${
+        safeString(config.circuitBreaker)
+      }`,
+    );
   }
   if (
     config.rateLimiter !== undefined &&

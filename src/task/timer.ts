@@ -124,7 +124,9 @@ function deadlineOf(until: TimerWait): number {
   if (safeInstanceOf(until, Date)) {
     const target = until.getTime();
     if (Number.isNaN(target)) {
-      throw new ConfigurationError("timerTask wait() returned an invalid Date");
+      throw new ConfigurationError(
+        "timerTask wait() returned an invalid Date (its time is NaN): return a valid Date or a duration in ms",
+      );
     }
     return target;
   }

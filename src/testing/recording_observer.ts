@@ -1,9 +1,12 @@
 // RecordingObserver: records a workflow's events as plain objects and asserts on them.
 
+import { safeString } from "../describe.ts";
 import { ConfigurationError, messageOf } from "../errors.ts";
 import type { SafeEventTarget } from "../events.ts";
+import { readOptions } from "../options.ts";
 import type { WorkflowEventMap } from "../workflow/events.ts";
 import { assertionError, firstDifference, format } from "./_assert.ts";
+import { exitStatesOf } from "./paths.ts";
 
 /**
  * One recorded workflow event, as a plain object discriminated by `type` (the event's name).
@@ -130,7 +133,11 @@ export class RecordingObserver implements Disposable {
       typeof workflow !== "object" || workflow === null ||
       typeof workflow.addEventListener !== "function"
     ) {
-      throw new ConfigurationError("RecordingObserver can only attach to a workflow");
+      throw new ConfigurationError(
+        `RecordingObserver can only attach to a Workflow (new RecordingObserver(workflow)), received ${
+          safeString(workflow)
+        }`,
+      );
     }
     this.#controller ??= new AbortController();
     const signal = this.#controller.signal;
@@ -281,7 +288,9 @@ export class RecordingObserver implements Disposable {
    */
   assertCompletedWith(state: string): void {
     if (typeof state !== "string") {
-      throw new ConfigurationError("assertCompletedWith needs a state name");
+      throw new ConfigurationError(
+        `assertCompletedWith needs a state name (a string), received ${safeString(state)}`,
+      );
     }
     const entered = this.statesEntered();
     const last = entered.at(-1);
@@ -384,9 +393,96 @@ export class RecordingObserver implements Disposable {
       typeof workflow !== "object" || workflow === null ||
       typeof workflow.registeredStates !== "function"
     ) {
-      throw new ConfigurationError("assertRegisteredStatesEntered needs a workflow");
+      throw new ConfigurationError(
+        `assertRegisteredStatesEntered needs a Workflow, received ${safeString(workflow)}`,
+      );
     }
     return this.assertAllStatesEntered(workflow.registeredStates());
+  }
+
+  /**
+   * Throws unless every required state was entered, across all recorded runs: a workflow's
+   * registered states (dead-state detection; exit-only states too with `includeExits`), or the
+   * states listed. The throwing form of {@link assertRegisteredStatesEntered}.
+   *
+   * @param expected A workflow (its registered states are required) or the states to require.
+   * @param options `includeExits: true` also requires every exit state of the workflow (a
+   * `Workflow` is then needed; list them in the array otherwise).
+   * @throws {Error} An `AssertionError` listing the states never entered and those entered.
+   * @throws {ConfigurationError} When `expected` is neither a workflow nor an array of state
+   * names, or an option is invalid.
+   *
+   * @example Every state and every outcome was reached
+   * ```ts
+   * import { RecordingObserver } from "@cano/cano/testing";
+   * import { Workflow } from "@cano/cano";
+   * import assert from "node:assert/strict";
+   *
+   * const workflow = new Workflow<"check" | "ok" | "rejected", { valid: boolean }>()
+   *   .registerRouter("check", (ctx) => ctx.data.valid ? "ok" : "rejected")
+   *   .addExitStates("ok", "rejected");
+   * using observer = new RecordingObserver(workflow);
+   * await workflow.orchestrate("check", { data: { valid: true } });
+   * observer.assertStateCoverage(workflow);
+   * assert.throws(
+   *   () => observer.assertStateCoverage(workflow, { includeExits: true }),
+   *   /1 of 3 registered and exit states never entered: \["rejected"\]/,
+   * );
+   * await workflow.orchestrate("check", { data: { valid: false } });
+   * observer.assertStateCoverage(workflow, { includeExits: true });
+   * ```
+   */
+  assertStateCoverage(
+    expected: RegisteredStatesSource | readonly string[],
+    options: { includeExits?: boolean } = {},
+  ): void {
+    const { includeExits = false } = readOptions<{ includeExits: boolean }>(
+      options,
+      "assertStateCoverage options",
+      ["includeExits"],
+    );
+    if (typeof includeExits !== "boolean") {
+      throw new ConfigurationError(
+        `assertStateCoverage option includeExits must be a boolean, received ${
+          safeString(includeExits)
+        }`,
+      );
+    }
+    let required: readonly string[];
+    let what = "states";
+    if (Array.isArray(expected)) {
+      if (includeExits) {
+        throw new ConfigurationError(
+          "assertStateCoverage option includeExits needs a workflow; list the exit states instead",
+        );
+      }
+      checkStates("assertStateCoverage", expected);
+      required = [...new Set(expected)];
+    } else {
+      const source = expected as RegisteredStatesSource;
+      if (
+        typeof source !== "object" || source === null ||
+        typeof source.registeredStates !== "function"
+      ) {
+        throw new ConfigurationError(
+          "assertStateCoverage needs a workflow or an array of state names",
+        );
+      }
+      // Exit states also registered are counted once.
+      const exits = includeExits
+        ? exitStatesOf(source, "assertStateCoverage with includeExits")
+        : [];
+      required = [...new Set([...source.registeredStates(), ...exits])];
+      what = includeExits ? "registered and exit states" : "registered states";
+    }
+    const missing = this.assertAllStatesEntered(required);
+    if (missing.length > 0) {
+      throw assertionError(
+        `RecordingObserver: ${missing.length} of ${required.length} ${what} never entered: ${
+          format(missing)
+        }\n  entered: ${format([...new Set(this.statesEntered())])}`,
+      );
+    }
   }
 }
 

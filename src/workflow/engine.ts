@@ -45,10 +45,15 @@ import {
   type StateEntry,
 } from "./run.ts";
 
-/** The outcome of a run that reached an exit state. */
-export interface WorkflowResult<S extends string, D> {
+/**
+ * The outcome of a run that reached an exit state.
+ *
+ * @typeParam S The state union. @typeParam D The run data.
+ * @typeParam X The exit states (`state` is one of them; the whole union by default).
+ */
+export interface WorkflowResult<S extends string, D, X extends S = S> {
   /** The exit state reached. */
-  state: S;
+  state: X;
   /** The run data, as the tasks left it. */
   data: D;
   /** The run's id, when it has one. */

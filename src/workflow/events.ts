@@ -42,9 +42,9 @@ export class WorkflowEvent extends Event {
 }
 
 /** The fields of a {@link StateEnterEvent}. */
-export interface StateEnterEventInit extends WorkflowEventInit {
+export interface StateEnterEventInit<S extends string = string> extends WorkflowEventInit {
   /** The state entered. */
-  state: string;
+  state: S;
 }
 
 /**
@@ -60,25 +60,25 @@ export interface StateEnterEventInit extends WorkflowEventInit {
  * assert.equal(event.state, "fetch");
  * ```
  */
-export class StateEnterEvent extends WorkflowEvent {
+export class StateEnterEvent<S extends string = string> extends WorkflowEvent {
   /** The state entered. */
-  readonly state: string;
+  readonly state: S;
 
   /**
    * Creates the event.
    *
    * @param init The event's fields.
    */
-  constructor(init: StateEnterEventInit) {
+  constructor(init: StateEnterEventInit<S>) {
     super("stateenter", init);
     this.state = init.state;
   }
 }
 
 /** The fields of a {@link TaskStartEvent}. */
-export interface TaskStartEventInit extends WorkflowEventInit {
+export interface TaskStartEventInit<S extends string = string> extends WorkflowEventInit {
   /** The state being executed. */
-  state: string;
+  state: S;
   /** The task id (its name; `name[index]` for split branches). */
   taskId: string;
 }
@@ -96,9 +96,9 @@ export interface TaskStartEventInit extends WorkflowEventInit {
  * assert.equal(event.state, "fetch");
  * ```
  */
-export class TaskStartEvent extends WorkflowEvent {
+export class TaskStartEvent<S extends string = string> extends WorkflowEvent {
   /** The state being executed. */
-  readonly state: string;
+  readonly state: S;
   /** The task id (its name; `name[index]` for split branches). */
   readonly taskId: string;
 
@@ -107,7 +107,7 @@ export class TaskStartEvent extends WorkflowEvent {
    *
    * @param init The event's fields.
    */
-  constructor(init: TaskStartEventInit) {
+  constructor(init: TaskStartEventInit<S>) {
     super("taskstart", init);
     this.state = init.state;
     this.taskId = init.taskId;
@@ -115,9 +115,9 @@ export class TaskStartEvent extends WorkflowEvent {
 }
 
 /** The fields of a {@link TaskSuccessEvent}. */
-export interface TaskSuccessEventInit extends WorkflowEventInit {
+export interface TaskSuccessEventInit<S extends string = string> extends WorkflowEventInit {
   /** The state being executed. */
-  state: string;
+  state: S;
   /** The task id. */
   taskId: string;
 }
@@ -135,9 +135,9 @@ export interface TaskSuccessEventInit extends WorkflowEventInit {
  * assert.equal(event.state, "fetch");
  * ```
  */
-export class TaskSuccessEvent extends WorkflowEvent {
+export class TaskSuccessEvent<S extends string = string> extends WorkflowEvent {
   /** The state being executed. */
-  readonly state: string;
+  readonly state: S;
   /** The task id. */
   readonly taskId: string;
 
@@ -146,7 +146,7 @@ export class TaskSuccessEvent extends WorkflowEvent {
    *
    * @param init The event's fields.
    */
-  constructor(init: TaskSuccessEventInit) {
+  constructor(init: TaskSuccessEventInit<S>) {
     super("tasksuccess", init);
     this.state = init.state;
     this.taskId = init.taskId;
@@ -154,9 +154,9 @@ export class TaskSuccessEvent extends WorkflowEvent {
 }
 
 /** The fields of a {@link TaskFailureEvent}. */
-export interface TaskFailureEventInit extends WorkflowEventInit {
+export interface TaskFailureEventInit<S extends string = string> extends WorkflowEventInit {
   /** The state being executed. */
-  state: string;
+  state: S;
   /** The task id. */
   taskId: string;
   /** The final error. */
@@ -176,9 +176,9 @@ export interface TaskFailureEventInit extends WorkflowEventInit {
  * assert.equal(event.state, "fetch");
  * ```
  */
-export class TaskFailureEvent extends WorkflowEvent {
+export class TaskFailureEvent<S extends string = string> extends WorkflowEvent {
   /** The state being executed. */
-  readonly state: string;
+  readonly state: S;
   /** The task id. */
   readonly taskId: string;
   /** The final error. */
@@ -189,7 +189,7 @@ export class TaskFailureEvent extends WorkflowEvent {
    *
    * @param init The event's fields.
    */
-  constructor(init: TaskFailureEventInit) {
+  constructor(init: TaskFailureEventInit<S>) {
     super("taskfailure", init);
     this.state = init.state;
     this.taskId = init.taskId;
@@ -198,9 +198,9 @@ export class TaskFailureEvent extends WorkflowEvent {
 }
 
 /** The fields of a {@link RetryEvent}. */
-export interface RetryEventInit extends WorkflowEventInit {
+export interface RetryEventInit<S extends string = string> extends WorkflowEventInit {
   /** The state being executed. */
-  state: string;
+  state: S;
   /** The task id. */
   taskId: string;
   /** The 1-based number of the attempt that just failed. */
@@ -224,9 +224,9 @@ export interface RetryEventInit extends WorkflowEventInit {
  * assert.equal(event.state, "fetch");
  * ```
  */
-export class RetryEvent extends WorkflowEvent {
+export class RetryEvent<S extends string = string> extends WorkflowEvent {
   /** The state being executed. */
-  readonly state: string;
+  readonly state: S;
   /** The task id. */
   readonly taskId: string;
   /** The 1-based number of the attempt that just failed. */
@@ -241,7 +241,7 @@ export class RetryEvent extends WorkflowEvent {
    *
    * @param init The event's fields.
    */
-  constructor(init: RetryEventInit) {
+  constructor(init: RetryEventInit<S>) {
     super("retry", init);
     this.state = init.state;
     this.taskId = init.taskId;
@@ -252,9 +252,9 @@ export class RetryEvent extends WorkflowEvent {
 }
 
 /** The fields of a {@link CircuitOpenEvent}. */
-export interface CircuitOpenEventInit extends WorkflowEventInit {
+export interface CircuitOpenEventInit<S extends string = string> extends WorkflowEventInit {
   /** The state being executed. */
-  state: string;
+  state: S;
   /** The task id. */
   taskId: string;
 }
@@ -272,9 +272,9 @@ export interface CircuitOpenEventInit extends WorkflowEventInit {
  * assert.equal(event.state, "fetch");
  * ```
  */
-export class CircuitOpenEvent extends WorkflowEvent {
+export class CircuitOpenEvent<S extends string = string> extends WorkflowEvent {
   /** The state being executed. */
-  readonly state: string;
+  readonly state: S;
   /** The task id. */
   readonly taskId: string;
 
@@ -283,7 +283,7 @@ export class CircuitOpenEvent extends WorkflowEvent {
    *
    * @param init The event's fields.
    */
-  constructor(init: CircuitOpenEventInit) {
+  constructor(init: CircuitOpenEventInit<S>) {
     super("circuitopen", init);
     this.state = init.state;
     this.taskId = init.taskId;
@@ -398,9 +398,9 @@ export class WorkflowTimeoutEvent extends WorkflowEvent {
 }
 
 /** The fields of a {@link CancelledEvent}. */
-export interface CancelledEventInit extends WorkflowEventInit {
+export interface CancelledEventInit<S extends string = string> extends WorkflowEventInit {
   /** The state being executed or about to be entered. */
-  state: string;
+  state: S;
 }
 
 /**
@@ -416,16 +416,16 @@ export interface CancelledEventInit extends WorkflowEventInit {
  * assert.equal(event.state, "fetch");
  * ```
  */
-export class CancelledEvent extends WorkflowEvent {
+export class CancelledEvent<S extends string = string> extends WorkflowEvent {
   /** The state being executed or about to be entered. */
-  readonly state: string;
+  readonly state: S;
 
   /**
    * Creates the event.
    *
    * @param init The event's fields.
    */
-  constructor(init: CancelledEventInit) {
+  constructor(init: CancelledEventInit<S>) {
     super("cancelled", init);
     this.state = init.state;
   }
@@ -505,9 +505,9 @@ export class UnknownResumeStateEvent extends WorkflowEvent {
 }
 
 /** The fields of a {@link RunStartEvent}. */
-export interface RunStartEventInit extends WorkflowEventInit {
+export interface RunStartEventInit<S extends string = string> extends WorkflowEventInit {
   /** The state the run starts in. */
-  initial: string;
+  initial: S;
 }
 
 /**
@@ -523,25 +523,25 @@ export interface RunStartEventInit extends WorkflowEventInit {
  * assert.equal(event.initial, "fetch");
  * ```
  */
-export class RunStartEvent extends WorkflowEvent {
+export class RunStartEvent<S extends string = string> extends WorkflowEvent {
   /** The state the run starts in. */
-  readonly initial: string;
+  readonly initial: S;
 
   /**
    * Creates the event.
    *
    * @param init The event's fields.
    */
-  constructor(init: RunStartEventInit) {
+  constructor(init: RunStartEventInit<S>) {
     super("runstart", init);
     this.initial = init.initial;
   }
 }
 
 /** The fields of a {@link RunEndEvent}. */
-export interface RunEndEventInit extends WorkflowEventInit {
+export interface RunEndEventInit<S extends string = string> extends WorkflowEventInit {
   /** The exit state reached, on success. */
-  state?: string | undefined;
+  state?: S | undefined;
   /** The error thrown, on failure. */
   error?: unknown;
 }
@@ -559,9 +559,9 @@ export interface RunEndEventInit extends WorkflowEventInit {
  * assert.equal(event.state, "done");
  * ```
  */
-export class RunEndEvent extends WorkflowEvent {
+export class RunEndEvent<S extends string = string> extends WorkflowEvent {
   /** The exit state reached, on success. */
-  readonly state: string | undefined;
+  readonly state: S | undefined;
   /** The error thrown, on failure. */
   readonly error: unknown;
 
@@ -570,7 +570,7 @@ export class RunEndEvent extends WorkflowEvent {
    *
    * @param init The event's fields.
    */
-  constructor(init: RunEndEventInit) {
+  constructor(init: RunEndEventInit<S>) {
     super("runend", init);
     this.state = init.state;
     this.error = init.error;
@@ -622,19 +622,19 @@ export class CompensateEvent extends WorkflowEvent {
 }
 
 /** Workflow event type → event class, for typed `addEventListener`. */
-export interface WorkflowEventMap {
+export interface WorkflowEventMap<S extends string = string> {
   /** A state was entered (every state, including routers and the exit state). */
-  stateenter: StateEnterEvent;
+  stateenter: StateEnterEvent<S>;
   /** A task's dispatch is starting (before its retry loop). */
-  taskstart: TaskStartEvent;
+  taskstart: TaskStartEvent<S>;
   /** A task succeeded (after any retries). */
-  tasksuccess: TaskSuccessEvent;
+  tasksuccess: TaskSuccessEvent<S>;
   /** A task failed for good (retries exhausted, timeout, cancel, total timeout, ...). */
-  taskfailure: TaskFailureEvent;
+  taskfailure: TaskFailureEvent<S>;
   /** An attempt failed and another one follows after `delay` ms. */
-  retry: RetryEvent;
+  retry: RetryEvent<S>;
   /** A circuit breaker rejected an attempt. */
-  circuitopen: CircuitOpenEvent;
+  circuitopen: CircuitOpenEvent<S>;
   /** A checkpoint row was durably appended. */
   checkpoint: CheckpointEvent;
   /** A run was resumed from its checkpoint log. */
@@ -642,15 +642,15 @@ export interface WorkflowEventMap {
   /** The total timeout tripped (once per run, before any rollback). */
   workflowtimeout: WorkflowTimeoutEvent;
   /** The run was cancelled (exactly once per run, before any rollback). */
-  cancelled: CancelledEvent;
+  cancelled: CancelledEvent<S>;
   /** Clearing the checkpoint log failed (best effort: the run's result is unchanged). */
   checkpointclearfailed: CheckpointClearFailedEvent;
   /** Resume found a row whose state is no longer registered and dropped it from the path. */
   unknownresumestate: UnknownResumeStateEvent;
   /** A run (orchestrate or resume) is starting, after validation and resource setup. */
-  runstart: RunStartEvent;
+  runstart: RunStartEvent<S>;
   /** A run ended: `state` is set on success, `error` on failure. */
-  runend: RunEndEvent;
+  runend: RunEndEvent<S>;
   /** A compensation ran during a saga rollback. */
   compensate: CompensateEvent;
 }

@@ -37,16 +37,26 @@ export interface JoinConfig<S extends string = string> {
   failFast?: boolean;
 }
 
-/** The outcome of one branch, as the join state sees it in `ctx.split`. */
-export type BranchResult =
-  | { readonly index: number; readonly status: "ok"; readonly value: unknown }
+/**
+ * The outcome of one branch, as the join state sees it in `ctx.split`.
+ *
+ * @typeParam V The value a successful branch returned.
+ */
+export type BranchResult<V = unknown> =
+  | { readonly index: number; readonly status: "ok"; readonly value: V }
   | { readonly index: number; readonly status: "error"; readonly error: unknown }
   | { readonly index: number; readonly status: "cancelled" };
 
-/** What the state after a split receives as `ctx.split`. */
-export interface SplitOutcome {
+/**
+ * What the state after a split receives as `ctx.split`.
+ *
+ * @typeParam V The value a successful branch returned (typed by `registerJoin`).
+ */
+export interface SplitOutcome<V = unknown> {
   /** One result per branch, by index. */
-  readonly results: readonly BranchResult[];
+  readonly results: readonly BranchResult<V>[];
+  /** The values of the branches that succeeded, in branch order. */
+  readonly values: readonly V[];
   /** How many branches succeeded. */
   readonly successes: number;
   /** How many branches failed. */
@@ -55,8 +65,13 @@ export interface SplitOutcome {
   readonly cancelled: number;
 }
 
+/** The successful branches' values of `results`, in branch order. */
+export function okValues<V>(results: readonly BranchResult<V>[]): V[] {
+  return results.flatMap((result) => result.status === "ok" ? [result.value] : []);
+}
+
 /** Checks a join configuration's shape at registration (cano §1.4 plus our own options). */
-export function checkJoinConfig(state: string, join: JoinConfig, branches: number): void {
+export function checkJoinConfig(state: string, join: JoinConfig): void {
   if (typeof join !== "object" || join === null) {
     throw new ConfigurationError(`Split state "${state}" needs a join config object`);
   }
@@ -96,9 +111,6 @@ export function checkJoinConfig(state: string, join: JoinConfig, branches: numbe
   }
   if (join.failFast === true && strategy !== "all") {
     throw new ConfigurationError(`${where}: failFast only applies to the "all" strategy`);
-  }
-  if (!Number.isSafeInteger(branches)) {
-    throw new ConfigurationError(`${where}: tasks must be an array`);
   }
 }
 

@@ -11,9 +11,14 @@ import {
 import { runStoreFor } from "../recovery/local_leases.ts";
 import { checkCodec, checkLeaseMs } from "../recovery/run_record.ts";
 import type { StreamErrorPolicy, StreamWindow } from "../task/stream.ts";
-import type { ResourceMap, TaskConfig } from "../task/task.ts";
-import type { SingleEntry } from "./run.ts";
-import type { TaskHandler } from "./workflow.ts";
+import {
+  resolveTaskConfig,
+  type ResourceMap,
+  type Task,
+  type TaskConfig,
+  type TaskFn,
+} from "../task/task.ts";
+import type { SingleEntry, SplitBranch } from "./run.ts";
 
 /** A state name: a non-empty string. */
 export function checkState(state: unknown): void {
@@ -88,7 +93,7 @@ export function checkSignal(signal: unknown): AbortSignal | undefined {
 /** A function or task object, as the run function, task id and config of an entry. */
 export function normaliseTask<N extends string, S extends string, D, R extends ResourceMap>(
   state: S,
-  task: TaskHandler<N, S, D, R>,
+  task: TaskFn<N, S, D, R> | Task<N, S, D, R>,
 ): { run: SingleEntry["run"]; name: string; config: TaskConfig | undefined } {
   if (typeof task === "function") {
     return { run: task as SingleEntry["run"], name: state, config: undefined };
@@ -104,6 +109,22 @@ export function normaliseTask<N extends string, S extends string, D, R extends R
   throw new ConfigurationError(
     `Task for state "${state}" must be a function or an object with a run(ctx) method`,
   );
+}
+
+/**
+ * A split's branches as the engine runs them: each normalised like a task, with its own resolved
+ * config, and its id `name[index]` based on the task's own name, else the split state's. Used at
+ * registration and, for a branch factory, each time the state is entered.
+ */
+export function splitBranches(state: string, tasks: readonly unknown[]): SplitBranch[] {
+  return tasks.map((task, index) => {
+    const label = `${state}[${index}]`;
+    const { run, name, config } = normaliseTask(
+      label,
+      task as TaskFn<string, string, unknown, ResourceMap>,
+    );
+    return { name: name === label ? state : name, config: resolveTaskConfig(config), run };
+  });
 }
 
 /**

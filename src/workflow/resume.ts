@@ -14,7 +14,7 @@ import { shortId } from "../recovery/run_errors.ts";
 import type { ResourceMap } from "../task/task.ts";
 import type { RollbackRecord } from "./compensation.ts";
 import { ResumeEvent, UnknownResumeStateEvent } from "./events.ts";
-import type { SplitOutcome } from "./join.ts";
+import { okValues, type SplitOutcome } from "./join.ts";
 import type { Definition, RollbackPlan, RunStart, StackEntry } from "./run.ts";
 
 /** Where a resumed run starts, with the data to start it with. */
@@ -199,7 +199,10 @@ function recordedError(summary: RollbackRecord["error"]): CanoError {
 /** The split outcome a join state's entry row carries, if any. */
 function splitOf(output: unknown): SplitOutcome | undefined {
   if (typeof output !== "object" || output === null || !("split" in output)) return undefined;
-  return (output as { split: SplitOutcome }).split;
+  const split = (output as { split: SplitOutcome }).split;
+  // Logs written before `values` existed carry only the results: derive them.
+  if (Array.isArray(split.values) || !Array.isArray(split.results)) return split;
+  return { ...split, values: okValues(split.results) };
 }
 
 function reportUnknown<R extends ResourceMap>(

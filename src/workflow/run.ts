@@ -62,6 +62,8 @@ export interface SplitBranch {
 export interface SplitEntry extends EntryBase {
   readonly kind: "split";
   readonly branches: readonly SplitBranch[];
+  /** Dynamic fan-out: computes the branches from the context each time the state is entered. */
+  readonly factory?: (ctx: AnyContext) => unknown;
   readonly join: JoinConfig;
 }
 
@@ -72,6 +74,11 @@ export interface StreamEntry extends EntryBase {
   readonly task: StreamTask<any, any, any, string, any, any, any>;
   readonly window: StreamWindow;
   readonly policy: StreamErrorPolicy;
+  /**
+   * Whether each flushed window's cursor is checkpointed (`registerStream`); `false` for a stream
+   * given to plain `register`, which cano drives in memory.
+   */
+  readonly persist: boolean;
 }
 
 /** How a registered state is handled: one entry kind per processing model. */

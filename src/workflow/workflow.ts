@@ -1,5 +1,5 @@
 import { safeString } from "../describe.ts";
-import { ConfigurationError } from "../errors.ts";
+import { ConfigurationError, NonRetryableError } from "../errors.ts";
 import { SafeEventTarget } from "../events.ts";
 import { readOptions } from "../options.ts";
 import { Resources } from "../resources.ts";
@@ -18,6 +18,15 @@ import { drivesAsSteps, type SteppedTask } from "../task/stepped.ts";
 import type { StreamTask } from "../task/stream.ts";
 import type { WorkflowResult } from "./engine.ts";
 import type { WorkflowEventMap } from "./events.ts";
+import type {
+  BranchValue,
+  ExitOf,
+  JoinHandler,
+  JoinValueOf,
+  JoinValues,
+  NoJoins,
+  RunArgs,
+} from "./workflow_types.ts";
 import { toMermaid } from "./mermaid.ts";
 import { checkJoinConfig, type JoinConfig } from "./join.ts";
 import {
@@ -30,9 +39,17 @@ import {
   checkTaskName,
   checkWindow,
   normaliseTask,
+  splitBranches,
 } from "./registration.ts";
 import { checkIdOption, startRun } from "./start.ts";
-import type { CompensatableEntry, Definition, SingleEntry, StateEntry } from "./run.ts";
+import type {
+  CompensatableEntry,
+  Definition,
+  SingleEntry,
+  StateEntry,
+  StreamEntry,
+} from "./run.ts";
+import { inMemorySteps, isSteppedTask, isStreamTask } from "./models/in_memory.ts";
 
 export type { WorkflowResult } from "./engine.ts";
 
@@ -101,21 +118,35 @@ export interface ResumeOptions {
   signal?: AbortSignal;
 }
 
-/** A branch of a split: a function or an object with `run`, returning any value. */
-export type SplitTask<S extends string, D, R extends ResourceMap> =
-  | ((ctx: TaskContext<S, D, R>) => unknown)
-  | { name?: string; config?: TaskConfig; run(ctx: TaskContext<S, D, R>): unknown };
+/**
+ * A branch of a split: a function or an object with `run`, returning any value.
+ *
+ * @typeParam V The value it returns (its join state sees it in `ctx.split`).
+ */
+export type SplitTask<S extends string, D, R extends ResourceMap, V = unknown> =
+  | ((ctx: TaskContext<S, D, R>) => V | Promise<V>)
+  | { name?: string; config?: TaskConfig; run(ctx: TaskContext<S, D, R>): V | Promise<V> };
 
-/** A task given to `register`: a function or an object with `run`. */
+/**
+ * A task given to `register`: a function or an object with `run`; or a stepped or stream task,
+ * which `register` drives in memory (see {@link Workflow.register}).
+ */
 export type TaskHandler<N extends string, S extends string, D, R extends ResourceMap> =
   | TaskFn<N, S, D, R>
-  | Task<N, S, D, R>;
+  | Task<N, S, D, R>
+  // deno-lint-ignore no-explicit-any
+  | SteppedTask<any, N, S, D, R>
+  // deno-lint-ignore no-explicit-any
+  | StreamTask<any, any, any, N, S, D, R>;
 
 // Assigned by a static block of Workflow (see runWithExternalResources and isCheckpointed).
 let checkpointed: (workflow: Workflow<string, unknown, ResourceMap>) => boolean;
 let identity: (
   workflow: Workflow<string, unknown, ResourceMap>,
 ) => { name: string; version: number; store: RunStore | undefined };
+let graph: (
+  workflow: Workflow<string, unknown, ResourceMap>,
+) => { entries: ReadonlyMap<string, StateEntry>; exits: ReadonlySet<string> };
 let resumeWithoutLifecycle: (
   workflow: Workflow<string, unknown, ResourceMap>,
   id: string,
@@ -134,6 +165,10 @@ let orchestrateWithoutLifecycle: <S extends string, D, R extends ResourceMap>(
  * @typeParam S The state union.
  * @typeParam D The run data type.
  * @typeParam R The resource map (key → resource).
+ * @typeParam E The exit states declared so far (the builder tracks them: a result's `state` is
+ * one of them). Leave it out when writing the type by hand.
+ * @typeParam J The join states declared so far by `registerSplit`, with their branches' value
+ * type (read by `registerJoin`). Leave it out when writing the type by hand.
  *
  * @example A three-state workflow
  * ```ts
@@ -162,12 +197,16 @@ export class Workflow<
   S extends string,
   D = Record<string, unknown>,
   R extends ResourceMap = ResourceMap,
-> extends SafeEventTarget<WorkflowEventMap> {
+  E extends S = never,
+  J extends JoinValues = NoJoins,
+> extends SafeEventTarget<WorkflowEventMap<S>> {
   /** The resources set up around every run. */
   readonly resources: Resources<R>;
   /** The workflow's name (see {@link WorkflowOptions.name}), `undefined` when unnamed. */
   readonly name: string | undefined;
   #entries = new Map<S, StateEntry>();
+  /** Entries registered with `registerJoin` (each state must be some split's `next`). */
+  #joins = new WeakSet<StateEntry>();
   #exits = new Set<S>();
   #workflowId: string | undefined;
   #version = 0;
@@ -188,7 +227,11 @@ export class Workflow<
       "name",
     ]);
     if (options.resources !== undefined && !(options.resources instanceof Resources)) {
-      throw new ConfigurationError("Workflow option resources must be a Resources instance");
+      throw new ConfigurationError(
+        `Workflow option resources must be a Resources instance (new Resources({ ... })), received ${
+          safeString(options.resources)
+        }`,
+      );
     }
     this.resources = options.resources ?? new Resources() as unknown as Resources<R>;
     this.name = options.name === undefined
@@ -200,8 +243,14 @@ export class Workflow<
    * Registers the handler of `state` (replacing any previous one). The task returns the next
    * state; with `next`, only the declared states may be returned.
    *
+   * A stepped task (`{ step }`) or a stream task (`{ open, processItem, flushWindow, onClose }`)
+   * is accepted too and driven in memory, as cano's plain `register` does: a stepped task's steps
+   * run as one attempt from an `undefined` cursor (a retry starts over), and a stream's cursors
+   * are never checkpointed (a resume re-opens the source from the start). Use `registerStepped` or
+   * `registerStream` for progress that survives a crash.
+   *
    * @param state The state.
-   * @param task A function or a task object.
+   * @param task A function or a task object (plain, stepped or stream).
    * @param options Declared next states, task id and configuration.
    * @returns This workflow.
    *
@@ -359,15 +408,23 @@ export class Workflow<
   /**
    * Registers a split state: `tasks` run in parallel (each with its own retry policy, attempt
    * timeout and abort signal), and the join strategy decides the outcome. On success the run
-   * moves to `join.next`, whose tasks receive every branch's outcome as `ctx.split`; losers of
-   * `"any"`, `partialResults` and `"partialTimeout"` (and everyone, on cancel) are aborted through
-   * their signal. A branch's return value is kept in `ctx.split` (it must be JSON-serialisable when
-   * a checkpoint store is attached).
+   * moves to `join.next`, whose task receives every branch's outcome as `ctx.split` (typed when it
+   * is registered with {@link Workflow.registerJoin}); losers of `"any"`, `partialResults` and
+   * `"partialTimeout"` (and everyone, on cancel) are aborted through their signal. A branch's
+   * return value is kept in `ctx.split` (it must be JSON-serialisable when a checkpoint store is
+   * attached).
+   *
+   * `tasks` may also be a function of the task context returning the branches: dynamic fan-out,
+   * one branch per item of the run data (cano's `TaskResult::Split` from a task). It is called
+   * once each time the state is entered (again on a resume into it, with the checkpointed data),
+   * is not retried, and must return an array of branches, else the state fails with a `workflow`
+   * error naming what it returned.
    *
    * @param state The state.
-   * @param tasks The branches: functions or `{ name?, config?, run }` objects.
+   * @param tasks The branches (functions or `{ name?, config?, run }` objects), or a function of
+   * the context returning them.
    * @param join The strategy, the next state, and optional `timeout`, `bulkhead` and `failFast`.
-   * @returns This workflow.
+   * @returns This workflow, with `join.next` typed as a join of the branches' values.
    *
    * @example Fan out, then read every branch's outcome
    * ```ts
@@ -377,43 +434,120 @@ export class Workflow<
    * const quote = (price: number) => ({ config: TaskConfig.minimal(), run: () => price });
    * const workflow = new Workflow<"quotes" | "pick" | "done", { best?: number }>()
    *   .registerSplit("quotes", [quote(12), quote(9), quote(15)], { strategy: "all", next: "pick" })
-   *   .register("pick", (ctx) => {
-   *     const prices = ctx.split!.results.flatMap((r) => r.status === "ok" ? [r.value as number] : []);
-   *     ctx.data.best = Math.min(...prices);
+   *   .registerJoin("pick", (ctx) => {
+   *     assert.deepEqual(ctx.split.results.map((r) => r.status), ["ok", "ok", "ok"]);
+   *     ctx.data.best = Math.min(...ctx.split.values);
+   *     return "done";
+   *   })
+   *   .addExitState("done");
+   * assert.equal((await workflow.orchestrate("quotes")).data.best, 9);
+   * ```
+   *
+   * @example One branch per order line (dynamic fan-out)
+   * ```ts
+   * import { Workflow } from "@cano/cano";
+   * import assert from "node:assert/strict";
+   *
+   * const workflow = new Workflow<"reserve" | "total" | "done", { lines: number[]; sum?: number }>()
+   *   .registerSplit("reserve", (ctx) => ctx.data.lines.map((qty) => () => qty * 10), {
+   *     strategy: "all",
+   *     next: "total",
+   *   })
+   *   .registerJoin("total", (ctx) => {
+   *     ctx.data.sum = ctx.split.values.reduce((a, b) => a + b, 0);
+   *     return "done";
+   *   })
+   *   .addExitState("done");
+   * const result = await workflow.orchestrate("reserve", { data: { lines: [1, 2, 3] } });
+   * assert.equal(result.data.sum, 60);
+   * ```
+   */
+  registerSplit<const T extends readonly SplitTask<S, D, R>[], const Next extends S = S>(
+    state: S,
+    tasks: T | ((ctx: TaskContext<S, D, R>) => T | Promise<T>),
+    join: JoinConfig<S> & { next: Next },
+  ): Workflow<S, D, R, E, J & { [K in Next]: BranchValue<T[number]> }> {
+    checkState(state);
+    if (!Array.isArray(tasks) && typeof tasks !== "function") {
+      throw new ConfigurationError(
+        `Split state "${state}" needs an array of tasks or a function returning one, received ${
+          safeString(tasks)
+        }`,
+      );
+    }
+    checkJoinConfig(state, join);
+    checkState(join.next);
+    const factory = typeof tasks === "function"
+      ? tasks as unknown as (ctx: TaskContext<string, unknown, ResourceMap>) => unknown
+      : undefined;
+    this.#entries.set(state, {
+      kind: "split",
+      name: "",
+      config: resolveTaskConfig(undefined),
+      next: new Set([join.next]),
+      branches: factory === undefined ? splitBranches(state, tasks as readonly unknown[]) : [],
+      ...(factory === undefined ? {} : { factory }),
+      join: { ...join },
+    });
+    return this.#changed() as unknown as Workflow<
+      S,
+      D,
+      R,
+      E,
+      J & { [K in Next]: BranchValue<T[number]> }
+    >;
+  }
+
+  /**
+   * Registers a join state: the state a split's `next` leads to, whose task reads the branches'
+   * outcomes from `ctx.split`, typed by what the branches return (no `!`, no cast). It is a plain
+   * task otherwise (retries, timeouts, checkpointing). Entering it other than right after a split
+   * fails the run with a `task_execution` error naming the state; `validate()` refuses a join
+   * state that no split leads to.
+   *
+   * @param state The join state (a split's `next`).
+   * @param task A function or an object with `run`, receiving a context with `split`.
+   * @param options Declared next states, task id and configuration.
+   * @returns This workflow.
+   *
+   * @example Pick the best quote, typed
+   * ```ts
+   * import { TaskConfig, Workflow } from "@cano/cano";
+   * import assert from "node:assert/strict";
+   *
+   * const quote = (price: number) => ({ config: TaskConfig.minimal(), run: () => price });
+   * const workflow = new Workflow<"quotes" | "pick" | "done", { best?: number }>()
+   *   .registerSplit("quotes", [quote(12), quote(9), quote(15)], { strategy: "all", next: "pick" })
+   *   .registerJoin("pick", (ctx) => {
+   *     ctx.data.best = Math.min(...ctx.split.values); // values: readonly number[]
    *     return "done";
    *   })
    *   .addExitState("done");
    * assert.equal((await workflow.orchestrate("quotes")).data.best, 9);
    * ```
    */
-  registerSplit(state: S, tasks: readonly SplitTask<S, D, R>[], join: JoinConfig<S>): this {
+  registerJoin<const St extends S, const N extends S = S>(
+    state: St,
+    task: JoinHandler<JoinValueOf<J, St>, NoInfer<N>, S, D, R>,
+    options: RegisterOptions<N> = {},
+  ): this {
     checkState(state);
-    if (!Array.isArray(tasks)) {
-      throw new ConfigurationError(`Split state "${state}" needs an array of tasks`);
-    }
-    checkJoinConfig(state, join, tasks.length);
-    checkState(join.next);
-    const branches = tasks.map((task, index) => {
-      const label = `${state}[${index}]`;
-      const { run, name, config } = normaliseTask(
-        label,
-        task as unknown as TaskHandler<string, string, D, R>,
-      );
-      return {
-        // Branch ids are name[index]: the task's own name, else the split state's.
-        name: name === label ? state : name,
-        config: resolveTaskConfig(config),
-        run,
-      };
-    });
-    this.#entries.set(state, {
-      kind: "split",
-      name: "",
-      config: resolveTaskConfig(undefined),
-      next: new Set([join.next]),
-      branches,
-      join: { ...join },
-    });
+    const { run, name, config } = normaliseTask(
+      state,
+      task as unknown as TaskFn<string, string, D, R>,
+    );
+    const entry: SingleEntry = {
+      kind: "single",
+      name: options.name ?? name,
+      config: resolveTaskConfig(options.config ?? config),
+      run: (ctx) => {
+        if (ctx.split === undefined) throw joinWithoutSplit(state);
+        return run(ctx);
+      },
+      next: checkNext(state, options.next),
+    };
+    this.#joins.add(entry);
+    this.#entries.set(state, entry);
     return this.#changed();
   }
 
@@ -460,6 +594,16 @@ export class Workflow<
     options: Pick<RegisterOptions<N>, "next"> = {},
   ): this {
     checkState(state);
+    this.#putStream(state, task, options.next, true);
+    return this.#changed();
+  }
+
+  #putStream<I, O, C, N extends string>(
+    state: S,
+    task: StreamTask<I, O, C, N, S, D, R>,
+    next: readonly N[] | undefined,
+    persist: boolean,
+  ): void {
     if (typeof task !== "object" || task === null) {
       throw new ConfigurationError(`Stream task for state "${state}" must be an object`);
     }
@@ -471,12 +615,12 @@ export class Workflow<
       kind: "stream",
       name: task.name ?? state,
       config: resolveTaskConfig(task.config, RetryMode.none()),
-      next: checkNext(state, options.next),
-      task,
+      next: checkNext(state, next),
+      task: task as unknown as StreamEntry["task"],
       window: checkWindow(state, task.window ?? { count: 1 }),
       policy: checkItemPolicy(state, task.onItemError ?? "failFast"),
+      persist,
     });
-    return this.#changed();
   }
 
   /**
@@ -496,10 +640,10 @@ export class Workflow<
    * assert.equal((await workflow.orchestrate("start")).state, "done");
    * ```
    */
-  addExitState(state: S): this {
+  addExitState<const X extends S>(state: X): Workflow<S, D, R, E | X, J> {
     checkState(state);
     this.#exits.add(state);
-    return this.#changed();
+    return this.#changed() as unknown as Workflow<S, D, R, E | X, J>;
   }
 
   /**
@@ -518,9 +662,9 @@ export class Workflow<
    * workflow.validate();
    * ```
    */
-  addExitStates(...states: S[]): this {
+  addExitStates<const X extends S>(...states: X[]): Workflow<S, D, R, E | X, J> {
     for (const state of states) this.addExitState(state);
-    return this;
+    return this as unknown as Workflow<S, D, R, E | X, J>;
   }
 
   /**
@@ -799,9 +943,9 @@ export class Workflow<
    */
   async orchestrate(
     initial: S,
-    options: OrchestrateOptions<D> = {},
-  ): Promise<WorkflowResult<S, D>> {
-    const run = this.#prepare(initial, options);
+    ...args: RunArgs<D, OrchestrateOptions<D>>
+  ): Promise<WorkflowResult<S, D, ExitOf<S, E>>> {
+    const run = this.#prepare(initial, args[0] ?? {});
     await this.resources.setupAll();
     try {
       return await run();
@@ -811,7 +955,10 @@ export class Workflow<
   }
 
   /** Validates a run's inputs synchronously and returns the run, ready to start. */
-  #prepare(initial: S, given: OrchestrateOptions<D>): () => Promise<WorkflowResult<S, D>> {
+  #prepare(
+    initial: S,
+    given: OrchestrateOptions<D>,
+  ): () => Promise<WorkflowResult<S, D, ExitOf<S, E>>> {
     const definition = this.#validated();
     this.validateInitialState(initial);
     const options = readOptions<OrchestrateOptions<D>>(given, "orchestrate options", [
@@ -838,7 +985,10 @@ export class Workflow<
       );
     }
     const mode = ifExists === "resume" ? "startOrResume" : "start";
-    return () => startRun(definition, { id, mode, initial, data, signal });
+    return () =>
+      startRun(definition, { id, mode, initial, data, signal }) as Promise<
+        WorkflowResult<S, D, ExitOf<S, E>>
+      >;
   }
 
   static {
@@ -853,6 +1003,8 @@ export class Workflow<
       Promise.resolve().then(() =>
         resumeRun(workflow.#validated(), checkIdOption(id, "Workflow id"), undefined)
       );
+    // The testing kit's paths() walks the declared edges.
+    graph = (workflow) => ({ entries: workflow.#entries, exits: workflow.#exits });
     // Recovery finds the definition of a stored run by name and version, in the same store.
     identity = (workflow) => ({
       name: workflow.name ?? "",
@@ -899,7 +1051,10 @@ export class Workflow<
    * assert.deepEqual(result.path, ["fetch", "store", "done"]);
    * ```
    */
-  async resumeFrom(workflowId: string, options: ResumeOptions = {}): Promise<WorkflowResult<S, D>> {
+  async resumeFrom(
+    workflowId: string,
+    options: ResumeOptions = {},
+  ): Promise<WorkflowResult<S, D, ExitOf<S, E>>> {
     if (this.#store === undefined) {
       throw new ConfigurationError(
         "resumeFrom requires a checkpoint store (call withCheckpointStore)",
@@ -911,7 +1066,7 @@ export class Workflow<
     const signal = checkSignal(given);
     await this.resources.setupAll();
     try {
-      return await resumeRun<S, D, R>(definition, id, signal);
+      return await resumeRun<S, D, R, ExitOf<S, E>>(definition, id, signal);
     } finally {
       await this.resources.teardownAll();
     }
@@ -930,7 +1085,14 @@ export class Workflow<
         ...(options.next === undefined ? {} : { next: options.next as readonly string[] as S[] }),
       });
     }
-    const { run, name, config } = normaliseTask(state, task);
+    if (kind === "single" && isStreamTask(task)) {
+      const stream = task as unknown as StreamTask<unknown, unknown, unknown, S, S, D, R>;
+      this.#putStream(state, stream, options.next as readonly S[] | undefined, false);
+      return this.#changed();
+    }
+    const { run, name, config } = kind === "single" && isSteppedTask(task)
+      ? inMemorySteps(state, task)
+      : normaliseTask(state, task as TaskFn<N, S, D, R> | Task<N, S, D, R>);
     this.#entries.set(state, {
       kind,
       name: options.name ?? name,
@@ -968,7 +1130,9 @@ export class Workflow<
   #validated(): Definition<R> {
     if (this.#definition !== undefined) return this.#definition;
     if (this.#entries.size === 0) {
-      throw new ConfigurationError("Workflow has no registered state handlers");
+      throw new ConfigurationError(
+        "Workflow has no registered state handlers",
+      );
     }
     if (this.#exits.size === 0) {
       throw new ConfigurationError(
@@ -982,6 +1146,18 @@ export class Workflow<
             `State "${state}" declares next state "${target}", which is neither registered nor an exit state`,
           );
         }
+      }
+    }
+    for (const [join, entry] of this.#entries) {
+      if (!this.#joins.has(entry)) continue;
+      const fromSplit = [...this.#entries.values()].some((other) =>
+        other.kind === "split" && other.join.next === join
+      );
+      if (!fromSplit) {
+        throw new ConfigurationError(
+          `Join state "${join}" (registerJoin) is the next state of no split: give a split ` +
+            `{ next: "${join}" }, or register the state with register`,
+        );
       }
     }
     this.#definition = {
@@ -1019,20 +1195,39 @@ export function workflowIdentity(
   return identity(workflow as unknown as Workflow<string, unknown, ResourceMap>);
 }
 
+/**
+ * A workflow's registered entries (with their declared next states) and exit states, read-only,
+ * in registration order. Not part of the public API (the testing kit's `paths()` reads it).
+ */
+export function workflowGraph(
+  workflow: Workflow<string, never, ResourceMap>,
+): { entries: ReadonlyMap<string, StateEntry>; exits: ReadonlySet<string> } {
+  return graph(workflow as unknown as Workflow<string, unknown, ResourceMap>);
+}
+
 /** Resumes run `id` (claim, resume point, engine), the part of `resumeFrom` inside its lifecycle. */
-function resumeRun<S extends string, D, R extends ResourceMap>(
+function resumeRun<S extends string, D, R extends ResourceMap, X extends S = S>(
   definition: Definition<R>,
   id: string,
   signal: AbortSignal | undefined,
-): Promise<WorkflowResult<S, D>> {
-  return startRun(definition, {
+): Promise<WorkflowResult<S, D, X>> {
+  return startRun<S, D, R>(definition, {
     id,
     mode: "resume",
     // A resumed run starts where its log says; these are never used.
     initial: "" as S,
     data: undefined as D,
     signal,
-  });
+  }) as Promise<WorkflowResult<S, D, X>>;
+}
+
+/** A join state entered other than right after a split: its task would read no outcome. */
+function joinWithoutSplit(state: string): NonRetryableError {
+  return new NonRetryableError(
+    `Join state "${state}" was entered without a split right before it: only a split's next ` +
+      "state may lead to a state registered with registerJoin (register it with register if " +
+      "other states lead to it too)",
+  );
 }
 
 /**

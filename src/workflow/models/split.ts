@@ -2,17 +2,20 @@
 // policy and its own abort signal; the join strategy decides when to stop waiting, losers are
 // aborted, and the outcome is handed to the next state as `ctx.split`.
 
-import { childController, setLongTimeout } from "../../async.ts";
+import { abortable, childController, NEVER_ABORTED, setLongTimeout } from "../../async.ts";
 import { safeInstanceOf } from "../../describe.ts";
 import type { ProcessingModel } from "../model.ts";
-import { CancelledError, CanoError } from "../../errors.ts";
-import { type ResourceMap, runResolved, type TaskContext } from "../../task/task.ts";
+import { CancelledError, CanoError, messageOf } from "../../errors.ts";
+import { invoke, type ResourceMap, runResolved, type TaskContext } from "../../task/task.ts";
+import { describeResult } from "../attempts.ts";
+import { splitBranches } from "../registration.ts";
 import { TaskFailureEvent, TaskStartEvent, TaskSuccessEvent } from "../events.ts";
 import {
   type BranchResult,
   canStopEarly,
   isSatisfied,
   joinNotMet,
+  okValues,
   type SplitOutcome,
 } from "../join.ts";
 import type { Resources } from "../../resources.ts";
@@ -35,7 +38,10 @@ export async function runSplit<R extends ResourceMap>(
   state: string,
   entry: SplitEntry,
 ): Promise<string> {
-  const { branches, join } = entry;
+  const { join } = entry;
+  const branches = entry.factory === undefined
+    ? entry.branches
+    : await branchesFrom(run, state, entry.factory);
   const total = branches.length;
   const results: Array<BranchResult | undefined> = new Array(total);
   const counts = { successes: 0, failures: 0 };
@@ -210,6 +216,34 @@ function abortUnfinished(
   });
 }
 
+/** Dynamic fan-out: the branches a factory computes from the context, checked like registration. */
+async function branchesFrom<R extends ResourceMap>(
+  run: Run<R>,
+  state: string,
+  factory: (ctx: TaskContext<string, unknown, R>) => unknown,
+): Promise<readonly SplitBranch[]> {
+  const ctx = contextFor(run, state, run.signal ?? NEVER_ABORTED, 1);
+  const tasks = await abortable(invoke(factory, ctx), run.signal);
+  if (!Array.isArray(tasks)) {
+    throw new CanoError(
+      `The branch function of split state "${state}" returned ${
+        describeResult(tasks)
+      }; expected an array of tasks`,
+      { category: "workflow" },
+    );
+  }
+  try {
+    return splitBranches(state, tasks);
+  } catch (error) {
+    throw new CanoError(
+      `The branch function of split state "${state}" returned an invalid branch: ${
+        messageOf(error)
+      }`,
+      { category: "workflow", cause: error },
+    );
+  }
+}
+
 function summarise(
   results: Array<BranchResult | undefined>,
   counts: { successes: number; failures: number },
@@ -220,6 +254,7 @@ function summarise(
   );
   return {
     results: all,
+    values: okValues(all),
     successes: counts.successes,
     failures: counts.failures,
     cancelled: all.length - counts.successes - counts.failures,

@@ -1,10 +1,9 @@
 // A stepped task (also `timerTask`): each step is its own retry unit, and the cursor of every
 // `{ more }` is checkpointed, so a resumed run continues from the last one.
 
-import { CanoError } from "../../errors.ts";
-import type { StepOutcome } from "../../task/stepped.ts";
 import type { ResourceMap } from "../../task/task.ts";
-import { attempts, describeResult, settleData } from "../attempts.ts";
+import { attempts, settleData } from "../attempts.ts";
+import { checkStepOutcome } from "./in_memory.ts";
 import { appendRow } from "../journal.ts";
 import type { ProcessingModel } from "../model.ts";
 import { contextFor, type Run, type SteppedEntry } from "../run.ts";
@@ -24,29 +23,15 @@ async function runStepped<R extends ResourceMap>(
       const ctx = contextFor(run, state, signal, n);
       return settleData(run, ctx, entry.step(ctx, from));
     }, run.signal);
-    if (isOutcome(outcome, "done")) return outcome.done;
-    if (!isOutcome(outcome, "more")) {
-      throw new CanoError(
-        `Stepped task for state "${state}" must return { more: cursor } or { done: state }, received ${
-          describeResult(outcome)
-        }`,
-        { category: "workflow" },
-      );
-    }
-    cursor = outcome.more;
+    const checked = checkStepOutcome(state, outcome);
+    if ("done" in checked) return checked.done;
+    cursor = checked.more;
     await appendRow(
       run,
       { kind: "step_cursor", state, taskId: entry.name, output: cursor, data: run.data },
       "Append step cursor checkpoint",
     );
   }
-}
-
-function isOutcome<K extends "more" | "done">(
-  value: unknown,
-  key: K,
-): value is Extract<StepOutcome<unknown, string>, Record<K, unknown>> {
-  return typeof value === "object" && value !== null && key in value;
 }
 
 /** `registerStepped`, and `timerTask` registered with `register`. */

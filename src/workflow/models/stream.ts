@@ -1,10 +1,20 @@
 // Driving a stream state: pull items, process them (each bounded by the attempt timeout), flush
 // per window, checkpoint the cursor of each flushed window, and drain cooperatively on cancel or
 // total timeout (flush and commit the partial window, then `onClose("cancelled")`).
+//
+// Cancellation (and the total timeout, which aborts the same run signal) is checked *between*
+// items, as in cano (§3.6): the item in flight is never raced against the run's signal, so it
+// finishes and lands in the drained window — a resume starts after it and every item is processed
+// once. Its `ctx.signal` does abort, so a cooperative item may end early; an item that then throws
+// (or runs over its attempt timeout, which still bounds it) is abandoned: not buffered, its cursor
+// not committed, so a resume processes it again. An item that ignores its signal and never
+// settles holds the drain (cano waits too): bound `processItem` with `config.attemptTimeout`.
+// Only `open()` and the wait for the next item are raced (a hung source stays cancellable), and
+// lost ownership stops everything at once (the new owner redoes the item).
 
-import { safeString } from "../../describe.ts";
+import { safeInstanceOf, safeString } from "../../describe.ts";
 import { abortable, deadline, NEVER_ABORTED } from "../../async.ts";
-import { CanoError, TimeoutError } from "../../errors.ts";
+import { CancelledError, CanoError, CheckpointStoreError, TimeoutError } from "../../errors.ts";
 import type { WindowSignal } from "../../task/stream.ts";
 import { invoke, type ResourceMap, type TaskContext } from "../../task/task.ts";
 import { appendRow } from "../journal.ts";
@@ -50,17 +60,17 @@ class StreamRun<R extends ResourceMap> {
 
   async drive(startCursor: unknown): Promise<string> {
     const { task } = this.#entry;
-    let iterator: AsyncIterator<unknown>;
+    const opening = invoke((c) => task.open(c, startCursor), this.#ctx());
+    let source: unknown;
     try {
-      const source = await abortable(
-        invoke((c) => task.open(c, startCursor), this.#ctx()),
-        this.#signal,
-      );
-      iterator = iteratorOf(this.#state, source);
+      source = await abortable(opening, this.#signal);
     } catch (error) {
-      if (this.#signal?.aborted) await this.#drain();
+      // A hung open() is cancellable. The source never opened: nothing to flush and no onClose
+      // (cano §3.6); should it open after all, it is closed at once.
+      if (this.#signal?.aborted) void opening.then(closeLate, () => {});
       throw error;
     }
+    const iterator = iteratorOf(this.#state, source);
     try {
       return await this.#loop(iterator);
     } finally {
@@ -124,20 +134,25 @@ class StreamRun<R extends ResourceMap> {
       .finally(timer.clear) as Promise<IteratorResult<unknown> | typeof WINDOW_DUE>;
   }
 
-  /** Processes one item under the item policy; returns whether it was buffered. */
+  /**
+   * Processes one item under the item policy; returns whether it was buffered. The item is raced
+   * only against its attempt timeout and lost ownership, never against a cancel or the total
+   * timeout: those are honoured between items (see the top of this file).
+   */
   async #process(item: unknown): Promise<boolean> {
     const { task, config, policy } = this.#entry;
     const limit = config.attemptTimeout;
+    const lost = this.#run.ownership?.signal;
     const guard = limit === undefined ? undefined : deadline(
       limit,
       () => new TimeoutError(`Stream item exceeded its attempt timeout of ${limit} ms`),
-      this.#signal,
+      lost,
     );
-    const signal = guard?.signal ?? this.#signal;
+    const race = guard?.signal ?? lost;
     try {
       const result = await abortable(
-        invoke((c) => task.processItem(c, item), this.#ctx(signal ?? NEVER_ABORTED)),
-        signal,
+        invoke((c) => task.processItem(c, item), this.#ctx(itemSignal(race, this.#signal))),
+        race,
       );
       const { output, cursor } = checkItemResult(this.#state, result);
       this.#outputs.push(output);
@@ -146,7 +161,8 @@ class StreamRun<R extends ResourceMap> {
       this.#errors = 0;
       return true;
     } catch (error) {
-      if (this.#signal?.aborted) throw error; // the loop drains on its next turn
+      // Ended (or timed out) after the run was cancelled: abandoned, the loop drains.
+      if (this.#signal?.aborted) throw error;
       if (policy === "failFast") throw error;
       if (policy === "skipAndContinue") return false;
       this.#errors += 1;
@@ -185,17 +201,30 @@ class StreamRun<R extends ResourceMap> {
   async #commit(): Promise<void> {
     if (!this.#hasCursor) return;
     this.#hasCursor = false;
-    await appendRow(
-      this.#run,
-      {
-        kind: "step_cursor",
-        state: this.#state,
-        taskId: this.#entry.name,
-        output: this.#cursor,
-        data: this.#run.data,
-      },
-      "Append stream cursor checkpoint",
-    );
+    // A stream given to plain `register` runs in memory (cano's companion): no cursor rows.
+    if (!this.#entry.persist) return;
+    // A durable cancel request (`requestCancel`) ends the run for good — whoever claims it next
+    // rolls it back, never runs it forward — so its cursor has no reader, and the store refuses
+    // it (a forward row) anyway: the drained window is flushed, its cursor not written.
+    if (this.#run.ownership?.cancelled.aborted) return;
+    try {
+      await appendRow(
+        this.#run,
+        {
+          kind: "step_cursor",
+          state: this.#state,
+          taskId: this.#entry.name,
+          output: this.#cursor,
+          data: this.#run.data,
+        },
+        "Append stream cursor checkpoint",
+      );
+    } catch (error) {
+      // The same, when the request is first seen by this very write: the run is cancelled now
+      // (the refusal aborted its signal), and the loop drains.
+      if (refusedByCancelRequest(error)) return;
+      throw error;
+    }
   }
 
   async #exhausted(): Promise<string> {
@@ -210,6 +239,12 @@ class StreamRun<R extends ResourceMap> {
     throw this.#signal?.reason;
   }
 
+  /**
+   * Flushes and commits the partial window, then `onClose("cancelled")` (its result ignored). A
+   * failure of either ends the run with that error instead of as cancelled (cano §3.6): a failed
+   * flush leaves the window uncommitted (it replays on resume) and still lets onClose run, best
+   * effort — the flush error wins over a close error.
+   */
   async #drain(): Promise<void> {
     // A run this process lost is not drained: flushing or closing is the new owner's to do.
     const lost = this.#run.ownership?.lost;
@@ -219,18 +254,47 @@ class StreamRun<R extends ResourceMap> {
     try {
       await this.#flush(true);
     } catch (error) {
-      // The window stays uncommitted (it replays on resume); onClose still gets its chance, and
-      // the run fails with the flush error rather than as cancelled (cano §3.6).
       await close().catch(() => {});
       throw new DrainFailure(error);
     }
-    await close();
+    try {
+      await close();
+    } catch (error) {
+      throw new DrainFailure(error);
+    }
   }
 }
 
 /** A failure of the cooperative drain: the run ends with `error`, not as cancelled. */
 export class DrainFailure {
   constructor(readonly error: unknown) {}
+}
+
+/**
+ * The signal an item's context carries: it aborts with the run (cancel, total timeout, lost
+ * ownership) or when the item's own race (attempt timeout) is lost.
+ */
+function itemSignal(race: AbortSignal | undefined, run: AbortSignal | undefined): AbortSignal {
+  if (race === undefined || race === run) return run ?? NEVER_ABORTED;
+  if (run === undefined) return race;
+  return AbortSignal.any([race, run]);
+}
+
+/** Whether a cursor append was refused because a durable cancel request is on the run. */
+function refusedByCancelRequest(error: unknown): boolean {
+  return safeInstanceOf(error, CheckpointStoreError) &&
+    safeInstanceOf((error as { cause?: unknown }).cause, CancelledError);
+}
+
+/** Closes a source that opened after the run stopped waiting for it (best effort). */
+function closeLate(source: unknown): void {
+  try {
+    const iterable = source as Partial<AsyncIterable<unknown>> | null;
+    const iterator = iterable?.[Symbol.asyncIterator]?.();
+    void Promise.resolve(iterator?.return?.()).catch(() => {});
+  } catch {
+    // not an AsyncIterable, or a hostile one: nothing to close
+  }
 }
 
 function iteratorOf(state: string, source: unknown): AsyncIterator<unknown> {
