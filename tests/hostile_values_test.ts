@@ -937,3 +937,47 @@ Deno.test(
     assert.equal((await resources.aggregateHealth()).status, "unhealthy");
   }),
 );
+
+Deno.test("Option validators name a Symbol or a throwing object instead of throwing a TypeError", () => {
+  const hostile = [Symbol("n"), {
+    toString: () => {
+      throw new Error("no");
+    },
+  }, 10n];
+  for (const value of hostile) {
+    const cases: Array<() => unknown> = [
+      () => RetryMode.fixed(value as never, 0),
+      () => RetryMode.fixed(1, value as never),
+      () => new Workflow<"a" | "b">().withWorkflowVersion(value as never),
+      () =>
+        new Workflow<"a" | "b">().registerSplit("a", [() => 1], {
+          strategy: { quorum: value as never },
+          next: "b",
+        }),
+      () =>
+        new Workflow<"a" | "b">().registerSplit("a", [() => 1], {
+          strategy: { percentage: value as never },
+          next: "b",
+        }),
+      () =>
+        new Workflow<"a" | "b">().registerSplit("a", [() => 1], {
+          strategy: "all",
+          next: "b",
+          bulkhead: value as never,
+        }),
+      () =>
+        pollTask({
+          poll: () => ready("b"),
+          onPollError: { retryOnError: value as never },
+        }),
+    ];
+    for (const make of cases) {
+      assert.throws(make, (error: unknown) => {
+        assert.ok(error instanceof CanoError, `a CanoError, got ${String(error)}`);
+        assert.equal(error.category, "configuration");
+        assert.match(error.message, /received /);
+        return true;
+      });
+    }
+  }
+});

@@ -382,7 +382,7 @@ export class RunningScheduler extends SafeEventTarget<RunningSchedulerEventMap>
    * const running = await new Scheduler().manual("trip", workflow, "book").start();
    * await running.trigger("trip");
    * await sleep(10);
-   * await assert.rejects(running.stop({ timeout: 50 }), /Timeout waiting .*'trip'/);
+   * await assert.rejects(running.stop({ timeout: 50 }), /Timeout waiting .*"trip"/);
    * assert.deepEqual(log, [], "the rollback still uses the database");
    * await assert.rejects(running.wait(), /Timeout waiting/);
    * assert.deepEqual(log, ["cancelled the booking", "teardown"]);

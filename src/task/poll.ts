@@ -176,7 +176,9 @@ function checkPolicy(policy: PollErrorPolicy | undefined): number {
     const n = policy.retryOnError;
     if (Number.isSafeInteger(n) && n >= 0) return n;
     throw new ConfigurationError(
-      `pollTask() onPollError.retryOnError must be a non-negative integer, received ${n}`,
+      `pollTask() onPollError.retryOnError must be a non-negative integer, received ${
+        safeString(n)
+      }`,
     );
   }
   throw new ConfigurationError(

@@ -1,3 +1,4 @@
+import { safeString } from "../describe.ts";
 import { ConfigurationError } from "../errors.ts";
 
 /** Options of {@link RetryMode.exponential}. All durations are milliseconds. */
@@ -171,7 +172,7 @@ export class RetryMode {
 function checkRetries(retries: number): number {
   if (!Number.isSafeInteger(retries) || retries < 0) {
     throw new ConfigurationError(
-      `Retry count must be a non-negative integer, received ${retries}`,
+      `Retry count must be a non-negative integer, received ${safeString(retries)}`,
     );
   }
   return retries;
@@ -181,7 +182,7 @@ function checkRetries(retries: number): number {
 export function checkDuration(what: string, ms: number): number {
   if (typeof ms !== "number" || !Number.isFinite(ms) || ms < 0) {
     throw new ConfigurationError(
-      `${what} must be a finite number of milliseconds ≥ 0, received ${ms}`,
+      `${what} must be a finite number of milliseconds ≥ 0, received ${safeString(ms)}`,
     );
   }
   return ms;

@@ -1,3 +1,4 @@
+import { safeString } from "../describe.ts";
 // Split/join: the join strategies, their validation and their verdicts. Execution lives in
 // split.ts; this file is pure logic over counts.
 
@@ -84,29 +85,31 @@ export function checkJoinConfig(state: string, join: JoinConfig): void {
     if ("percentage" in strategy) {
       const p = strategy.percentage;
       if (typeof p !== "number" || !Number.isFinite(p) || p <= 0 || p > 1) {
-        throw new ConfigurationError(`${where}: percentage must be in (0, 1], received ${p}`);
+        throw new ConfigurationError(
+          `${where}: percentage must be in (0, 1], received ${safeString(p)}`,
+        );
       }
     } else if ("quorum" in strategy) {
       checkCount(where, "quorum", strategy.quorum);
     } else if ("partialResults" in strategy) {
       checkCount(where, "partialResults", strategy.partialResults);
     } else {
-      throw new ConfigurationError(`${where}: unknown join strategy ${JSON.stringify(strategy)}`);
+      throw new ConfigurationError(`${where}: unknown join strategy ${safeString(strategy)}`);
     }
   } else if (strategy !== "all" && strategy !== "any" && strategy !== "partialTimeout") {
-    throw new ConfigurationError(`${where}: unknown join strategy ${JSON.stringify(strategy)}`);
+    throw new ConfigurationError(`${where}: unknown join strategy ${safeString(strategy)}`);
   }
   if (
     join.timeout !== undefined &&
     (typeof join.timeout !== "number" || !Number.isFinite(join.timeout) || join.timeout <= 0)
   ) {
     throw new ConfigurationError(
-      `${where}: timeout must be a positive number of ms, received ${join.timeout}`,
+      `${where}: timeout must be a positive number of ms, received ${safeString(join.timeout)}`,
     );
   }
   if (join.bulkhead !== undefined && (!Number.isSafeInteger(join.bulkhead) || join.bulkhead < 1)) {
     throw new ConfigurationError(
-      `${where}: bulkhead must be an integer ≥ 1, received ${join.bulkhead}`,
+      `${where}: bulkhead must be an integer ≥ 1, received ${safeString(join.bulkhead)}`,
     );
   }
   if (join.failFast === true && strategy !== "all") {
@@ -116,7 +119,9 @@ export function checkJoinConfig(state: string, join: JoinConfig): void {
 
 function checkCount(where: string, what: string, n: unknown): void {
   if (!Number.isSafeInteger(n) || (n as number) < 0) {
-    throw new ConfigurationError(`${where}: ${what} must be a non-negative integer, received ${n}`);
+    throw new ConfigurationError(
+      `${where}: ${what} must be a non-negative integer, received ${safeString(n)}`,
+    );
   }
 }
 

@@ -744,7 +744,7 @@ export class Workflow<
   withWorkflowVersion(version: number): this {
     if (!Number.isSafeInteger(version) || version < 0) {
       throw new ConfigurationError(
-        `Workflow version must be a non-negative integer, received ${version}`,
+        `Workflow version must be a non-negative integer, received ${safeString(version)}`,
       );
     }
     this.#version = version;
