@@ -67,7 +67,10 @@ export type {
   ClaimMode,
   ClaimRequest,
   ClaimResult,
+  DeliveredEvent,
   ListRunsQuery,
+  ParkRequest,
+  ParkResult,
   RowKind,
   RunEnd,
   RunInfo,
@@ -75,5 +78,9 @@ export type {
   RunPage,
   RunStatus,
   RunStore,
+  SendEventOptions,
+  SendEventOutcome,
+  SendEventResult,
+  WaitInfo,
 } from "./src/recovery/checkpoint.ts";
 export type { Codec } from "./src/recovery/codec.ts";

@@ -61,6 +61,7 @@ export {
 } from "./src/errors.ts";
 export {
   ListenerErrorEvent,
+  SafeEvent,
   SafeEventTarget,
   type SafeEventTargetEventMap,
   type TypedListener,
@@ -100,8 +101,11 @@ export type {
   ClaimMode,
   ClaimRequest,
   ClaimResult,
+  DeliveredEvent,
   ListExpiredQuery,
   ListRunsQuery,
+  ParkRequest,
+  ParkResult,
   RowKind,
   RunEnd,
   RunInfo,
@@ -109,6 +113,10 @@ export type {
   RunPage,
   RunStatus,
   RunStore,
+  SendEventOptions,
+  SendEventOutcome,
+  SendEventResult,
+  WaitInfo,
 } from "./src/recovery/checkpoint.ts";
 export {
   MemoryCheckpointStore,
@@ -123,7 +131,13 @@ export type {
   FlowRunMarker,
 } from "./src/coordination/coordination.ts";
 export { type Codec, jsonCodec, typedJsonCodec } from "./src/recovery/codec.ts";
-export { OwnershipLostError, RunExistsError, RunOwnedError } from "./src/recovery/run_errors.ts";
+export {
+  type EventRefusalReason,
+  EventRefusedError,
+  OwnershipLostError,
+  RunExistsError,
+  RunOwnedError,
+} from "./src/recovery/run_errors.ts";
 export {
   type AnyWorkflow,
   Recovery,
@@ -141,6 +155,8 @@ export {
 } from "./src/coordination/recovery_events.ts";
 export { type CompensatableResult, type CompensatableTask } from "./src/task/compensatable.ts";
 export { type StepOutcome, type SteppedTask } from "./src/task/stepped.ts";
+export { type WaitEvent, type WaitOptions } from "./src/task/wait.ts";
+export { RunContinuedElsewhereError, type WaitingResult } from "./src/workflow/parked.ts";
 export {
   type BranchResult,
   type JoinConfig,
@@ -149,6 +165,7 @@ export {
 } from "./src/workflow/join.ts";
 export type {
   BranchValue,
+  DataOf,
   ExitOf,
   JoinContext,
   JoinHandler,

@@ -1,6 +1,8 @@
 // The split benchmark's variants: a split of N no-op branches joined by "all" through
-// `orchestrate`, with and without a bulkhead, next to the floor — `Promise.all` over the same N
-// async functions. Shared by `split_bench.ts` (deno bench) and `split_compare.ts` (ratios).
+// `orchestrate` — single-attempt branches (`TaskConfig.minimal()`), with and without a bulkhead,
+// and branches given without a config (so `TaskConfig.default()`: 3 retries with backoff) — next
+// to the floor, `Promise.all` over the same N async functions. Shared by `split_bench.ts`
+// (deno bench) and `split_compare.ts` (ratios).
 
 import { TaskConfig, Workflow } from "../mod.ts";
 
@@ -26,23 +28,39 @@ export function promiseAllVariant(n: number = BRANCHES): SplitVariant {
   };
 }
 
+/** Options of {@link splitVariant}. */
+export interface SplitVariantOptions {
+  /** The join's bulkhead; none by default. */
+  bulkhead?: number;
+  /**
+   * `minimal`: every branch is `{ config: TaskConfig.minimal(), run }` (one attempt, the
+   * default); `default`: every branch is the bare function, i.e. `TaskConfig.default()`.
+   */
+  config?: "minimal" | "default";
+  /** Branches per split. */
+  n?: number;
+}
+
 /** A workflow whose only state is a split of N no-op branches joined by "all". */
-export function splitVariant(bulkhead?: number, n: number = BRANCHES): SplitVariant {
-  const branch = { config: TaskConfig.minimal(), run: noop };
-  const workflow = new Workflow<"scatter" | "done">()
+export function splitVariant(options: SplitVariantOptions = {}): SplitVariant {
+  const { bulkhead, config = "minimal", n = BRANCHES } = options;
+  const branch = config === "minimal" ? { config: TaskConfig.minimal(), run: noop } : noop;
+  const workflow = new Workflow<"scatter" | "count" | "done">()
     .registerSplit("scatter", Array.from({ length: n }, () => branch), {
       strategy: "all",
-      next: "done",
+      next: "count",
       ...(bulkhead === undefined ? {} : { bulkhead }),
     })
-    .register("done", () => "done")
+    // Read from the join's outcome, so a run counts only branches that really succeeded.
+    .register("count", (ctx) => {
+      completed = ctx.split?.successes ?? 0;
+      return "done";
+    }, { config: TaskConfig.minimal() })
     .addExitState("done");
   let completed = 0;
-  workflow.addEventListener("stateenter", (e) => {
-    if (e.state === "done") completed = n;
-  });
+  const label = config === "minimal" ? "cano split, all" : "cano split, all, default config";
   return {
-    name: bulkhead === undefined ? "cano split, all" : `cano split, all, bulkhead ${bulkhead}`,
+    name: bulkhead === undefined ? label : `${label}, bulkhead ${bulkhead}`,
     run: async () => {
       completed = 0;
       await workflow.orchestrate("scatter");

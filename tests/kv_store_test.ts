@@ -633,3 +633,339 @@ Deno.test(
     }
   },
 );
+
+// --- durable waits: the inbox's keys ---------------------------------------------------------
+
+const FOREVER = 8_640_000_000_000_000;
+
+/** A KvLike over a real KV that runs `hook.before` (once, then clears it) before a commit. */
+function hooked(kv: Deno.Kv): KvLike & { before: (() => Promise<void>) | undefined } {
+  const wrapper = faulty(kv, {
+    commit: async () => {
+      const before = wrapper.before;
+      wrapper.before = undefined;
+      await before?.();
+    },
+  }) as ReturnType<typeof faulty> & { before: (() => Promise<void>) | undefined };
+  wrapper.before = undefined;
+  return wrapper;
+}
+
+/** Claims `id` and writes row 0 in state `approval`: a run about to wait. */
+async function aboutToWait(store: KvCheckpointStore, id: string) {
+  const { lease } = await store.claim(id, {
+    mode: "start",
+    owner: "worker-1",
+    workflow: "order",
+    version: 1,
+  });
+  await store.append(
+    id,
+    { sequence: 0, state: "approval", taskId: "", kind: "state_entry", workflowVersion: 1 },
+    lease,
+  );
+  return lease;
+}
+
+const decodeJson = (value: unknown): unknown => JSON.parse(DECODER.decode(value as Uint8Array));
+
+Deno.test(
+  "KvCheckpointStore keeps events in their own keys as JSON bytes, and finish() deletes them",
+  withKv(async (kv) => {
+    let now = 1_900_000_000_000;
+    const store = new KvCheckpointStore(kv, { now: () => now });
+    const lease = await aboutToWait(store, "order-1");
+    now += 5;
+    await store.sendEvent("order-1", "approved", { by: "ana" }, { eventId: "mail-1" });
+    await store.sendEvent("order-1", "comment", "hi");
+    const event = await kv.get([...DEFAULT_PREFIX, "events", "order-1", 1]);
+    assert.ok(event.value instanceof Uint8Array, "an event is JSON bytes, not a V8 object");
+    assert.deepEqual(decodeJson(event.value), {
+      seq: 1,
+      name: "approved",
+      at: now,
+      eventId: "mail-1",
+      payload: { by: "ana" },
+    });
+    const id = await kv.get([...DEFAULT_PREFIX, "eventids", "order-1", "mail-1"]);
+    assert.deepEqual(decodeJson(id.value), 1, "an eventId's key holds its seq");
+    const record = await kv.get([...DEFAULT_PREFIX, "runs", "order-1"]);
+    assert.deepEqual((decodeJson(record.value) as { inbox: unknown }).inbox, { last: 2, ids: 1 });
+    // Parked without a deadline: in the expiry index at the latest Date, past any bound.
+    assert.deepEqual(
+      await store.park(lease, { state: "approval", events: ["shipped"], after: 2 }),
+      {
+        parked: true,
+      },
+    );
+    const expiry = await listKeys(kv, [...DEFAULT_PREFIX, "expiry"]);
+    assert.deepEqual(expiry, [[...DEFAULT_PREFIX, "expiry", FOREVER, "order-1"]]);
+    assert.deepEqual(await listKeys(kv, [...DEFAULT_PREFIX, "status"]), [
+      [...DEFAULT_PREFIX, "status", "waiting", "order-1"],
+    ]);
+    const taken = await store.claim("order-1", {
+      mode: "resume",
+      owner: "worker-2",
+      workflow: "order",
+      version: 1,
+    });
+    assert.deepEqual(taken.events?.map((e) => e.name), ["approved", "comment"]);
+    await store.finish(taken.lease, { status: "completed" });
+    assert.deepEqual(await listKeys(kv, []), [], "the rows, the record and the inbox are gone");
+    // clear() takes the inbox too.
+    await aboutToWait(store, "order-2");
+    await store.sendEvent("order-2", "approved", 1, { eventId: "k" });
+    await store.clear("order-2");
+    assert.deepEqual(await listKeys(kv, []), [], "clear() leaves nothing");
+  }),
+);
+
+Deno.test(
+  "KvCheckpointStore.finish() deletes a long log and a full inbox within KV's commit limits",
+  withKv(async (kv) => {
+    const counting = faulty(kv, {});
+    const store = new KvCheckpointStore(counting);
+    const lease = await aboutToWait(store, "long");
+    for (let sequence = 1; sequence < 1_200; sequence++) {
+      await store.append("long", numberedRow(sequence), lease);
+    }
+    for (let n = 1; n <= 64; n++) {
+      await store.sendEvent("long", "tick", n, { eventId: `tick-${n}`.padEnd(180, "x") });
+    }
+    await assert.rejects(store.sendEvent("long", "tick", 65), { name: "EventRefusedError" });
+    const before = counting.commits;
+    await store.finish(lease, { status: "completed" });
+    assert.ok(counting.commits - before >= 3, "several delete batches (1,000 mutations each)");
+    assert.deepEqual(await listKeys(kv, []), []);
+  }),
+);
+
+Deno.test(
+  "KvCheckpointStore.finish() deletes the events sent while it deletes",
+  withKv(async (kv) => {
+    const wrapped = hooked(kv);
+    const store = new KvCheckpointStore(wrapped);
+    const other = new KvCheckpointStore(kv); // another process
+    const lease = await aboutToWait(store, "order-1");
+    await other.sendEvent("order-1", "comment", 1, { eventId: "c-1" });
+    wrapped.before = async () => {
+      // Lands between the finish's read of the inbox and its commit.
+      await other.sendEvent("order-1", "comment", 2, { eventId: "c-2" });
+    };
+    await store.finish(lease, { status: "completed" });
+    assert.equal(wrapped.before, undefined, "the send ran");
+    assert.deepEqual(await listKeys(kv, []), [], "no event is left behind");
+  }),
+);
+
+Deno.test(
+  "KvCheckpointStore.park() racing a sendEvent() hands back the event",
+  withKv(async (kv) => {
+    const wrapped = hooked(kv);
+    const store = new KvCheckpointStore(wrapped);
+    const other = new KvCheckpointStore(kv);
+    const lease = await aboutToWait(store, "order-1");
+    wrapped.before = async () => {
+      // Lands between the park's read of the inbox and its commit.
+      assert.equal((await other.sendEvent("order-1", "approved", "yes")).outcome, "queued");
+    };
+    const result = await store.park(lease, { state: "approval", events: ["approved"], after: 0 });
+    assert.equal(result.parked, false, "the event that came in is taken, not slept through");
+    if (!result.parked) assert.equal(result.event.payload, "yes");
+    assert.equal((await store.getRun("order-1"))?.status, "running");
+    await store.append("order-1", numberedRow(1), lease); // the lease still holds
+  }),
+);
+
+Deno.test(
+  "KvCheckpointStore.listExpired() reads no record of a parked run that is not due",
+  withKv(async (kv) => {
+    let now = 1_900_000_000_000;
+    const reads: string[] = [];
+    const counting: KvLike = {
+      get: (key) => {
+        if (key.includes("runs")) reads.push(String(key[key.length - 1]));
+        return kv.get(key as Deno.KvKey);
+      },
+      atomic: () => kv.atomic(),
+      list: (selector, options) => kv.list(selector as Deno.KvListSelector, options),
+    };
+    const store = new KvCheckpointStore(counting, { now: () => now, leaseMs: 1_000 });
+    for (let i = 0; i < 40; i++) {
+      const lease = await aboutToWait(store, `parked-${i}`);
+      const until = i % 2 === 0 ? undefined : now + 3_600_000;
+      await store.park(lease, { state: "approval", events: ["approved"], until, after: 0 });
+    }
+    const due = await aboutToWait(store, "due");
+    await store.park(due, { state: "approval", events: ["approved"], after: 0 });
+    now += 10;
+    await store.sendEvent("due", "approved", null);
+    now += 10;
+    reads.length = 0;
+    const page = await store.listExpired();
+    assert.deepEqual(page.runs.map((run) => run.id), ["due"]);
+    assert.deepEqual(reads, ["due"], "one record read: the due run's");
+  }),
+);
+
+Deno.test(
+  "KvCheckpointStore.sendEvent() from two processes keeps every event, each with its own seq",
+  async () => {
+    const file = await Deno.makeTempFile({ prefix: "cano-kv-events-", suffix: ".sqlite" });
+    try {
+      const kv = await Deno.openKv(file);
+      try {
+        const store = new KvCheckpointStore(kv);
+        const lease = await aboutToWait(store, "shared");
+        await store.park(lease, { state: "approval", events: ["go"], after: 0 });
+      } finally {
+        kv.close();
+      }
+      const count = 20;
+      const startAt = Date.now() + 1_500;
+      const script = (tag: string) => `
+        const { KvCheckpointStore } = await import(${JSON.stringify(STORE_URL)});
+        const { openKvRetrying } = await import(${JSON.stringify(SUBPROCESS_URL)});
+        const kv = await openKvRetrying(${JSON.stringify(file)});
+        const store = new KvCheckpointStore(kv);
+        await new Promise((resolve) => setTimeout(resolve, Math.max(0, ${startAt} - Date.now())));
+        const outcomes = [];
+        for (let i = 0; i < ${count}; i++) {
+          const name = i === 5 ? "go" : "note";
+          const sent = await store.sendEvent("shared", name, { from: "${tag}", i }, {
+            eventId: "${tag}-" + i,
+          });
+          outcomes.push(sent.outcome);
+        }
+        console.log(JSON.stringify(outcomes));
+        kv.close();
+      `;
+      const outputs = await Promise.all(
+        ["a", "b"].map((tag) =>
+          new Deno.Command(Deno.execPath(), {
+            args: ["eval", "--unstable-kv", script(tag)],
+            stdout: "piped",
+            stderr: "piped",
+          }).output()
+        ),
+      );
+      const outcomes = outputs.flatMap((output) => {
+        assert.equal(output.code, 0, DECODER.decode(output.stderr));
+        return JSON.parse(DECODER.decode(output.stdout)) as string[];
+      });
+      assert.equal(outcomes.filter((o) => o === "delivered").length, 1, `${outcomes}`);
+      assert.equal(outcomes.filter((o) => o === "queued").length, 2 * count - 1);
+      const reopened = await Deno.openKv(file);
+      try {
+        const store = new KvCheckpointStore(reopened);
+        const taken = await store.claim("shared", {
+          mode: "resume",
+          owner: "checker",
+          workflow: "order",
+          version: 1,
+        });
+        const events = taken.events ?? [];
+        assert.deepEqual(
+          events.map((event) => event.seq),
+          Array.from({ length: 2 * count }, (_, i) => i + 1),
+          "dense, distinct seqs",
+        );
+        assert.equal(new Set(events.map((event) => event.eventId)).size, 2 * count);
+        for (const tag of ["a", "b"]) {
+          const mine = events.filter((event) => event.eventId?.startsWith(`${tag}-`));
+          assert.deepEqual(
+            mine.map((event) => (event.payload as { i: number }).i),
+            Array.from({ length: count }, (_, i) => i),
+            `process ${tag}'s events, in its order`,
+          );
+        }
+      } finally {
+        reopened.close();
+      }
+    } finally {
+      await Deno.remove(file);
+    }
+  },
+);
+
+const STORE_URL = new URL("../src/recovery/kv_store.ts", import.meta.url).href;
+const SUBPROCESS_URL = new URL("./_subprocess.ts", import.meta.url).href;
+
+Deno.test(
+  "KvCheckpointStore reads a waiting record and refuses a corrupt wait or inbox",
+  withKv(async (kv) => {
+    const store = new KvCheckpointStore(kv);
+    const key = [...DEFAULT_PREFIX, "runs", "order-1"];
+    const base = {
+      id: "order-1",
+      workflow: "order",
+      version: 1,
+      status: "waiting",
+      state: "approval",
+      sequence: 1,
+      owner: null,
+      leaseUntil: FOREVER,
+      createdAt: 1,
+      updatedAt: 2,
+      rolledBack: false,
+      wait: { state: "approval", events: ["approved"], since: 2, after: 0 },
+      inbox: { last: 1, ids: 0 },
+    };
+    await kv.set(key, ENCODER.encode(JSON.stringify(base)));
+    const info = await store.getRun("order-1");
+    assert.equal(info?.status, "waiting");
+    assert.deepEqual(info?.wait, {
+      state: "approval",
+      events: ["approved"],
+      until: undefined,
+      since: new Date(2),
+    });
+    const corrupt: Record<string, unknown>[] = [
+      { ...base, wait: undefined },
+      { ...base, wait: { ...base.wait, events: [] } },
+      { ...base, wait: { ...base.wait, events: [7] } },
+      { ...base, wait: { ...base.wait, after: -1 } },
+      { ...base, wait: { ...base.wait, until: "soon" } },
+      { ...base, status: "running" },
+      { ...base, inbox: { last: 1, ids: 2 } },
+      { ...base, inbox: { last: "1", ids: 0 } },
+      { ...base, status: "parked" },
+    ];
+    for (const record of corrupt) {
+      await kv.set(key, ENCODER.encode(JSON.stringify(record)));
+      await rejectsStore(store.getRun("order-1"), /Corrupt run record for workflow "order-1"/);
+    }
+  }),
+);
+
+Deno.test(
+  "KvCheckpointStore.finish() in batches deletes an eventId sent again after its key went",
+  withKv(async (kv) => {
+    let target = -1;
+    const other = new KvCheckpointStore(kv);
+    let resent: string | undefined;
+    const wrapped = faulty(kv, {
+      commit: async (call) => {
+        if (call !== target) return;
+        // Before the last batch: the first eventId's key was deleted by the batch before.
+        resent = (await other.sendEvent("long", "tick", 0, { eventId: "tick-00" })).outcome;
+      },
+    });
+    const store = new KvCheckpointStore(wrapped);
+    const lease = await aboutToWait(store, "long");
+    // 341 deletes a batch with eventId keys: 1,309 rows + 30 events + 25 eventIds fill four
+    // batches, and the last five eventIds go with the record in the fifth.
+    for (let sequence = 1; sequence < 1_309; sequence++) {
+      await store.append("long", numberedRow(sequence), lease);
+    }
+    for (let n = 0; n < 30; n++) {
+      await store.sendEvent("long", "tick", n, { eventId: `tick-${String(n).padStart(2, "0")}` });
+    }
+    // The finish's first commit meets the record the sends moved on (the lease saw none of
+    // them): it takes the inbox in and starts again, in batches of 341. The sixth is the last.
+    target = wrapped.commits + 6;
+    await store.finish(lease, { status: "completed" });
+    assert.equal(resent, "queued", "the eventId was new again once its key was deleted");
+    assert.deepEqual(await listKeys(kv, []), [], "its event and its key went too");
+  }),
+);

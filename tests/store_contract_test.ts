@@ -16,6 +16,7 @@ import {
   RunOwnedError,
   type RunPage,
   type RunStore,
+  type SendEventResult,
   typedJsonCodec,
 } from "../mod.ts";
 import { KvCheckpointStore } from "../kv.ts";
@@ -174,4 +175,70 @@ Deno.test("rowLimit: false expects a store without a row limit to keep a 900 KiB
   assert.ok(size !== undefined);
   // The built-in store has the KV limit, so this case (rightly) fails on it.
   await assert.rejects(size.fn());
+});
+
+// --- the wait cases on stores without durable waits ------------------------------------------
+
+/** A memory store with `park` and/or `sendEvent` hidden, as a user store without them. */
+function withoutWaitMethods(
+  options: StoreFactoryOptions,
+  hide: readonly ("park" | "sendEvent")[] = ["park", "sendEvent"],
+): RunStore {
+  const store = new MemoryCheckpointStore(options);
+  for (const method of hide) Object.defineProperty(store, method, { value: undefined });
+  return store;
+}
+
+/** The names of the wait cases: those `waits: false` leaves out. */
+function waitCaseNames(): string[] {
+  const make: StoreFactory = (options) => new MemoryCheckpointStore(options);
+  const without = new Set(checkpointStoreContract(make, { waits: false }).map((c) => c.name));
+  return checkpointStoreContract(make).map((c) => c.name).filter((name) => !without.has(name));
+}
+
+Deno.test("the wait cases pass a store without park() and sendEvent() by default", async () => {
+  const names = waitCaseNames();
+  assert.ok(names.length >= 15, `${names}`);
+  assert.ok(names.includes("park() parks the run: status waiting, no owner, due at its deadline"));
+  assert.ok(names.includes("sendEvent() with a repeated eventId is a no-op"));
+  const cases = checkpointStoreContract((options) => withoutWaitMethods(options));
+  assert.deepEqual(await failingCases(cases), [], "a store without durable waits keeps v2");
+});
+
+Deno.test("waits: true fails a store without park() and sendEvent(), naming the fix", async () => {
+  const cases = checkpointStoreContract((options) => withoutWaitMethods(options), { waits: true });
+  const names = waitCaseNames();
+  assert.deepEqual(await failingCases(cases), names, "every wait case fails");
+  const first = cases.find((c) => c.name === names[0]);
+  await assert.rejects(first!.fn(), /no park\(\) and sendEvent\(\).*waits: false/s);
+});
+
+Deno.test("waits: false leaves the wait cases out", () => {
+  const make: StoreFactory = (options) => new MemoryCheckpointStore(options);
+  const all = checkpointStoreContract(make).length;
+  assert.equal(
+    checkpointStoreContract(make, { waits: false }).length,
+    all - waitCaseNames().length,
+  );
+});
+
+Deno.test("the wait cases fail a store with only one of park() and sendEvent()", async () => {
+  for (const hide of [["park"], ["sendEvent"]] as const) {
+    const cases = checkpointStoreContract((options) => withoutWaitMethods(options, hide));
+    assert.deepEqual(await failingCases(cases), waitCaseNames(), `without ${hide[0]}()`);
+  }
+});
+
+/** A store whose `sendEvent` drops the eventId: a repeated delivery is stored again. */
+class NoDedupStore extends MemoryCheckpointStore {
+  override sendEvent(id: string, name: string, payload: unknown): Promise<SendEventResult> {
+    return super.sendEvent(id, name, payload);
+  }
+}
+
+Deno.test("the contract fails a store whose sendEvent() ignores the eventId", async () => {
+  const failed = await failingCases(
+    checkpointStoreContract((options) => new NoDedupStore(options)),
+  );
+  assert.ok(failed.includes("sendEvent() with a repeated eventId is a no-op"), `${failed}`);
 });

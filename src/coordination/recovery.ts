@@ -265,7 +265,12 @@ export class Recovery extends SafeEventTarget<RecoveryEventMap> implements Async
     let error: unknown;
     try {
       await this.#setUp(workflow.resources);
-      await resumeWithExternalResources(workflow as Workflow<string, never, ResourceMap>, run.id);
+      const result = await resumeWithExternalResources(
+        workflow as Workflow<string, never, ResourceMap>,
+        run.id,
+      );
+      // Woken (an event, its deadline) and parked again in a later wait state.
+      if ((result as { status?: unknown }).status === "waiting") outcome = "waiting";
     } catch (caught) {
       error = caught;
       outcome = outcomeOf(caught);

@@ -5,9 +5,16 @@
  * How a recovered run ended: it reached an exit state, it failed (its record says why), it was
  * cancelled (a durable cancel request; its compensations ran), it was not this sweeper's to run
  * (`skipped`: another process claimed it first, finished it meanwhile, or it has not written its
- * first row yet), or this process lost it mid-run (`lost`; its new owner carries on).
+ * first row yet), this process lost it mid-run (`lost`; its new owner carries on), or it woke
+ * from a wait state and parked again in a later one (`waiting`).
  */
-export type RecoveryOutcome = "completed" | "failed" | "cancelled" | "skipped" | "lost";
+export type RecoveryOutcome =
+  | "completed"
+  | "failed"
+  | "cancelled"
+  | "skipped"
+  | "lost"
+  | "waiting";
 
 /**
  * Dispatched (as `"recover"`) when a sweep resumes a run whose lease expired.

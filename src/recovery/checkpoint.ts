@@ -77,8 +77,133 @@ export interface CheckpointStore {
   clear(workflowId: string): Promise<void>;
 }
 
-/** Where an unfinished run stands, as its record says. */
-export type RunStatus = "running" | "rolling_back" | "failed";
+/**
+ * Where an unfinished run stands, as its record says: `running`, `rolling_back` (a saga rollback
+ * began), `failed` (its log is kept) or `waiting` (parked in a wait state by
+ * {@link RunStore.park}: nobody holds it until an event, its deadline or a cancel request makes
+ * it due).
+ */
+export type RunStatus = "running" | "rolling_back" | "failed" | "waiting";
+
+/**
+ * What a parked run waits for ({@link RunInfo.wait}, set while its status is `waiting`).
+ *
+ * @example Read what a parked run waits for
+ * ```ts
+ * import { MemoryCheckpointStore } from "@cano/cano";
+ * import assert from "node:assert/strict";
+ *
+ * const store = new MemoryCheckpointStore();
+ * const { lease } = await store.claim("order-1", {
+ *   mode: "start",
+ *   owner: "worker-1",
+ *   workflow: "order",
+ *   version: 1,
+ * });
+ * await store.append(
+ *   "order-1",
+ *   { sequence: 0, state: "approval", taskId: "", kind: "state_entry", workflowVersion: 1 },
+ *   lease,
+ * );
+ * const until = Date.now() + 60_000;
+ * await store.park(lease, { state: "approval", events: ["approved"], until, after: 0 });
+ * const wait = (await store.getRun("order-1"))?.wait;
+ * assert.deepEqual(wait?.events, ["approved"]);
+ * assert.equal(wait?.until?.getTime(), until);
+ * ```
+ */
+export interface WaitInfo {
+  /** The wait state the run is parked in. */
+  state: string;
+  /** The event names it waits for. */
+  events: string[];
+  /** Its deadline, `undefined` when it waits without one. */
+  until: Date | undefined;
+  /** When it was parked (the store's clock). */
+  since: Date;
+}
+
+/**
+ * An event sent to a run ({@link RunStore.sendEvent}), as a claim or a park hands it to the
+ * engine.
+ */
+export interface DeliveredEvent {
+  /** Its place in the run's inbox, dense from 1 in the order the store received the events. */
+  seq: number;
+  /** The event name. */
+  name: string;
+  /** The payload, decoded by the store's codec (`undefined` when it was sent without one). */
+  payload: unknown;
+  /** The idempotency key it was sent with, if any. */
+  eventId: string | undefined;
+  /** When the store received it (the store's clock). */
+  at: Date;
+}
+
+/**
+ * What {@link RunStore.park} is asked: the wait state the owner parks its run in.
+ *
+ * @example Park a run until an event or a deadline
+ * ```ts
+ * import { MemoryCheckpointStore, type ParkRequest } from "@cano/cano";
+ * import assert from "node:assert/strict";
+ *
+ * const store = new MemoryCheckpointStore();
+ * const { lease } = await store.claim("order-1", {
+ *   mode: "start",
+ *   owner: "worker-1",
+ *   workflow: "order",
+ *   version: 1,
+ * });
+ * const request: ParkRequest = { state: "approval", events: ["approved", "rejected"], after: 0 };
+ * assert.deepEqual(await store.park(lease, request), { parked: true });
+ * assert.equal((await store.getRun("order-1"))?.status, "waiting");
+ * ```
+ */
+export interface ParkRequest {
+  /** The wait state. */
+  state: string;
+  /** Event names it waits for (non-empty; at most 64, each a non-empty string of ≤ 200 chars). */
+  events: readonly string[];
+  /** Its deadline (epoch ms, store clock), when it has one. */
+  until?: number | undefined;
+  /** Events with `seq <= after` were consumed already (0: none). */
+  after: number;
+}
+
+/**
+ * What {@link RunStore.park} did: parked the run (the lease is over), or found an event the wait
+ * takes in the inbox already and wrote nothing (the lease still holds).
+ */
+export type ParkResult = { parked: true } | { parked: false; event: DeliveredEvent };
+
+/** Options of {@link RunStore.sendEvent}. */
+export interface SendEventOptions {
+  /**
+   * Idempotency key (a non-empty string of ≤ 200 chars): a repeated delivery with it is a no-op,
+   * whether the first one was consumed yet or not.
+   */
+  eventId?: string | undefined;
+}
+
+/**
+ * What {@link RunStore.sendEvent} did.
+ *
+ * - `delivered`: the run waits for this event; it is due at once (recovery claims and wakes it).
+ * - `queued`: stored in the run's inbox for a later wait (the run is running, waits for other
+ *   events, or already has the event that wakes it). Events sent before a run reaches its wait
+ *   state are queued, and that wait takes them.
+ * - `duplicate`: an event with this `eventId` was received already; nothing was written.
+ */
+export type SendEventOutcome = "delivered" | "queued" | "duplicate";
+
+/** The result of {@link RunStore.sendEvent}. */
+export interface SendEventResult {
+  /** What happened. */
+  outcome: SendEventOutcome;
+  /** The run's record after the call. */
+  run: RunInfo;
+}
 
 /**
  * The record of an unfinished run (finished runs have none: a completed or cleanly rolled-back
@@ -91,7 +216,10 @@ export interface RunInfo {
   workflow: string;
   /** The workflow version of its last owner. */
   version: number;
-  /** `running`, `rolling_back` (a saga rollback began) or `failed` (its log is kept). */
+  /**
+   * `running`, `rolling_back` (a saga rollback began), `failed` (its log is kept) or `waiting`
+   * (parked in a wait state).
+   */
   status: RunStatus;
   /** The state of the log's last row (`""` for a run with no row yet). */
   state: string;
@@ -99,7 +227,11 @@ export interface RunInfo {
   sequence: number;
   /** The process holding the lease, `undefined` when none does. */
   owner: string | undefined;
-  /** When the lease expires; in the past when nobody holds the run. */
+  /**
+   * When the lease expires; in the past when nobody holds the run. For a `waiting` run: when it
+   * is due (its deadline, or the latest `Date` when it has none; `now` once an event it waits for
+   * or a cancel request arrived).
+   */
   leaseUntil: Date;
   /** When the run was first claimed. */
   createdAt: Date;
@@ -109,6 +241,8 @@ export interface RunInfo {
   error?: string;
   /** A durable cancel request ({@link RunStore.requestCancel}), once one was made. */
   cancel?: CancelRequest;
+  /** What the run waits for, while its status is `waiting`. */
+  wait?: WaitInfo;
 }
 
 /** A durable cancel request on a run's record. */
@@ -203,6 +337,11 @@ export interface ClaimResult {
   created: boolean;
   /** Whether the request's `first` row was written with the claim (the lease is past it). */
   firstWritten?: boolean;
+  /**
+   * The run's inbox at claim time ({@link RunStore.sendEvent}), in `seq` order, consumed events
+   * included; absent or empty when it has none.
+   */
+  events?: DeliveredEvent[];
 }
 
 /**
@@ -294,7 +433,9 @@ export interface RunStore extends CheckpointStore {
   pollCancel(lease: RunLease): Promise<string | undefined>;
   /**
    * A page of the runs (`running` or `rolling_back`) whose lease is over by `now` (released runs
-   * at once), oldest expiry first — from an index by lease expiry, so the cost does not grow with healthy runs.
+   * at once) and the `waiting` runs that are due (an event they wait for arrived, their deadline
+   * passed, or a cancel was requested), oldest expiry first — from an index by lease expiry, so
+   * the cost does not grow with healthy runs or with parked runs that are not due.
    */
   listExpired(query?: ListExpiredQuery): Promise<RunPage>;
   /**
@@ -303,6 +444,48 @@ export interface RunStore extends CheckpointStore {
    * failed (its error stays), or it has no record.
    */
   noteRun(workflowId: string, error: string): Promise<boolean>;
+  /**
+   * Parks the owner's run in a wait state (optional: a workflow with wait states requires it and
+   * {@link RunStore.sendEvent}). Fenced like `release`. When the inbox holds an event with
+   * `seq > request.after` whose name the wait takes, resolves `{ parked: false, event }` (the
+   * earliest such) and writes nothing: the lease still holds. Otherwise the record becomes
+   * `waiting`, owned by nobody, due at `request.until` (never, without one), and the lease is
+   * over: later writes with it fail with `OwnershipLostError`. A claim takes the run back.
+   *
+   * @throws {CancelledError} When a cancel request is pending (the run rolls back instead).
+   * @throws {OwnershipLostError} When the record is no longer this lease's.
+   * @throws {CheckpointStoreError} On a bad request (no events, a bad event name or deadline, an
+   * `after` past the inbox's last event).
+   */
+  park?(lease: RunLease, request: ParkRequest): Promise<ParkResult>;
+  /**
+   * Sends an event to a run, durably and from any process (optional, see
+   * {@link RunStore.park}): stored in the run's inbox (at most 64 events; a payload of at most
+   * 16 KiB as the codec encodes it), and a `waiting` run that waits for it is made due at once.
+   *
+   * @throws {EventRefusedError} When the run has no record, failed, or its inbox is full.
+   * @throws {CheckpointStoreError} On a bad name or `eventId`, or a payload the codec refuses or
+   * that is too large.
+   */
+  sendEvent?(
+    workflowId: string,
+    name: string,
+    payload: unknown,
+    options?: SendEventOptions,
+  ): Promise<SendEventResult>;
+}
+
+/**
+ * Whether `store` implements durable waits ({@link RunStore.park} and {@link RunStore.sendEvent}).
+ *
+ * @param store A run store.
+ * @returns `true` when both methods are present.
+ */
+export function hasWaitMethods(
+  store: RunStore,
+): store is RunStore & Required<Pick<RunStore, "park" | "sendEvent">> {
+  const candidate = store as unknown as Partial<Record<string, unknown>>;
+  return typeof candidate.park === "function" && typeof candidate.sendEvent === "function";
 }
 
 /** A query of {@link RunStore.listExpired}. */

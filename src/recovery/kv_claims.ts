@@ -106,12 +106,14 @@ export async function tryClaim(
     const { rows } = await ctx.layout.loadRows(id, keys);
     if (rows.length === 0) {
       if (abandonedUnstarted(current.run, now, ctx.leaseMs)) {
+        const inbox = await ctx.layout.inboxKeys(keys, current.run);
         const op = ctx.kv.atomic();
         op.check({ key: keys.record, versionstamp: current.versionstamp }, {
           key: [...keys.rows, 0],
           versionstamp: null,
         });
         ctx.layout.deleteRecord(op, keys, current.run);
+        for (const key of inbox) op.delete(key);
         await op.commit();
       }
       throw noRowsError(id);
@@ -129,13 +131,20 @@ export async function tryClaim(
   follow(lease, rows);
   if (request.mode === "resume" && rows.length === 0) {
     // The rows vanished between the look above and the takeover (the run finished elsewhere).
+    const inbox = await ctx.layout.inboxKeys(keys, next);
     const op = ctx.kv.atomic();
     op.check({ key: keys.record, versionstamp: lease.fence });
     ctx.layout.deleteRecord(op, keys, next);
+    for (const key of inbox) op.delete(key);
     await op.commit();
     throw noRowsError(id);
   }
-  return { lease, rows, created: false };
+  // The inbox as of the claim (read after it took effect, like the rows): one list, when the
+  // record says it holds events.
+  const events = await ctx.layout.listEvents(id, keys, 0, next);
+  return events.length === 0
+    ? { lease, rows, created: false }
+    : { lease, rows, created: false, events };
 }
 
 /**

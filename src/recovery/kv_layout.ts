@@ -1,14 +1,16 @@
 // Where one run lies in Deno KV, and how its pieces are read and written: the run record and the
-// two indexes that follow it (by status, by lease expiry), and the log's rows and chunks. The
-// store (kv_store.ts) decides what to write and when; this file knows the keys.
+// two indexes that follow it (by status, by lease expiry), the log's rows and chunks, and the
+// inbox (events and their eventIds). The store (kv_store.ts) decides what to write and when; this
+// file knows the keys.
 
 import { CheckpointStoreError } from "../errors.ts";
-import type { CheckpointRow, RunStatus } from "./checkpoint.ts";
+import type { CheckpointRow, DeliveredEvent, RunStatus } from "./checkpoint.ts";
 import type { Codec } from "./codec.ts";
 import { describeValue, type KvKey, type KvLike } from "./kv_like.ts";
 import { chunkCount, chunkKeys, unpackRow } from "./kv_rows.ts";
 import { type IdLimits, type KeyPart, limitsFor } from "./limits.ts";
 import { shortId } from "./run_errors.ts";
+import { decodeEvent } from "./run_events.ts";
 import { isActive, parseRun, type StoredRun } from "./run_record.ts";
 
 const DECODER = new TextDecoder();
@@ -21,6 +23,10 @@ export interface RunKeys {
   readonly rows: readonly KeyPart[];
   readonly chunks: readonly KeyPart[];
   readonly record: readonly KeyPart[];
+  /** `[…, "events", id]`: event `seq` of the inbox at `[…, "events", id, seq]`. */
+  readonly events: readonly KeyPart[];
+  /** `[…, "eventids", id]`: the seq of each `eventId` received at `[…, "eventids", id, eventId]`. */
+  readonly eventIds: readonly KeyPart[];
   readonly limits: IdLimits;
 }
 
@@ -47,6 +53,8 @@ export class KvLayout {
       rows: [...this.#prefix, "rows", id],
       chunks: [...this.#prefix, "chunks", id],
       record: [...this.#prefix, "runs", id],
+      events: [...this.#prefix, "events", id],
+      eventIds: [...this.#prefix, "eventids", id],
       limits: limitsFor(id, this.#prefixBytes),
     };
   }
@@ -143,6 +151,62 @@ export class KvLayout {
     return found;
   }
 
+  /**
+   * The inbox's events with `seq > after`, in seq order (one list). Only events up to the
+   * record's `inbox.last` count: the record is the inbox's authority.
+   */
+  async listEvents(
+    id: string,
+    keys: RunKeys,
+    after: number,
+    run: StoredRun,
+  ): Promise<DeliveredEvent[]> {
+    const last = run.inbox?.last ?? 0;
+    const events: DeliveredEvent[] = [];
+    if (last <= after) return events;
+    const selector = after === 0
+      ? { prefix: keys.events }
+      : { prefix: keys.events, start: [...keys.events, after + 1] };
+    for await (const entry of this.#kv.list(selector)) {
+      const seq = entry.key[entry.key.length - 1];
+      if (typeof seq !== "number" || seq <= after || seq > last) continue;
+      const event = decodeEvent(id, decodeValue(id, entry.value, "event"), this.#codec);
+      if (event.seq !== seq) {
+        throw new CheckpointStoreError(
+          `Corrupt event ${seq} in the inbox of run "${shortId(id)}": it says seq ${event.seq}`,
+        );
+      }
+      events.push(event);
+    }
+    return events;
+  }
+
+  /**
+   * The inbox keys of a run as its record counts them: events `1..inbox.last` and, when some
+   * carry an `eventId`, the eventId keys (one list).
+   */
+  async inboxKeys(keys: RunKeys, run: StoredRun): Promise<KvKey[]> {
+    const found: KvKey[] = [];
+    const inbox = run.inbox;
+    if (inbox === undefined) return found;
+    for (let seq = 1; seq <= inbox.last; seq++) found.push([...keys.events, seq]);
+    if (inbox.ids > 0) {
+      for await (const entry of this.#kv.list({ prefix: keys.eventIds })) {
+        found.push(entry.key as KvKey);
+      }
+    }
+    return found;
+  }
+
+  /** Every inbox key of a run, whatever its record says (for `clear`). */
+  async listInboxKeys(keys: RunKeys): Promise<KvKey[]> {
+    const found: KvKey[] = [];
+    for (const prefix of [keys.events, keys.eventIds]) {
+      for await (const entry of this.#kv.list({ prefix })) found.push(entry.key as KvKey);
+    }
+    return found;
+  }
+
   #unpack(id: string, keys: RunKeys, sequence: number, value: unknown): Promise<CheckpointRow> {
     return unpackRow(id, sequence, value, () => this.#chunksOf(keys, sequence), this.#codec);
   }
@@ -232,11 +296,11 @@ export function dense(rows: readonly CheckpointRow[]): boolean {
   return rows.every((row, index) => row.sequence === index);
 }
 
-/** A stored record's JSON text. */
-export function decodeValue(id: string, value: unknown): string {
+/** A stored record's (or event's) JSON text. */
+export function decodeValue(id: string, value: unknown, what = "run record"): string {
   if (!(value instanceof Uint8Array)) {
     throw new CheckpointStoreError(
-      `Corrupt run record for workflow "${shortId(id)}": expected JSON bytes, found ${
+      `Corrupt ${what} for workflow "${shortId(id)}": expected JSON bytes, found ${
         describeValue(value)
       }`,
     );

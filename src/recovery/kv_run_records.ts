@@ -1,7 +1,7 @@
 // What processes other than a run's owner do on Deno KV: read a record, list records (by id, by
-// status, by lease expiry), write the two things anyone may write — a cancel request and a note,
-// each a compare-and-set of the record — and append to a log no record manages. The owner's
-// fenced writes live in kv_store.ts; the keys in kv_layout.ts.
+// status, by lease expiry), write the three things anyone may write — a cancel request, a note
+// and an event, each a compare-and-set of the record — and append to a log no record manages.
+// The owner's fenced writes live in kv_store.ts; the keys in kv_layout.ts.
 
 import { CheckpointStoreError } from "../errors.ts";
 import {
@@ -10,11 +10,13 @@ import {
   gapError,
   type RunInfo,
   type RunPage,
+  type SendEventResult,
 } from "./checkpoint.ts";
 import type { KvKey, KvLike } from "./kv_like.ts";
 import { decodeValue, type KvLayout, type RunKeys } from "./kv_layout.ts";
 import type { LockRetry } from "./kv_retry.ts";
 import { shortId } from "./run_errors.ts";
+import { decideSend, encodeEvent, MAX_INBOX } from "./run_events.ts";
 import {
   cancelNoop,
   cursorAfter,
@@ -121,6 +123,56 @@ export class KvRunRecords {
       if (!noteAllowed(current, now)) return { result: false };
       if (current.error === note) return { result: true };
       return { next: notedRun(current, note, now), result: true };
+    });
+  }
+
+  /**
+   * Sends an event to a run (see `RunStore.sendEvent`): a compare-and-set of the record (its inbox
+   * counter, and its due time when the run waits for the event) that sets the event's key and its
+   * eventId's key in the same commit. The record's versionstamp orders every sender, so each
+   * event gets the next seq; a record that changed before the commit is read again — for up to
+   * `attempts` passes more than the inbox holds, as every event that lands (64 at most) can
+   * refuse each concurrent sender once.
+   */
+  sendEvent(
+    id: string,
+    keys: RunKeys,
+    name: string,
+    eventId: string | undefined,
+    payload: string | undefined,
+  ): Promise<SendEventResult> {
+    const idKey: KvKey | undefined = eventId === undefined
+      ? undefined
+      : [...keys.eventIds, eventId];
+    return this.#lock.run(`Send event "${shortId(name)}"`, id, async () => {
+      for (let pass = 1;; pass++) {
+        // The record first: an eventId key read after it is at least as new as the record read.
+        const current = await this.#layout.readRecord(id, keys);
+        const duplicate = idKey !== undefined && (await this.#kv.get(idKey)).versionstamp !== null;
+        const now = this.#now();
+        const decision = decideSend(id, current?.run, name, eventId, duplicate, now);
+        const record = current as NonNullable<typeof current>; // decideSend refuses none
+        if (decision.outcome === "duplicate") {
+          return { outcome: "duplicate", run: toRunInfo(record.run) };
+        }
+        const { next, seq } = decision;
+        const op = this.#kv.atomic();
+        op.check({ key: keys.record, versionstamp: record.versionstamp });
+        this.#layout.writeRecord(op, keys, record.run, next, ENCODER.encode(JSON.stringify(next)));
+        const text = encodeEvent({ seq, name, eventId, at: now }, payload);
+        op.set([...keys.events, seq], ENCODER.encode(text));
+        if (idKey !== undefined) {
+          op.check({ key: idKey, versionstamp: null });
+          op.set(idKey, ENCODER.encode(String(seq)));
+        }
+        if ((await op.commit()).ok) return { outcome: decision.outcome, run: toRunInfo(next) };
+        if (pass >= this.#lock.attempts + MAX_INBOX) {
+          throw new CheckpointStoreError(
+            `Send event "${shortId(name)}" to run "${shortId(id)}" failed: its record changed ` +
+              `during each of ${pass} attempts`,
+          );
+        }
+      }
     });
   }
 

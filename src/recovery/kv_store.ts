@@ -14,22 +14,40 @@ import {
   gapError,
   type ListExpiredQuery,
   type ListRunsQuery,
+  type ParkRequest,
+  type ParkResult,
   type RunEnd,
   type RunInfo,
   type RunLease,
   type RunPage,
   type RunStore,
+  type SendEventOptions,
+  type SendEventResult,
 } from "./checkpoint.ts";
 import type { Codec } from "./codec.ts";
 import type { KvKey, KvLike } from "./kv_like.ts";
 import { knownLogKeys, KvLayout, type RunKeys } from "./kv_layout.ts";
 import { LockRetry } from "./kv_retry.ts";
 import { KvRunRecords } from "./kv_run_records.ts";
+import { KvFences } from "./kv_fences.ts";
 import { type ClaimContext, tryClaim } from "./kv_claims.ts";
 import { checkKvOptions, type KvCheckpointStoreOptions } from "./kv_options.ts";
 import { packRow } from "./kv_rows.ts";
-import { checkRowSize, checkRunId, MAX_KEY_BYTES, statusChangeBytes } from "./limits.ts";
+import { checkRowSize, checkRunId, statusChangeBytes } from "./limits.ts";
 import { shortId } from "./run_errors.ts";
+import {
+  checkEventIdKey,
+  checkEventName,
+  checkParkAfter,
+  checkParkedSize,
+  checkParkRequest,
+  checkSendOptions,
+  encodePayload,
+  matchingEvent,
+  MAX_INBOX,
+  mayHoldMatch,
+  parkedRun,
+} from "./run_events.ts";
 import {
   cancelRefusal,
   checkCancelReason,
@@ -41,9 +59,7 @@ import {
   checkQuery,
   failedRun,
   isForwardRow,
-  leaseOf,
   lostError,
-  onlyCancelAdded,
   released,
   renewed,
   rollingBack,
@@ -54,22 +70,7 @@ import {
 export type { KvLike } from "./kv_like.ts";
 export type { KvCheckpointStoreOptions } from "./kv_options.ts";
 
-/**
- * Deletes per commit when a log is removed (Deno KV allows 1,000 mutations; the last batch also
- * deletes the record and its two index entries), and the byte budget of one such commit.
- */
-const DELETE_BATCH_MUTATIONS = 990;
-const DELETE_BATCH_BYTES = 700_000;
 const ENCODER = new TextEncoder();
-
-/** What the store remembers about a lease it issued: the record as last written, and the log. */
-interface LeaseState {
-  run: StoredRun;
-  /** The run's keys, computed once per claim. */
-  keys: RunKeys | undefined;
-  /** Chunk counts of the log's chunked rows; `undefined` when the layout is not known. */
-  chunks: Map<number, number> | undefined;
-}
 
 /**
  * A durable {@link RunStore} on Deno KV (`Deno.openKv`): run logs and run records that survive a
@@ -82,8 +83,14 @@ interface LeaseState {
  *   `{"canoChunks":<count>,"bytes":<total>}`;
  * - `[…, "runs", id]` — the run record (owner, lease, status); its versionstamp is the fence;
  * - `[…, "status", status, id]` — a copy of the record, the index `listRuns` reads by status;
- * - `[…, "expiry", leaseUntil, id]` — the running and rolling-back runs by lease expiry, so a
- *   recovery sweep finds expired ones without reading healthy ones.
+ * - `[…, "expiry", leaseUntil, id]` — the running, rolling-back and waiting runs by lease expiry
+ *   (a parked run by its due time: its deadline, the latest `Date` without one, or the moment an
+ *   event it waits for or a cancel request came in), so a recovery sweep finds expired and due
+ *   ones without reading healthy or parked ones;
+ * - `[…, "events", id, seq]` — event `seq` of the run's inbox (`{"seq","name","at","eventId",
+ *   "payload"}`, at most 64 a run, payloads up to 16 KiB) and `[…, "eventids", id, eventId]` — the
+ *   seq of each `eventId` received; both are written in the commit that moves the record's inbox
+ *   counter (checked by its versionstamp), and deleted with the record.
  *
  * **One commit per transition.** A fenced append is one `atomic()` of one check and one set: it
  * checks the record's versionstamp (the owner's fence) and sets the row — no read. The fence makes
@@ -134,7 +141,7 @@ export class KvCheckpointStore implements RunStore {
   readonly #layout: KvLayout;
   readonly #lock: LockRetry;
   readonly #now: () => number;
-  readonly #leases = new WeakMap<RunLease, LeaseState>();
+  readonly #fences: KvFences;
   readonly #records: KvRunRecords;
   readonly #claims: ClaimContext;
 
@@ -155,6 +162,7 @@ export class KvCheckpointStore implements RunStore {
     this.#layout = new KvLayout(kv, checked.prefix, checked.prefixBytes, this.codec);
     this.#lock = new LockRetry(checked.retry);
     this.#records = new KvRunRecords(kv, this.#layout, this.#lock, this.#now);
+    this.#fences = new KvFences(kv, this.#layout, this.#lock, this.#now);
     this.#claims = {
       kv,
       layout: this.#layout,
@@ -162,11 +170,8 @@ export class KvCheckpointStore implements RunStore {
       codec: this.codec,
       prefixBytes: this.#prefixBytes,
       now: this.#now,
-      issue: (run, versionstamp, chunks) => this.#issue(run, versionstamp, chunks),
-      setChunks: (lease, chunks) => {
-        const state = this.#leases.get(lease);
-        if (state !== undefined) state.chunks = chunks;
-      },
+      issue: (run, versionstamp, chunks) => this.#fences.issue(run, versionstamp, chunks),
+      setChunks: (lease, chunks) => this.#fences.setChunks(lease, chunks),
     };
   }
 
@@ -189,7 +194,7 @@ export class KvCheckpointStore implements RunStore {
   append(workflowId: string, row: CheckpointRow, lease?: RunLease): Promise<void> {
     try {
       checkRow(workflowId, row);
-      const state = lease === undefined ? undefined : this.#leaseState(lease);
+      const state = lease === undefined ? undefined : this.#fences.state(lease);
       const keys = state?.keys ?? this.#layout.keys(workflowId);
       const bytes = ENCODER.encode(encodeRow(workflowId, row, this.codec));
       const packed = packRow(bytes);
@@ -216,7 +221,7 @@ export class KvCheckpointStore implements RunStore {
       // ownership when the fence no longer holds, else as the gap or duplicate it is.
       const inOrder = row.sequence === lease.sequence;
       return this.#lock.run(`Append checkpoint row ${row.sequence}`, workflowId, async () => {
-        const known = state ?? await this.#adopt(workflowId, keys, lease);
+        const known = state ?? await this.#fences.adopt(workflowId, keys, lease);
         if (!inOrder) {
           const current = await this.#layout.readRecord(workflowId, keys);
           if (current?.versionstamp !== lease.fence) {
@@ -228,8 +233,9 @@ export class KvCheckpointStore implements RunStore {
         if (lease.cancel !== undefined && isForwardRow(row.kind)) {
           throw cancelRefusal(workflowId, lease.cancel);
         }
-        // Bounded: a refused commit is either lost ownership (thrown) or a cancel request the
-        // owner takes into its fence, which happens once.
+        // Bounded: a refused commit is either lost ownership (thrown) or a cancel request or an
+        // event the owner takes into its fence, which happens at most once per event (the inbox
+        // is capped) and once for the cancel.
         for (let pass = 1;; pass++) {
           const now = this.#now();
           const next = row.kind === "rollback"
@@ -256,11 +262,13 @@ export class KvCheckpointStore implements RunStore {
             lease.sequence = row.sequence + 1;
             lease.state = row.state;
             if (chunks.length > 0) known.chunks?.set(row.sequence, chunks.length);
-            if (next !== undefined) this.#adopted(lease, known, next, result.versionstamp);
+            if (next !== undefined) this.#fences.adopted(lease, known, next, result.versionstamp);
             return;
           }
-          await this.#refused(workflowId, keys, lease, known, pass);
-          if (isForwardRow(row.kind)) throw cancelRefusal(workflowId, lease.cancel as string);
+          await this.#fences.refused(workflowId, keys, lease, known, pass);
+          if (isForwardRow(row.kind) && lease.cancel !== undefined) {
+            throw cancelRefusal(workflowId, lease.cancel);
+          }
         }
       });
     } catch (error) {
@@ -318,12 +326,19 @@ export class KvCheckpointStore implements RunStore {
             await op.commit();
           });
         }
+        // The inbox before the rows: a clear cut short leaves rows (which refuse a new start
+        // until cleared), never events a new run of the id would inherit.
+        const inbox = await this.#lock.run(
+          "List events to clear",
+          workflowId,
+          () => this.#layout.listInboxKeys(keys),
+        );
         const listed = await this.#lock.run(
           "List checkpoint rows to clear",
           workflowId,
           () => this.#layout.listLogKeys(keys),
         );
-        await this.#deleteKeys(workflowId, listed, undefined);
+        await this.#fences.deleteKeys(workflowId, [...inbox, ...listed], undefined);
       })();
     } catch (error) {
       return Promise.reject(storeError("KvCheckpointStore.clear()", error));
@@ -429,22 +444,25 @@ export class KvCheckpointStore implements RunStore {
       const exit = end.exit;
       if (exit !== undefined) this.#checkExit(id, keys, exit, lease);
       return (async () => {
-        const state = this.#leaseState(lease) ??
-          await this.#lock.run("Read run record", id, () => this.#adopt(id, keys, lease));
-        const listed = (): Promise<KvKey[]> =>
-          state.chunks === undefined || lease.sequence === 0
-            ? this.#lock.run("List checkpoint rows", id, () => this.#layout.listLogKeys(keys))
-            : Promise.resolve(knownLogKeys(keys, lease.sequence, state.chunks));
+        const state = this.#fences.state(lease) ??
+          await this.#lock.run("Read run record", id, () => this.#fences.adopt(id, keys, lease));
+        // The rows first, in order, then the inbox; the record goes with the last batch.
+        const listed = async (): Promise<KvKey[]> => [
+          ...(state.chunks === undefined || lease.sequence === 0
+            ? await this.#lock.run("List checkpoint rows", id, () => this.#layout.listLogKeys(keys))
+            : knownLogKeys(keys, lease.sequence, state.chunks)),
+          ...await this.#fences.inboxKeys(id, keys, state.run),
+        ];
         let logKeys = await listed();
         let folded = exit !== undefined;
-        if (exit !== undefined && logKeys.length >= this.#perBatch(keys)) {
+        if (exit !== undefined && logKeys.length >= this.#fences.perBatch(keys, state.run)) {
           folded = false;
           // A delete in several commits: the exit row first, so that a delete cut short leaves a
           // log that ends in the exit state (a resume finishes it at once).
           await this.append(id, exit, lease);
           logKeys = await listed();
         }
-        await this.#deleteKeys(id, logKeys, { lease, keys, state, forward: folded });
+        await this.#fences.deleteKeys(id, logKeys, { lease, keys, state, forward: folded });
       })();
     } catch (error) {
       return Promise.reject(storeError("KvCheckpointStore.finish()", error));
@@ -512,12 +530,12 @@ export class KvCheckpointStore implements RunStore {
       const id = lease.id;
       checkRunId(id);
       const keys = this.#layout.keys(id);
-      const state = this.#leaseState(lease);
+      const state = this.#fences.state(lease);
       return this.#lock.run("Poll for a cancel request", id, async () => {
-        const known = state ?? await this.#adopt(id, keys, lease);
+        const known = state ?? await this.#fences.adopt(id, keys, lease);
         const current = await this.#layout.readRecord(id, keys);
         if (current?.versionstamp === lease.fence) return lease.cancel;
-        await this.#refused(id, keys, lease, known, 1);
+        await this.#fences.refused(id, keys, lease, known, 1);
         return lease.cancel;
       });
     } catch (error) {
@@ -557,6 +575,99 @@ export class KvCheckpointStore implements RunStore {
     }
   }
 
+  /**
+   * Parks the owner's run in a wait state (see `RunStore.park`): one read of the record (the
+   * fence), one list of the inbox when it holds events after `request.after`, and one fenced
+   * commit that makes the run `waiting`, owned by nobody, and files it in the lease-expiry index
+   * at its deadline (at the latest `Date` without one, past every listing's bound).
+   *
+   * @param lease The owner's lease.
+   * @param request The wait state, its events and deadline, and the last consumed event.
+   * @returns Whether the run was parked, or the earliest event the wait takes.
+   * @throws {CancelledError} When a cancel request is pending.
+   * @throws {OwnershipLostError} When the lease no longer owns the run.
+   */
+  park(lease: RunLease, request: ParkRequest): Promise<ParkResult> {
+    try {
+      checkLease(lease);
+      const id = lease.id;
+      checkRunId(id);
+      const keys = this.#layout.keys(id);
+      const park = checkParkRequest(request);
+      const state = this.#fences.state(lease);
+      return this.#lock.run("Park run", id, async () => {
+        const known = state ?? await this.#fences.adopt(id, keys, lease);
+        // Bounded: each refused commit is a record change the next read takes in or refuses.
+        for (let pass = 1;; pass++) {
+          const current = await this.#layout.readRecord(id, keys);
+          if (current?.versionstamp !== lease.fence) {
+            this.#fences.take(id, lease, known, current, pass);
+          }
+          if (lease.cancel !== undefined) throw cancelRefusal(id, lease.cancel);
+          checkParkAfter(known.run, park);
+          if (mayHoldMatch(known.run, park)) {
+            const events = await this.#layout.listEvents(id, keys, park.after, known.run);
+            const event = matchingEvent(events, park);
+            if (event !== undefined) return { parked: false, event };
+          }
+          const next = parkedRun(known.run, lease, park, this.#now());
+          const bytes = ENCODER.encode(JSON.stringify(next));
+          checkParkedSize(id, bytes.length);
+          const op = this.#kv.atomic();
+          op.check({ key: keys.record, versionstamp: lease.fence });
+          this.#layout.writeRecord(op, keys, known.run, next, bytes);
+          if ((await op.commit()).ok) {
+            // The lease's fence stays behind: its later writes find the record changed.
+            this.#fences.forget(lease);
+            return { parked: true };
+          }
+          if (pass > MAX_INBOX + 2) {
+            throw new CheckpointStoreError(
+              `Park run "${
+                shortId(id)
+              }" failed: its record changed during each of ${pass} attempts`,
+            );
+          }
+        }
+      });
+    } catch (error) {
+      return Promise.reject(storeError("KvCheckpointStore.park()", error));
+    }
+  }
+
+  /**
+   * Sends an event to a run, from any process (see `RunStore.sendEvent`): a compare-and-set of the
+   * record that stores the event at `[…, "events", id, seq]` (and its `eventId` at
+   * `[…, "eventids", id, eventId]`) in the same commit.
+   *
+   * @param workflowId The run id.
+   * @param name The event name.
+   * @param payload The payload (encoded by the store's codec; at most 16 KiB).
+   * @param options The `eventId` that makes a repeated send a no-op.
+   * @returns What happened, and the run's record after it.
+   * @throws {EventRefusedError} When the run has no record, failed, or its inbox is full.
+   * @throws {CheckpointStoreError} On a bad name or `eventId`, a payload the codec refuses or
+   * that is too large, or a KV failure.
+   */
+  sendEvent(
+    workflowId: string,
+    name: string,
+    payload: unknown,
+    options?: SendEventOptions,
+  ): Promise<SendEventResult> {
+    try {
+      checkRunId(workflowId);
+      const keys = this.#layout.keys(workflowId);
+      const eventName = checkEventName(name, "sendEvent name");
+      const eventId = checkSendOptions(options);
+      if (eventId !== undefined) checkEventIdKey(this.#prefixBytes, workflowId, eventId);
+      const text = encodePayload(workflowId, { name: eventName, payload }, this.codec);
+      return this.#records.sendEvent(workflowId, keys, eventName, eventId, text);
+    } catch (error) {
+      return Promise.reject(storeError("KvCheckpointStore.sendEvent()", error));
+    }
+  }
+
   /** Rewrites the record under the lease's fence (renew, release, failure). */
   #rewrite(
     lease: RunLease,
@@ -568,7 +679,7 @@ export class KvCheckpointStore implements RunStore {
       const id = lease?.id;
       checkRunId(id);
       const keys = this.#layout.keys(id);
-      const state = this.#leaseState(lease);
+      const state = this.#fences.state(lease);
       // A renewal retries the lock only until shortly before the lease ends (the heartbeat's
       // margin, on Date.now()'s clock): past it another process may claim the run, and the
       // heartbeat must learn of the failure in time to stop the run's work.
@@ -577,26 +688,20 @@ export class KvCheckpointStore implements RunStore {
           Math.min(1_000, Math.floor(this.leaseMs / 10))
         : undefined;
       return this.#lock.run(what, id, async () => {
-        const known = state ?? await this.#adopt(id, keys, lease);
+        const known = state ?? await this.#fences.adopt(id, keys, lease);
         for (let pass = 1;; pass++) {
           const next = change(known.run, this.#now());
           const op = this.#kv.atomic();
           op.check({ key: keys.record, versionstamp: lease.fence });
           this.#layout.writeRecord(op, keys, known.run, next, ENCODER.encode(JSON.stringify(next)));
           const result = await op.commit();
-          if (result.ok) return this.#adopted(lease, known, next, result.versionstamp);
-          await this.#refused(id, keys, lease, known, pass);
+          if (result.ok) return this.#fences.adopted(lease, known, next, result.versionstamp);
+          await this.#fences.refused(id, keys, lease, known, pass);
         }
       }, deadline);
     } catch (error) {
       return Promise.reject(storeError(`KvCheckpointStore: ${what}`, error));
     }
-  }
-
-  /** Deletes per commit for a run's keys (their size bounds a commit's bytes). */
-  #perBatch(keys: RunKeys | undefined): number {
-    const keyBytes = keys?.limits.chunkKeyBytes ?? MAX_KEY_BYTES;
-    return Math.max(1, Math.min(DELETE_BATCH_MUTATIONS, Math.floor(DELETE_BATCH_BYTES / keyBytes)));
   }
 
   /**
@@ -607,99 +712,6 @@ export class KvCheckpointStore implements RunStore {
   #checkExit(id: string, keys: RunKeys, exit: CheckpointRow, lease: RunLease): void {
     checkLease(lease, id);
     checkExitRow(id, exit, lease, this.codec, keys.limits.maxRowBytes);
-  }
-
-  /** Deletes log keys in fenced batches; with `fence`, the last batch also deletes the record. */
-  async #deleteKeys(
-    id: string,
-    logKeys: KvKey[],
-    fence: { lease: RunLease; keys: RunKeys; state: LeaseState; forward?: boolean } | undefined,
-  ): Promise<void> {
-    const perBatch = this.#perBatch(fence?.keys);
-    for (let start = 0; start < logKeys.length || (fence !== undefined && start === 0);) {
-      const batch = logKeys.slice(start, start + perBatch);
-      start += perBatch;
-      const last = start >= logKeys.length;
-      await this.#lock.run("Delete checkpoint rows", id, async () => {
-        for (let pass = 1;; pass++) {
-          const op = this.#kv.atomic();
-          if (fence !== undefined) {
-            op.check({ key: fence.keys.record, versionstamp: fence.lease.fence });
-          }
-          for (const key of batch) op.delete(key);
-          if (fence !== undefined && last) {
-            this.#layout.deleteRecord(op, fence.keys, fence.state.run);
-          }
-          const result = await op.commit();
-          if (result.ok || fence === undefined) return;
-          await this.#refused(id, fence.keys, fence.lease, fence.state, pass);
-          // A cancel request came in before the end with the exit row (a forward row) landed.
-          if (fence.forward && fence.lease.cancel !== undefined) {
-            throw cancelRefusal(id, fence.lease.cancel);
-          }
-        }
-      });
-      if (last) break;
-    }
-    if (fence !== undefined) this.#leases.delete(fence.lease);
-  }
-
-  /** The state of a lease issued by another store object: read from the record under its fence. */
-  async #adopt(id: string, keys: RunKeys, lease: RunLease): Promise<LeaseState> {
-    const current = await this.#layout.readRecord(id, keys);
-    if (current === undefined || current.versionstamp !== lease.fence) {
-      throw lostError(id, current?.run, this.#now());
-    }
-    const state: LeaseState = { run: current.run, chunks: undefined, keys };
-    this.#leases.set(lease, state);
-    return state;
-  }
-
-  /**
-   * After a fenced commit was refused: a record that is the owner's with only a cancel request
-   * added is taken into the lease (the caller retries; a forward row is then refused), anything
-   * else is lost ownership.
-   */
-  async #refused(
-    id: string,
-    keys: RunKeys,
-    lease: RunLease,
-    known: LeaseState,
-    pass: number,
-  ): Promise<void> {
-    const current = await this.#layout.readRecord(id, keys);
-    if (current === undefined || pass > 2 || !onlyCancelAdded(known.run, current.run)) {
-      throw lostError(id, current?.run, this.#now());
-    }
-    known.run = current.run;
-    lease.fence = current.versionstamp;
-    lease.cancel = current.run.cancel?.reason;
-  }
-
-  #issue(
-    run: StoredRun,
-    versionstamp: string | undefined,
-    chunks: Map<number, number> | undefined,
-  ): RunLease {
-    const lease = leaseOf(run, stampOf(versionstamp));
-    this.#leases.set(lease, { run, chunks, keys: this.#layout.keys(run.id) });
-    return lease;
-  }
-
-  #adopted(
-    lease: RunLease,
-    state: LeaseState,
-    run: StoredRun,
-    versionstamp: string | undefined,
-  ): void {
-    state.run = run;
-    lease.fence = stampOf(versionstamp);
-    lease.leaseUntil = run.leaseUntil;
-  }
-
-  #leaseState(lease: RunLease): LeaseState | undefined {
-    checkLease(lease);
-    return this.#leases.get(lease);
   }
 
   #coordination: KvCoordination | undefined;
@@ -730,14 +742,4 @@ export class KvCheckpointStore implements RunStore {
       retry: { attempts: this.#lock.attempts },
     });
   }
-}
-
-function stampOf(versionstamp: string | undefined): string {
-  if (typeof versionstamp !== "string") {
-    throw new CheckpointStoreError(
-      "The KV handle's commit() returned no versionstamp; KvCheckpointStore needs " +
-        "{ ok: true, versionstamp } from a successful commit (as Deno.Kv and @deno/kv return)",
-    );
-  }
-  return versionstamp;
 }

@@ -5,8 +5,15 @@
 // same timer polls the record for a durable cancel request, which aborts `cancelled`.
 
 import { safeInstanceOf } from "../describe.ts";
-import { CancelledError, messageOf } from "../errors.ts";
-import type { CheckpointRow, RunEnd, RunLease, RunStore } from "./checkpoint.ts";
+import { CancelledError, CanoError, messageOf } from "../errors.ts";
+import type {
+  CheckpointRow,
+  ParkRequest,
+  ParkResult,
+  RunEnd,
+  RunLease,
+  RunStore,
+} from "./checkpoint.ts";
 import { OwnershipLostError } from "./run_errors.ts";
 
 /** The heartbeat renews this many times per lease length. */
@@ -122,6 +129,33 @@ export class RunOwnership {
   release(): Promise<void> {
     this.stop();
     return this.#serial(() => this.store.release(this.lease));
+  }
+
+  /**
+   * Parks the run in a wait state (and stops the heartbeat): once parked, the lease is over and
+   * the run waits ownerless in the store. When the store hands back an event that already arrived
+   * instead, the run goes on under the lease, whose heartbeat starts again.
+   *
+   * @param request The wait state, its events, its deadline and the events consumed so far.
+   * @returns Whether the run parked, or the event to go on with.
+   */
+  async park(request: ParkRequest): Promise<ParkResult> {
+    const store = this.store;
+    if (typeof store.park !== "function") {
+      throw new CanoError("The checkpoint store cannot park runs (it has no park method)", {
+        category: "configuration",
+      });
+    }
+    this.stop();
+    let result: ParkResult;
+    try {
+      result = await this.#serial(() => store.park!(this.lease, request));
+    } catch (error) {
+      if (this.#lost === undefined) this.#restart();
+      throw error;
+    }
+    if (!result.parked) this.#restart();
+    return result;
   }
 
   /**

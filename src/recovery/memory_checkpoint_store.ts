@@ -11,16 +11,21 @@ import {
   type ClaimResult,
   conflictError,
   decodeRow,
+  type DeliveredEvent,
   encodeRow,
   gapError,
   type ListExpiredQuery,
   type ListRunsQuery,
   noRowsError,
+  type ParkRequest,
+  type ParkResult,
   type RunEnd,
   type RunInfo,
   type RunLease,
   type RunPage,
   type RunStore,
+  type SendEventOptions,
+  type SendEventResult,
 } from "./checkpoint.ts";
 import {
   checkRowSize,
@@ -58,7 +63,6 @@ import {
   matches,
   noteAllowed,
   notedRun,
-  onlyCancelAdded,
   ownedAppendError,
   released,
   renewed,
@@ -73,6 +77,22 @@ import {
 import { CheckpointStoreError } from "../errors.ts";
 import { readOptions } from "../options.ts";
 import { RunExistsError } from "./run_errors.ts";
+import {
+  checkEventIdKey,
+  checkEventName,
+  checkParkAfter,
+  checkParkedSize,
+  checkParkRequest,
+  checkSendOptions,
+  decideSend,
+  decodeEvent,
+  encodeEvent,
+  encodePayload,
+  matchingEvent,
+  mayHoldMatch,
+  onlyOutsideChanges,
+  parkedRun,
+} from "./run_events.ts";
 
 /** Options of {@link MemoryCheckpointStore}. */
 export interface MemoryCheckpointStoreOptions {
@@ -101,6 +121,12 @@ export interface MemoryCheckpointStoreOptions {
 interface Entry {
   run: StoredRun;
   fence: number;
+}
+
+/** A run's inbox: its events (JSON text) by seq, and the seq of each `eventId` received. */
+interface Inbox {
+  readonly events: Map<number, string>;
+  readonly ids: Map<string, number>;
 }
 
 /**
@@ -140,6 +166,7 @@ export class MemoryCheckpointStore implements RunStore {
   readonly #now: () => number;
   readonly #rows = new Map<string, Map<number, string>>();
   readonly #runs = new Map<string, Entry>();
+  readonly #inboxes = new Map<string, Inbox>();
   #fences = 0;
   /** The record as each lease's owner last wrote it (to tell a cancel request from a takeover). */
   readonly #issued = new WeakMap<RunLease, StoredRun>();
@@ -239,6 +266,7 @@ export class MemoryCheckpointStore implements RunStore {
       limitsFor(workflowId, DEFAULT_PREFIX_BYTES);
       this.#rows.delete(workflowId);
       this.#runs.delete(workflowId);
+      this.#inboxes.delete(workflowId);
     });
   }
 
@@ -291,7 +319,10 @@ export class MemoryCheckpointStore implements RunStore {
       if (request.mode === "resume" && rows.length === 0) {
         // A record whose run never wrote a row: its starter may still be writing row 0, so the
         // record is left alone — unless its lease has been over for a whole lease more.
-        if (abandonedUnstarted(existing.run, now, this.leaseMs)) this.#runs.delete(workflowId);
+        if (abandonedUnstarted(existing.run, now, this.leaseMs)) {
+          this.#runs.delete(workflowId);
+          this.#inboxes.delete(workflowId);
+        }
         throw noRowsError(workflowId);
       }
       existing.run = takenOver(existing.run, request, now, this.leaseMs);
@@ -301,7 +332,10 @@ export class MemoryCheckpointStore implements RunStore {
       const { count, state } = summarizeRows(rows);
       lease.sequence = count;
       lease.state = state;
-      return { lease, rows, created: false };
+      const events = this.#events(workflowId);
+      return events.length === 0
+        ? { lease, rows, created: false }
+        : { lease, rows, created: false, events };
     });
   }
 
@@ -362,6 +396,7 @@ export class MemoryCheckpointStore implements RunStore {
         }
         this.#rows.delete(lease.id);
         this.#runs.delete(lease.id);
+        this.#inboxes.delete(lease.id);
         return;
       }
       if (end?.status !== "failed" || typeof end.error !== "string") {
@@ -420,7 +455,7 @@ export class MemoryCheckpointStore implements RunStore {
     const entry = this.#runs.get(id);
     if (entry !== undefined && String(entry.fence) !== lease.fence) {
       const known = this.#issued.get(lease);
-      if (known === undefined || !onlyCancelAdded(known, entry.run)) {
+      if (known === undefined || !onlyOutsideChanges(known, entry.run)) {
         throw lostError(id, entry.run, now);
       }
       lease.fence = String(entry.fence);
@@ -468,7 +503,8 @@ export class MemoryCheckpointStore implements RunStore {
   }
 
   /**
-   * Runs waiting for a claimer (`running` or `rolling_back`, lease expired), oldest expiry first.
+   * Runs waiting for a claimer (`running` or `rolling_back` with their lease expired, `waiting`
+   * and due), oldest expiry first.
    *
    * @param query Page size, expiry bound and cursor.
    * @returns A page of runs.
@@ -511,6 +547,94 @@ export class MemoryCheckpointStore implements RunStore {
       entry.fence = ++this.#fences;
       return true;
     });
+  }
+
+  /**
+   * Parks the owner's run in a wait state (see `RunStore.park`): hands back the earliest event
+   * the wait takes when the inbox holds one (writing nothing), else makes the run `waiting`,
+   * owned by nobody and due at `request.until` (never, without one); the lease is then over.
+   *
+   * @param lease The owner's lease.
+   * @param request The wait state, its events and deadline, and the last consumed event.
+   * @returns Whether the run was parked, or the event it takes.
+   * @throws {CancelledError} When a cancel request is pending.
+   * @throws {OwnershipLostError} When the lease no longer owns the run.
+   */
+  park(lease: RunLease, request: ParkRequest): Promise<ParkResult> {
+    return settle("park", () => {
+      checkLease(lease);
+      const park = checkParkRequest(request);
+      const now = this.#now();
+      const entry = this.#fenced(lease.id, lease, now);
+      if (lease.cancel !== undefined) throw cancelRefusal(lease.id, lease.cancel);
+      checkParkAfter(entry.run, park);
+      if (mayHoldMatch(entry.run, park)) {
+        const event = matchingEvent(this.#events(lease.id), park);
+        if (event !== undefined) return { parked: false, event };
+      }
+      const next = parkedRun(entry.run, lease, park, now);
+      checkParkedSize(lease.id, utf8Bytes(JSON.stringify(next)));
+      entry.run = next;
+      entry.fence = ++this.#fences;
+      // The lease's fence stays behind: its later writes find the record changed, and refuse.
+      this.#issued.delete(lease);
+      return { parked: true };
+    });
+  }
+
+  /**
+   * Sends an event to a run (see `RunStore.sendEvent`): stored in its inbox; a run waiting for it
+   * is made due at once.
+   *
+   * @param workflowId The run id.
+   * @param name The event name.
+   * @param payload The payload (encoded by the store's codec; at most 16 KiB).
+   * @param options The `eventId` that makes a repeated send a no-op.
+   * @returns What happened, and the run's record after it.
+   * @throws {EventRefusedError} When the run has no record, failed, or its inbox is full.
+   * @throws {CheckpointStoreError} On a bad name or `eventId`, or a payload the codec refuses or
+   * that is too large.
+   */
+  sendEvent(
+    workflowId: string,
+    name: string,
+    payload: unknown,
+    options?: SendEventOptions,
+  ): Promise<SendEventResult> {
+    return settle("sendEvent", () => {
+      checkRunId(workflowId);
+      limitsFor(workflowId, DEFAULT_PREFIX_BYTES);
+      const eventName = checkEventName(name, "sendEvent name");
+      const eventId = checkSendOptions(options);
+      if (eventId !== undefined) checkEventIdKey(DEFAULT_PREFIX_BYTES, workflowId, eventId);
+      const text = encodePayload(workflowId, { name: eventName, payload }, this.codec);
+      const entry = this.#runs.get(workflowId);
+      const inbox = this.#inboxes.get(workflowId);
+      const duplicate = eventId !== undefined && inbox?.ids.has(eventId) === true;
+      const now = this.#now();
+      const decision = decideSend(workflowId, entry?.run, eventName, eventId, duplicate, now);
+      const current = entry as Entry; // decideSend refuses a run without a record
+      if (decision.outcome === "duplicate") {
+        return { outcome: "duplicate", run: toRunInfo(current.run) };
+      }
+      const stored = inbox ?? { events: new Map(), ids: new Map() };
+      const event = { seq: decision.seq, name: eventName, eventId, at: now };
+      stored.events.set(decision.seq, encodeEvent(event, text));
+      if (eventId !== undefined) stored.ids.set(eventId, decision.seq);
+      this.#inboxes.set(workflowId, stored);
+      current.run = decision.next;
+      current.fence = ++this.#fences;
+      return { outcome: decision.outcome, run: toRunInfo(current.run) };
+    });
+  }
+
+  /** A run's inbox, decoded, in seq order. */
+  #events(id: string): DeliveredEvent[] {
+    const inbox = this.#inboxes.get(id);
+    if (inbox === undefined) return [];
+    return [...inbox.events.entries()]
+      .sort(([a], [b]) => a - b)
+      .map(([, text]) => decodeEvent(id, text, this.codec));
   }
 
   #write(entry: Entry, lease: RunLease, run: StoredRun): void {

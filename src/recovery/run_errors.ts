@@ -130,6 +130,68 @@ export class OwnershipLostError extends CanoError {
   }
 }
 
+/**
+ * Why {@link EventRefusedError} refused an event: the run has no record (`not_found`: it
+ * completed, was cleared, or never started), it `failed`, or its inbox holds the most events a
+ * run keeps (`inbox_full`).
+ */
+export type EventRefusalReason = "not_found" | "failed" | "inbox_full";
+
+/**
+ * `sendEvent` could not deliver an event to a run: the run has no record (it completed, was
+ * cleared, or never started), it failed, or its inbox is full (a run keeps at most 64 events
+ * until it ends).
+ * Nothing was written. Category `"conflict"`.
+ *
+ * @example Tell a finished run from a full inbox
+ * ```ts
+ * import { EventRefusedError, MemoryCheckpointStore } from "@cano/cano";
+ * import assert from "node:assert/strict";
+ *
+ * const store = new MemoryCheckpointStore();
+ * await assert.rejects(store.sendEvent("order-42", "approved", { by: "ana" }), (error) => {
+ *   assert.ok(error instanceof EventRefusedError);
+ *   assert.equal(error.category, "conflict");
+ *   assert.equal(error.id, "order-42");
+ *   assert.equal(error.reason, "not_found");
+ *   return true;
+ * });
+ * ```
+ */
+export class EventRefusedError extends CanoError {
+  /** The run id. */
+  readonly id: string;
+  /** Why the event was refused. */
+  readonly reason: EventRefusalReason;
+  /** The event's name. */
+  readonly event: string;
+
+  /**
+   * Creates the error.
+   *
+   * @param id The run id.
+   * @param reason Why the event was refused.
+   * @param event The event's name.
+   * @param limit The inbox limit (for `inbox_full`).
+   */
+  constructor(id: string, reason: EventRefusalReason, event = "", limit = 64) {
+    const run = `run "${shortId(id)}"`;
+    const what = event === "" ? "An event" : `Event "${shortId(event)}"`;
+    const detail = reason === "not_found"
+      ? `${run} has no record (it completed, was cleared, or never started); send events to a ` +
+        "run that is running or waiting, or start the run first"
+      : reason === "failed"
+      ? `${run} failed and takes no events; resume it (its log is kept) or clear it first`
+      : `the inbox of ${run} is full (a run keeps at most ${limit} events until it ends); ` +
+        "send fewer events to one run (reuse an eventId to make a repeated send a no-op)";
+    super(`${what} was refused: ${detail}`, { category: "conflict" });
+    this.name = "EventRefusedError";
+    this.id = id;
+    this.reason = reason;
+    this.event = event;
+  }
+}
+
 /** An id for an error message, cut to 80 characters. */
 export function shortId(id: string): string {
   const text = typeof id === "string" ? id : safeString(id);

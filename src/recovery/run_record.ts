@@ -3,15 +3,8 @@
 // how they commit a record atomically with their checks; the decisions live here, once.
 
 import { safeInstanceOf, safeString } from "../describe.ts";
+import { CanoError, CheckpointStoreError, ConfigurationError, messageOf } from "../errors.ts";
 import {
-  CancelledError,
-  CanoError,
-  CheckpointStoreError,
-  ConfigurationError,
-  messageOf,
-} from "../errors.ts";
-import {
-  type CancelOutcome,
   type CheckpointRow,
   checkRow,
   type ClaimRequest,
@@ -20,7 +13,6 @@ import {
   gapError,
   type ListExpiredQuery,
   type ListRunsQuery,
-  type RowKind,
   type RunInfo,
   type RunLease,
   type RunStatus,
@@ -28,6 +20,25 @@ import {
 import { checkRowSize, utf8Bytes } from "./limits.ts";
 import { type Codec, jsonCodec } from "./codec.ts";
 import { OwnershipLostError, RunExistsError, RunOwnedError, shortId } from "./run_errors.ts";
+import {
+  cancelRefusal,
+  clip,
+  isForwardRow,
+  type StoredInbox,
+  type StoredWait,
+  validWaitFields,
+  waitInfoOf,
+} from "./run_events.ts";
+
+// The cancel rules live with the other writes of outsiders (run_events.ts); re-exported here for
+// the files that import every rule from this one.
+export {
+  cancelNoop,
+  cancelRefusal,
+  checkCancelReason,
+  isForwardRow,
+  withCancel,
+} from "./run_events.ts";
 
 /** The record as stored (JSON), one per unfinished run. */
 export interface StoredRun {
@@ -48,17 +59,19 @@ export interface StoredRun {
   readonly rolledBack: boolean;
   /** A durable cancel request: its reason and when it was made (epoch ms). */
   readonly cancel?: { readonly reason: string; readonly at: number };
+  /** What a `waiting` run waits for (absent on any other status). */
+  readonly wait?: StoredWait;
+  /** The inbox's counters, once an event was sent to the run (see `run_events.ts`). */
+  readonly inbox?: StoredInbox;
 }
 
-/** Errors recorded on a run are cut to this many characters. */
-const MAX_ERROR_LENGTH = 2_000;
 /** The default lease, in milliseconds. */
 export const DEFAULT_LEASE_MS = 30_000;
 const MIN_LEASE_MS = 10;
 const MAX_LEASE_MS = 86_400_000;
 const MAX_PAGE = 1_000;
 const DEFAULT_PAGE = 100;
-const STATUSES: ReadonlySet<string> = new Set(["running", "rolling_back", "failed"]);
+const STATUSES: ReadonlySet<string> = new Set(["running", "rolling_back", "failed", "waiting"]);
 
 /**
  * Validates a store's `leaseMs` option.
@@ -110,7 +123,10 @@ function isOwned(run: StoredRun, now: number): boolean {
   return run.owner !== null && run.leaseUntil > now;
 }
 
-/** Whether the run is in the lease-expiry index (someone should be working on it). */
+/**
+ * Whether the run is in the lease-expiry index (someone should be working on it, or it is parked
+ * and becomes due at its lease's end).
+ */
 export function isActive(run: StoredRun): boolean {
   return run.status !== "failed";
 }
@@ -179,14 +195,17 @@ export function createdRun(
   };
 }
 
-/** The record after `request` took over `existing` (whose lease expired or was released). */
+/**
+ * The record after `request` took over `existing` (whose lease expired or was released, or which
+ * was parked: its wait ends, its inbox stays).
+ */
 export function takenOver(
   existing: StoredRun,
   request: ClaimRequest,
   now: number,
   leaseMs: number,
 ): StoredRun {
-  const { error: _error, ...rest } = existing;
+  const { error: _error, wait: _wait, ...rest } = existing;
   return {
     ...rest,
     workflow: existing.workflow === "" ? request.workflow : existing.workflow,
@@ -285,6 +304,7 @@ export function toRunInfo(
   if (run.cancel !== undefined) {
     info.cancel = { reason: run.cancel.reason, requestedAt: new Date(run.cancel.at) };
   }
+  if (run.wait !== undefined) info.wait = waitInfoOf(run.wait);
   return info;
 }
 
@@ -313,7 +333,7 @@ export function parseRun(id: string, text: string): StoredRun {
     value === null || typeof value !== "object" || value.id !== id ||
     typeof value.workflow !== "string" || !STATUSES.has(value.status ?? "") ||
     typeof value.leaseUntil !== "number" || typeof value.sequence !== "number" ||
-    (value.owner !== null && typeof value.owner !== "string")
+    (value.owner !== null && typeof value.owner !== "string") || !validWaitFields(value)
   ) {
     throw new CheckpointStoreError(
       `Corrupt run record for workflow "${shortId(id)}": ${text.slice(0, 200)}`,
@@ -348,7 +368,7 @@ export function checkQuery(query: ListRunsQuery | undefined): RunQuery {
   const { status, workflow, limit = DEFAULT_PAGE, cursor } = query;
   if (status !== undefined && !STATUSES.has(status)) {
     throw new CheckpointStoreError(
-      `listRuns status must be "running", "rolling_back" or "failed", received ${
+      `listRuns status must be "running", "rolling_back", "failed" or "waiting", received ${
         safeString(status)
       }`,
     );
@@ -463,6 +483,13 @@ export function lostError(
   if (current.owner !== null && current.leaseUntil > now) {
     return new OwnershipLostError(id, `${current.owner} claimed it`);
   }
+  if (current.status === "waiting") {
+    return new OwnershipLostError(
+      id,
+      `it was parked in wait state "${current.wait?.state ?? current.state}" (owned by nobody); ` +
+        "claim it to work on it",
+    );
+  }
   return new OwnershipLostError(id, `its record changed (now ${current.status}, owned by nobody)`);
 }
 
@@ -530,76 +557,6 @@ export function checkLease(lease: RunLease, id?: string): void {
       `The lease is for run "${shortId(lease.id)}", not "${shortId(id)}"`,
     );
   }
-}
-
-/** The reason recorded when `requestCancel` is given none. */
-const DEFAULT_CANCEL_REASON = "cancel requested";
-
-/**
- * Validates the reason of a cancel request.
- *
- * @param reason The reason passed to `requestCancel`.
- * @returns The reason, cut to the length errors are kept to.
- */
-export function checkCancelReason(reason: unknown): string {
-  if (reason === undefined) return DEFAULT_CANCEL_REASON;
-  if (typeof reason !== "string" || !reason.isWellFormed()) {
-    throw new CheckpointStoreError(
-      `requestCancel reason must be a well-formed string, received ${safeString(reason)}`,
-    );
-  }
-  return clip(reason);
-}
-
-/**
- * What a cancel request does to a run with this record: `undefined` when it is to be written,
- * else the no-op outcome.
- *
- * @param run The record, if any.
- * @returns The no-op outcome, or `undefined`.
- */
-export function cancelNoop(run: StoredRun | undefined): CancelOutcome | undefined {
-  if (run === undefined) return "not_found";
-  if (run.status === "failed") return "failed";
-  if (run.status === "rolling_back") return "rolling_back";
-  if (run.cancel !== undefined) return "already_requested";
-  return undefined;
-}
-
-/** The record with a cancel request on it (nothing else changes, so its owner can adopt it). */
-export function withCancel(run: StoredRun, reason: string, now: number): StoredRun {
-  return { ...run, cancel: { reason, at: now } };
-}
-
-/**
- * Whether `current` is `known` (the record as its owner last wrote it) with only a cancel request
- * added: the owner still holds the run and may take the request into its fence.
- *
- * @param known The owner's view of the record.
- * @param current The record now stored.
- * @returns Whether the owner may adopt `current`.
- */
-export function onlyCancelAdded(known: StoredRun, current: StoredRun): boolean {
-  if (current.cancel === undefined) return false;
-  const { cancel: _ignored, ...rest } = current;
-  const { cancel: _known, ...before } = known;
-  return JSON.stringify(rest) === JSON.stringify(before);
-}
-
-/** Whether a row moves the run forward (refused once a cancel request is seen). */
-export function isForwardRow(kind: RowKind): boolean {
-  return kind === "state_entry" || kind === "step_cursor";
-}
-
-/**
- * The refusal of a forward row once a cancel request is seen.
- *
- * @param id The run id.
- * @param reason The request's reason.
- * @returns The error.
- */
-export function cancelRefusal(id: string, reason: string): CancelledError {
-  return new CancelledError(`Run "${shortId(id)}" was cancelled: ${reason}`, { cause: reason });
 }
 
 /** The record with a note (recovery's report) as its error. */
@@ -711,14 +668,11 @@ export function afterExpired(
 
 /**
  * Whether a run is waiting for a claimer: active, and its lease over by `now` (a lease ending at
- * `now` is claimable, so it is listed; a released run is listed at once).
+ * `now` is claimable, so it is listed; a released run is listed at once; a parked run once it is
+ * due).
  */
 export function isExpired(run: StoredRun, now: number): boolean {
   return isActive(run) && run.leaseUntil <= now;
-}
-
-function clip(text: string): string {
-  return text.length > MAX_ERROR_LENGTH ? `${text.slice(0, MAX_ERROR_LENGTH)}…` : text;
 }
 
 /**

@@ -11,6 +11,7 @@ import type { Resources } from "../resources.ts";
 import type { CircuitBreaker, CircuitPermit } from "../resilience/circuit_breaker.ts";
 import type { Limiter } from "../resilience/rate_limiter.ts";
 import type { SplitOutcome } from "../workflow/join.ts";
+import type { WaitEvent } from "./wait.ts";
 import { checkDuration, RetryMode } from "./retry.ts";
 
 /** The resource map type of a workflow: resource key → resource value. */
@@ -44,6 +45,11 @@ export interface TaskContext<
   readonly runId: string;
   /** In the state right after a split: every branch's outcome. `undefined` elsewhere. */
   readonly split?: SplitOutcome | undefined;
+  /**
+   * In the state right after a wait state: the event that woke it (`undefined` when its deadline
+   * fired instead, and in every other state).
+   */
+  readonly event?: WaitEvent | undefined;
 }
 
 /**
@@ -273,15 +279,19 @@ export async function runWithRetries<T>(
   return await runResolved(resolveTaskConfig(config), attempt, options);
 }
 
-/** {@link runWithRetries} for a configuration already resolved at registration. */
+/**
+ * {@link runWithRetries} for a configuration already resolved at registration, from attempt
+ * `first` on (1 unless a fast path ran the earlier attempts itself: see {@link retryAfter}).
+ */
 export async function runResolved<T>(
   config: ResolvedTaskConfig,
   attempt: (info: AttemptInfo) => T | Promise<T>,
   options: RunWithRetriesOptions,
+  first = 1,
 ): Promise<T> {
   const { signal } = options;
   const maxAttempts = config.retry.maxAttempts();
-  for (let n = 1;; n++) {
+  for (let n = first;; n++) {
     if (signal?.aborted) throw signal.reason;
     const permit = acquirePermit(config, options);
     let value: T;
@@ -296,14 +306,7 @@ export async function runResolved<T>(
       // `error` may be any value at all: it is only compared, instanceof-tested through
       // safeInstanceOf and handed on, never stringified here.
       permit?.recordFailure(); // a timeout, a cancel or a rate-limit failure all count
-      if (signal?.aborted) throw signal.reason; // cancelled, not failed: never retried
-      if (safeInstanceOf(error, NonRetryable)) throw error.error;
-      // A retryIf that throws ends the dispatch with what it threw (documented on TaskConfig).
-      if (!isRetryable(config, error)) throw error;
-      if (n >= maxAttempts) throw maxAttempts > 1 ? new RetryExhaustedError(n, error) : error;
-      const wait = config.retry.delayForAttempt(n - 1, options.random) ?? 0;
-      options.onRetry?.(n, wait, error);
-      await delay(wait, signal);
+      await backOff(config, options, n, maxAttempts, error);
       continue;
     }
     // Outside the try: a breaker that throws while recording a success must not turn the
@@ -311,6 +314,61 @@ export async function runResolved<T>(
     permit?.recordSuccess();
     return value;
   }
+}
+
+/**
+ * What follows failed attempt `n` (1-based): throws what ends the dispatch (the abort reason,
+ * the error itself, or `RetryExhaustedError`), else reports the retry and returns the backoff
+ * sleep, which rejects with the abort reason as soon as the signal aborts.
+ */
+function backOff(
+  config: ResolvedTaskConfig,
+  options: RunWithRetriesOptions,
+  n: number,
+  maxAttempts: number,
+  error: unknown,
+): Promise<void> {
+  const { signal } = options;
+  if (signal?.aborted) throw signal.reason; // cancelled, not failed: never retried
+  if (safeInstanceOf(error, NonRetryable)) throw error.error;
+  // A retryIf that throws ends the dispatch with what it threw (documented on TaskConfig).
+  if (!isRetryable(config, error)) throw error;
+  if (n >= maxAttempts) throw maxAttempts > 1 ? new RetryExhaustedError(n, error) : error;
+  const wait = config.retry.delayForAttempt(n - 1, options.random) ?? 0;
+  options.onRetry?.(n, wait, error);
+  return delay(wait, signal);
+}
+
+/**
+ * Whether the first attempt of `config` may be called directly by a fast path, outside
+ * {@link runResolved}: no attempt timeout, circuit breaker or rate limiter, whose bookkeeping
+ * lives in the loop. Retries need none of it until an attempt fails (see {@link retryAfter}).
+ */
+export function callsDirectly(config: ResolvedTaskConfig): boolean {
+  return config.attemptTimeout === undefined && config.circuitBreaker === undefined &&
+    config.rateLimiter === undefined;
+}
+
+/**
+ * Continues a dispatch whose first attempt a fast path called itself (see {@link callsDirectly})
+ * and saw fail with `error`: the same decision as inside the loop (abort, `NonRetryableError`,
+ * `retryIf`, exhaustion), the same `onRetry` report and backoff sleep, then attempts 2, 3, … in
+ * {@link runResolved}. The success path thus allocates no timer, closure or signal listener.
+ *
+ * @param config The resolved configuration.
+ * @param attempt Runs one attempt (from attempt 2 on).
+ * @param options The signal and hooks, as for {@link runResolved}.
+ * @param error What the first attempt threw or rejected with.
+ * @returns What a later successful attempt returned.
+ */
+export async function retryAfter<T>(
+  config: ResolvedTaskConfig,
+  attempt: (info: AttemptInfo) => T | Promise<T>,
+  options: RunWithRetriesOptions,
+  error: unknown,
+): Promise<T> {
+  await backOff(config, options, 1, config.retry.maxAttempts(), error);
+  return await runResolved(config, attempt, options, 2);
 }
 
 /** The breaker's permit for one attempt; a rejection ends the dispatch without a retry. */

@@ -13,12 +13,16 @@ import type {
   ClaimResult,
   ListExpiredQuery,
   ListRunsQuery,
+  ParkRequest,
+  ParkResult,
   RowKind,
   RunEnd,
   RunInfo,
   RunLease,
   RunPage,
   RunStore,
+  SendEventOptions,
+  SendEventResult,
 } from "../recovery/checkpoint.ts";
 import type { Codec } from "../recovery/codec.ts";
 import { OwnershipLostError } from "../recovery/run_errors.ts";
@@ -213,7 +217,32 @@ export class CrashingStore implements RunStore {
     }
     this.#onCrash = read.onCrash;
     this.#life = newLife(checkK(read.after, "CrashingStore after"));
+    // Wait states need park and sendEvent: offered exactly when the wrapped store has them, so a
+    // workflow's validation sees the same store it would without the harness.
+    const inner = this.inner;
+    if (typeof inner.park === "function" && typeof inner.sendEvent === "function") {
+      const park = inner.park.bind(inner);
+      const send = inner.sendEvent.bind(inner);
+      // Parking ends the lease like a release: a dead process parks nothing.
+      this.park = (lease, request) =>
+        this.#call(lease?.id, lease, () => park(lease, request), (life, result) => {
+          if (result.parked) life.live.delete(lease);
+        });
+      this.sendEvent = (id, name, payload, options) =>
+        this.#call(id, undefined, () => send(id, name, payload, options));
+    }
   }
+
+  /** Parks a run in a wait state (`RunStore.park`), when the wrapped store can. */
+  readonly park?: (lease: RunLease, request: ParkRequest) => Promise<ParkResult>;
+
+  /** Sends an event to a run (`RunStore.sendEvent`), when the wrapped store can. */
+  readonly sendEvent?: (
+    workflowId: string,
+    name: string,
+    payload: unknown,
+    options?: SendEventOptions,
+  ) => Promise<SendEventResult>;
 
   /** How long a claim lasts without renewal (the underlying store's). */
   get leaseMs(): number {

@@ -1,8 +1,8 @@
 // The checkpoint store contract (v1 rows and v2 run records) as test cases a user runs against
 // their own RunStore. Every case gets a fresh store with a manual clock, so lease expiry is tested
 // without sleeping.
-// The cases are in store_contract_rows.ts, _values, _claims, _fencing, _finish, _listing, _cancel
-// and _expiry, one file a group, sharing the helpers of store_contract_harness.ts.
+// The cases are in store_contract_rows.ts, _values, _claims, _fencing, _finish, _listing, _cancel,
+// _expiry, _wait and _events, one file a group, sharing the helpers of store_contract_harness.ts.
 
 import assert from "node:assert/strict";
 import type { RunStore } from "../recovery/checkpoint.ts";
@@ -15,6 +15,8 @@ import { LEASE_MS, ManualClock, START, type Subject } from "./store_contract_har
 import { listingCases } from "./store_contract_listing.ts";
 import { rowCases } from "./store_contract_rows.ts";
 import { valueCases } from "./store_contract_values.ts";
+import { eventCases } from "./store_contract_events.ts";
+import { waitCases } from "./store_contract_wait.ts";
 
 /**
  * What {@link checkpointStoreContract} passes to the factory of each case: the store must use
@@ -104,8 +106,12 @@ export interface ContractCase {
  * released or belongs to another run writes nothing; rollback rows; renew; release), finishing
  * (`completed`, `failed`, bad arguments), listing (paging, filters, bad queries, `getRun`), durable
  * cancel (`requestCancel` outcomes, forward rows refused with `CancelledError` while the rollback
- * goes on under the same lease, `pollCancel`, claims of a cancelled run, races with the owner) and
- * recovery (`listExpired` order, paging and bounds; `noteRun` only on runs nobody holds).
+ * goes on under the same lease, `pollCancel`, claims of a cancelled run, races with the owner),
+ * recovery (`listExpired` order, paging and bounds; `noteRun` only on runs nobody holds) and
+ * durable waits (`park`: parking, an event already in the inbox, stale leases, a pending cancel;
+ * `sendEvent`: delivered, queued, duplicates, refusals with `EventRefusedError`, bad input, a full
+ * inbox, concurrent senders; parked runs in `claim`, `listExpired`, `listRuns`, `requestCancel`,
+ * `noteRun`, `finish` and `clear`).
  *
  * Each case makes a fresh store with `makeStore({ leaseMs: 1_000, now })`, where `now` is a
  * manual clock the case advances (lease expiry is tested without sleeping), and calls `cleanup`
@@ -122,7 +128,11 @@ export interface ContractCase {
  * @param options `cleanup` releases what a store holds (e.g. closes its KV handle). `rowLimit`
  * (default `true`) says the store refuses rows Deno KV could not commit (above about 800 KiB of
  * JSON), as both built-in stores do; pass `false` for a store without a row limit, and the size
- * case then checks that a 900 KiB row is stored and read back instead.
+ * case then checks that a 900 KiB row is stored and read back instead. `waits` says whether the
+ * store implements the optional `park` and `sendEvent` (durable waits): `true` fails the wait
+ * cases on a store without them, `false` leaves them out; by default they check a store that has
+ * both, pass on a store that has neither (it has no durable waits), and fail on a store that has
+ * only one.
  * @returns The cases, in a stable order.
  * @throws {TypeError} When `makeStore` is not a function.
  *
@@ -143,6 +153,7 @@ export function checkpointStoreContract(
   options: {
     cleanup?: ((store: RunStore) => void | Promise<void>) | undefined;
     rowLimit?: boolean | undefined;
+    waits?: boolean | undefined;
   } = {},
 ): ContractCase[] {
   if (typeof makeStore !== "function") {
@@ -178,5 +189,7 @@ export function checkpointStoreContract(
   listingCases(add);
   cancelCases(add);
   expiryCases(add);
+  waitCases(add, options.waits);
+  eventCases(add, options.waits);
   return cases;
 }

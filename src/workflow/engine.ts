@@ -16,7 +16,9 @@ import {
 } from "../errors.ts";
 import type { RunOwnership } from "../recovery/lease.ts";
 import type { ResourceMap } from "../task/task.ts";
-import { describeResult } from "./attempts.ts";
+import type { WaitEvent } from "../task/wait.ts";
+import { RunParked, type WaitingResult } from "./parked.ts";
+import { describeResult, directContext, firstAttempt, retryDirect } from "./attempts.ts";
 import { drain, rollBack } from "./compensation.ts";
 import {
   CancelledEvent,
@@ -42,6 +44,7 @@ import {
   type RollbackPlan,
   type Run,
   type RunStart,
+  type SingleEntry,
   type StateEntry,
 } from "./run.ts";
 
@@ -52,6 +55,11 @@ import {
  * @typeParam X The exit states (`state` is one of them; the whole union by default).
  */
 export interface WorkflowResult<S extends string, D, X extends S = S> {
+  /**
+   * `"completed"` on every result cano returns: tells it from a parked run's
+   * {@link WaitingResult} (`status: "waiting"`) where `onWait: "return"` may give either.
+   */
+  status?: "completed";
   /** The exit state reached. */
   state: X;
   /** The run data, as the tasks left it. */
@@ -60,6 +68,28 @@ export interface WorkflowResult<S extends string, D, X extends S = S> {
   workflowId?: string | undefined;
   /** Every state entered, in order, ending with `state` (for a resumed run, since the start). */
   path: S[];
+}
+
+/** What a run that parked resolves with inside the engine (see `WaitingResult`). */
+function parkedResult<R extends ResourceMap>(
+  run: Run<R>,
+  parked: RunParked,
+): WaitingResult<string, unknown> {
+  return {
+    status: "waiting",
+    state: parked.state,
+    workflowId: run.workflowId ?? "",
+    events: [...parked.events],
+    until: parked.until === undefined ? undefined : new Date(parked.until),
+    data: run.data,
+    path: [...run.path],
+  };
+}
+
+/** Whether a run result is a parked run's. */
+export function isWaiting(result: unknown): result is WaitingResult<string, unknown> {
+  return typeof result === "object" && result !== null &&
+    (result as { status?: unknown }).status === "waiting";
 }
 
 /** A fresh run: sequence 0, empty path and stack. */
@@ -107,6 +137,10 @@ export async function runFsm<S extends string, D, R extends ResourceMap>(
     timedOut: undefined,
     pendingSplit: start.split,
     currentSplit: undefined,
+    inbox: start.inbox ?? [],
+    eventSeq: start.eventSeq ?? 0,
+    pendingEvent: start.event,
+    currentEvent: undefined,
   };
   budget.onTimeout = (error) => run.timedOut = error;
   if (listens(run, "runstart")) {
@@ -117,8 +151,17 @@ export async function runFsm<S extends string, D, R extends ResourceMap>(
       ? await loop(run, initial)
       : await finishRollback(run, start.rollback);
     if (listens(run, "runend")) def.events.dispatchEvent(new RunEndEvent({ ...ids(run), state }));
-    return { state, data: run.data as D, workflowId: run.workflowId, path: run.path as S[] };
+    return {
+      state,
+      data: run.data as D,
+      workflowId: run.workflowId,
+      path: run.path as S[],
+      status: "completed",
+    };
   } catch (error) {
+    if (error instanceof RunParked) {
+      return parkedResult(run, error) as unknown as WorkflowResult<S, D>;
+    }
     if (listens(run, "runend")) {
       def.events.dispatchEvent(new RunEndEvent({ ...ids(run), state: undefined, error }));
     }
@@ -143,11 +186,16 @@ async function loop<S extends string, R extends ResourceMap>(run: Run<R>, initia
       throw await fail(run, state, cancelledError(run.cancel.reason));
     }
     run.path.push(state);
-    // A split's outcome is for the state entered right after it, and only that one.
+    // A split's outcome (a wait's event) is for the state entered right after it, and only that.
     run.currentSplit = run.pendingSplit;
     run.pendingSplit = undefined;
+    run.currentEvent = run.pendingEvent;
+    run.pendingEvent = undefined;
     if (listens(run, "stateenter")) {
-      events.dispatchEvent(new StateEnterEvent({ ...ids(run), state }));
+      // Spelled out rather than `...ids(run)`: one object fewer per observed transition.
+      events.dispatchEvent(
+        new StateEnterEvent({ runId: run.runId, workflowId: run.workflowId, state }),
+      );
     }
     const entry = entries.get(state);
     const model = entry === undefined ? undefined : modelOf(entry);
@@ -160,9 +208,11 @@ async function loop<S extends string, R extends ResourceMap>(run: Run<R>, initia
         events.dispatchEvent(new CheckpointEvent({ ...ids(run), sequence: 0 }));
       }
     } else if (journaling(run) && model?.journaled !== false) {
-      const split = run.currentSplit === undefined
-        ? undefined
-        : { split: storableSplit(run.currentSplit) };
+      // The row keeps what this state received, so a resume into it hands it over again.
+      const split = run.currentSplit === undefined && run.currentEvent === undefined ? undefined : {
+        ...(run.currentSplit === undefined ? {} : { split: storableSplit(run.currentSplit) }),
+        ...(run.currentEvent === undefined ? {} : { event: storableEvent(run.currentEvent) }),
+      };
       draft = {
         kind: "state_entry",
         state,
@@ -205,9 +255,31 @@ async function loop<S extends string, R extends ResourceMap>(run: Run<R>, initia
         throw await fail(run, state, error);
       }
     }
-    state = model.framed
-      ? await dispatchTask(run, state, entry, model)
-      : await dispatchUnframed(run, state, entry, model);
+    const plain = entry.kind === "single" || entry.kind === "router" ? entry : undefined;
+    const ctx = plain === undefined ? undefined : directContext(run, state, plain);
+    if (plain === undefined || ctx === undefined) {
+      state = model.framed
+        ? await dispatchTask(run, state, entry, model)
+        : await dispatchUnframed(run, state, entry, model);
+      continue;
+    }
+    // A plain task's fast path (see directContext), framed here: the task's own promise is the
+    // one this loop awaits, with no dispatch frame between (one await per transition).
+    taskStarted(run, state, entry);
+    let next: string;
+    try {
+      next = await firstAttempt(run, plain, ctx);
+      run.data = ctx.data;
+    } catch (error) {
+      next = await retryFramed(run, state, plain, error);
+    }
+    try {
+      checkNext(state, entry, next);
+    } catch (raw) {
+      throw await taskFailed(run, state, entry, raw);
+    }
+    taskSucceeded(run, state, entry);
+    state = next;
   }
 }
 
@@ -229,8 +301,22 @@ async function dispatchUnframed<R extends ResourceMap>(
   try {
     return await model.run(run, state, entry);
   } catch (raw) {
+    // A wait state parked the run: not a failure; the run stops here, ownerless and durable.
+    if (raw instanceof RunParked) throw raw;
     throw await fail(run, state, classify(run, raw));
   }
+}
+
+/** A consumed event as the log keeps it (its time as epoch ms, so it survives JSON). */
+function storableEvent(event: WaitEvent): Record<string, unknown> {
+  return {
+    seq: event.seq,
+    name: event.name,
+    // JSON has no undefined: an event sent without a payload is stored without the field.
+    ...(event.payload === undefined ? {} : { payload: event.payload }),
+    ...(event.eventId === undefined ? {} : { eventId: event.eventId }),
+    at: event.at.getTime(),
+  };
 }
 
 /** A split outcome as the log keeps it: branch errors reduced to their name and message. */
@@ -245,7 +331,8 @@ function storableSplit(outcome: SplitOutcome): SplitOutcome {
 
 /**
  * The frame shared by every task-like model: `taskstart`, the model's body, the declared-next
- * check, then `tasksuccess`, or `taskfailure` and the run's failure.
+ * check, then `tasksuccess`, or `taskfailure` and the run's failure. (The loop frames a plain
+ * task's fast path itself, with the same parts.)
  */
 async function dispatchTask<R extends ResourceMap>(
   run: Run<R>,
@@ -253,27 +340,74 @@ async function dispatchTask<R extends ResourceMap>(
   entry: StateEntry,
   model: ProcessingModel,
 ): Promise<string> {
-  const taskId = entry.name;
-  const { events } = run.def;
-  if (listens(run, "taskstart")) {
-    events.dispatchEvent(new TaskStartEvent({ ...ids(run), state, taskId }));
-  }
+  taskStarted(run, state, entry);
   let next: string;
   try {
     next = await model.run(run, state, entry);
     checkNext(state, entry, next);
   } catch (raw) {
-    const error = classify(run, raw, (error) => {
-      if (listens(run, "taskfailure")) {
-        events.dispatchEvent(new TaskFailureEvent({ ...ids(run), state, taskId, error }));
-      }
-    });
-    throw await fail(run, state, error);
+    throw await taskFailed(run, state, entry, raw);
   }
-  if (listens(run, "tasksuccess")) {
-    events.dispatchEvent(new TaskSuccessEvent({ ...ids(run), state, taskId }));
-  }
+  taskSucceeded(run, state, entry);
   return next;
+}
+
+/** Attempts 2, 3, … of a fast-path task; a final failure is the task's, as in dispatchTask. */
+async function retryFramed<R extends ResourceMap>(
+  run: Run<R>,
+  state: string,
+  entry: SingleEntry,
+  error: unknown,
+): Promise<string> {
+  try {
+    return await retryDirect(run, state, entry, error);
+  } catch (raw) {
+    throw await taskFailed(run, state, entry, raw);
+  }
+}
+
+function taskStarted<R extends ResourceMap>(run: Run<R>, state: string, entry: StateEntry): void {
+  if (listens(run, "taskstart")) {
+    // Spelled out rather than `...ids(run)`: one object fewer per observed transition.
+    run.def.events.dispatchEvent(
+      new TaskStartEvent({
+        runId: run.runId,
+        workflowId: run.workflowId,
+        state,
+        taskId: entry.name,
+      }),
+    );
+  }
+}
+
+function taskSucceeded<R extends ResourceMap>(run: Run<R>, state: string, entry: StateEntry): void {
+  if (listens(run, "tasksuccess")) {
+    run.def.events.dispatchEvent(
+      new TaskSuccessEvent({
+        runId: run.runId,
+        workflowId: run.workflowId,
+        state,
+        taskId: entry.name,
+      }),
+    );
+  }
+}
+
+/** A task failed for good: `taskfailure`, then the run's failure (returned, to be thrown). */
+async function taskFailed<R extends ResourceMap>(
+  run: Run<R>,
+  state: string,
+  entry: StateEntry,
+  raw: unknown,
+): Promise<unknown> {
+  const error = classify(run, raw, (error) => {
+    if (listens(run, "taskfailure")) {
+      run.def.events.dispatchEvent(
+        new TaskFailureEvent({ ...ids(run), state, taskId: entry.name, error }),
+      );
+    }
+  });
+  return await fail(run, state, error);
 }
 
 function checkNext(state: string, entry: StateEntry, next: unknown): asserts next is string {

@@ -1,5 +1,8 @@
-// Workflow event classes. Each is a plain `Event` subclass whose fields are ordinary properties,
-// carrying the run id (and the workflow id when one is set) so listeners can correlate runs.
+// Workflow event classes. Each is an `Event` subclass whose fields are ordinary properties,
+// carrying the run id (and the workflow id when one is set) so listeners can correlate runs. They
+// are `SafeEvent`s: a workflow delivers them without Deno's native dispatch (see SafeEvent).
+
+import { SafeEvent } from "../events.ts";
 
 /** Fields every workflow event carries. */
 export interface WorkflowEventInit {
@@ -22,7 +25,7 @@ export interface WorkflowEventInit {
  * assert.equal(event.workflowId, "order-1");
  * ```
  */
-export class WorkflowEvent extends Event {
+export class WorkflowEvent extends SafeEvent {
   /** Unique per `orchestrate`/`resumeFrom` call. */
   readonly runId: string;
   /** The workflow id, when one is set. */

@@ -30,11 +30,27 @@ export function toMermaid(
       if (!aliased && from === state) lines.push(`    ${from}`); // a state with no declared edges
       continue;
     }
+    if (entry.kind === "wait") {
+      // A wait state's edges are its events (and its deadline), labelled.
+      for (const [event, target] of entry.events) {
+        lines.push(`    ${from} --> ${idOf(target)} : ${label(event)}`);
+      }
+      if (entry.timeout !== undefined) {
+        lines.push(`    ${from} --> ${idOf(entry.timeout.next)} : after ${entry.timeout.after} ms`);
+      }
+      continue;
+    }
     for (const target of entry.next) lines.push(`    ${from} --> ${idOf(target)}`);
   }
   for (const state of exits) lines.push(`    ${idOf(state)} --> [*]`);
   for (const [state, entry] of entries) {
     if (entry.kind === "router") lines.push(`    note right of ${idOf(state)} : router`);
+    if (entry.kind === "wait") lines.push(`    note right of ${idOf(state)} : waits for an event`);
   }
   return lines.join("\n") + "\n";
+}
+
+/** An edge label: Mermaid ends a label at a line break and reads `#…;` as an entity. */
+function label(text: string): string {
+  return text.replaceAll(/[\r\n]+/g, " ").replaceAll("#", "#35;").replaceAll(":", "#58;");
 }

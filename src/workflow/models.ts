@@ -6,6 +6,7 @@ import { splitModel } from "./models/split.ts";
 import { steppedModel } from "./models/stepped.ts";
 import { streamModel } from "./models/stream.ts";
 import { routerModel, taskModel } from "./models/task.ts";
+import { waitModel } from "./models/wait.ts";
 import type { StateEntry } from "./run.ts";
 
 /** The model of each entry kind. */
@@ -18,6 +19,7 @@ const MODELS: {
   stepped: steppedModel,
   split: splitModel,
   stream: streamModel,
+  wait: waitModel,
 };
 
 /** The model of `entry`. */

@@ -15,6 +15,7 @@ import type { ResourceMap } from "../task/task.ts";
 import type { RollbackRecord } from "./compensation.ts";
 import { ResumeEvent, UnknownResumeStateEvent } from "./events.ts";
 import { okValues, type SplitOutcome } from "./join.ts";
+import type { WaitEvent } from "../task/wait.ts";
 import type { Definition, RollbackPlan, RunStart, StackEntry } from "./run.ts";
 
 /** Where a resumed run starts, with the data to start it with. */
@@ -93,8 +94,12 @@ function forwardPoint<R extends ResourceMap>(
   const path: string[] = [];
   let data: unknown = undefined;
   let split: SplitOutcome | undefined;
+  let event: WaitEvent | undefined;
+  let eventSeq = 0;
   for (const row of rows) {
     if (row.data !== undefined) data = row.data;
+    const received = eventOf(row.output);
+    if (received !== undefined) eventSeq = Math.max(eventSeq, received.seq);
     const inVisit = row.sequence >= visit && row.state === last.state;
     switch (row.kind) {
       case "compensation_completion":
@@ -104,7 +109,10 @@ function forwardPoint<R extends ResourceMap>(
         if (inVisit) cursors.set(row.state, row.output);
         break;
       case "state_entry":
-        if (row.sequence === visit) split = splitOf(row.output);
+        if (row.sequence === visit) {
+          split = splitOf(row.output);
+          event = received;
+        }
         if (row.sequence >= visit || row.resumed === true) break;
         if (known(def, row.state)) path.push(row.state);
         else reportUnknown(def, workflowId, runId, row);
@@ -121,6 +129,8 @@ function forwardPoint<R extends ResourceMap>(
     stack,
     cursors,
     split,
+    event,
+    eventSeq,
     data: data ?? {},
   };
 }
@@ -194,6 +204,24 @@ function recordedError(summary: RollbackRecord["error"]): CanoError {
   const error = new CanoError(summary.message, { category });
   error.name = typeof summary.name === "string" ? summary.name : "Error";
   return error;
+}
+
+/** The event the state after a wait received, as its entry row keeps it, if any. */
+function eventOf(output: unknown): WaitEvent | undefined {
+  if (typeof output !== "object" || output === null || !("event" in output)) return undefined;
+  const event = (output as { event: unknown }).event;
+  if (typeof event !== "object" || event === null) return undefined;
+  const { seq, name, payload, eventId, at } = event as Record<string, unknown>;
+  if (typeof seq !== "number" || typeof name !== "string" || typeof at !== "number") {
+    return undefined;
+  }
+  return {
+    seq,
+    name,
+    payload,
+    eventId: typeof eventId === "string" ? eventId : undefined,
+    at: new Date(at),
+  };
 }
 
 /** The split outcome a join state's entry row carries, if any. */

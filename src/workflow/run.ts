@@ -2,10 +2,11 @@
 // (`Definition`), how each state is handled (`StateEntry`), and the per-run state (`Run`).
 
 import type { SafeEventTarget } from "../events.ts";
-import type { RunStore } from "../recovery/checkpoint.ts";
+import type { DeliveredEvent, RunStore } from "../recovery/checkpoint.ts";
 import type { RunOwnership } from "../recovery/lease.ts";
 import type { Resources } from "../resources.ts";
 import type { StepOutcome } from "../task/stepped.ts";
+import type { WaitEvent } from "../task/wait.ts";
 import type { StreamErrorPolicy, StreamTask, StreamWindow } from "../task/stream.ts";
 import { CancelledError } from "../errors.ts";
 import type {
@@ -81,13 +82,22 @@ export interface StreamEntry extends EntryBase {
   readonly persist: boolean;
 }
 
+/** A wait state: parks the run until an outside event or its deadline (`registerWait`). */
+export interface WaitEntry extends EntryBase {
+  readonly kind: "wait";
+  /** Event name → next state. */
+  readonly events: ReadonlyMap<string, string>;
+  readonly timeout: { readonly after: number; readonly next: string } | undefined;
+}
+
 /** How a registered state is handled: one entry kind per processing model. */
 export type StateEntry =
   | SingleEntry
   | CompensatableEntry
   | SteppedEntry
   | SplitEntry
-  | StreamEntry;
+  | StreamEntry
+  | WaitEntry;
 
 /** Everything the engine needs from a validated workflow, captured once per validation. */
 export interface Definition<R extends ResourceMap> {
@@ -143,6 +153,12 @@ export interface RunStart {
   readonly split?: SplitOutcome | undefined;
   /** The first state's row was written with the claim (a new run): its append is skipped. */
   readonly journaledFirst?: boolean | undefined;
+  /** The events the run received (its inbox at the claim), in arrival order. */
+  readonly inbox?: readonly DeliveredEvent[] | undefined;
+  /** Events up to this sequence number were consumed by earlier wait states (from the log). */
+  readonly eventSeq?: number | undefined;
+  /** The event the first state receives (resume into the state after a wait). */
+  readonly event?: WaitEvent | undefined;
 }
 
 /** The per-run state of the loop. */
@@ -171,6 +187,14 @@ export interface Run<R extends ResourceMap> {
   pendingSplit: SplitOutcome | undefined;
   /** What the current state's contexts carry as `split`. */
   currentSplit: SplitOutcome | undefined;
+  /** The events the run received, as of its claim (wait states pick theirs from here). */
+  inbox: readonly DeliveredEvent[];
+  /** The highest event sequence number consumed so far (0: none). */
+  eventSeq: number;
+  /** The event a wait state just consumed, for the state entered next. */
+  pendingEvent: WaitEvent | undefined;
+  /** What the current state's contexts carry as `event`. */
+  currentEvent: WaitEvent | undefined;
 }
 
 /** The run and workflow ids every event carries. */
@@ -232,5 +256,6 @@ export function contextFor<R extends ResourceMap>(
     workflowId: run.workflowId,
     runId: run.runId,
     split: run.currentSplit,
+    event: run.currentEvent,
   };
 }

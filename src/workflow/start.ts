@@ -76,10 +76,11 @@ async function startClaimed<S extends string, D, R extends ResourceMap>(
     throw new CheckpointStoreError(`Claim run "${id}": ${messageOf(error)}`, { cause: error });
   }
   const ownership = new RunOwnership(store, claim.lease);
+  const inbox = claim.events ?? [];
   if (claim.rows.length === 0) {
     const start = claim.firstWritten === true
-      ? { ...freshStart(id), sequence: 1, journaledFirst: true }
-      : freshStart(id);
+      ? { ...freshStart(id), sequence: 1, journaledFirst: true, inbox }
+      : { ...freshStart(id), inbox };
     return await runFsm(
       def,
       request.initial,
@@ -103,7 +104,7 @@ async function startClaimed<S extends string, D, R extends ResourceMap>(
     point.state as S,
     point.data as D,
     request.signal,
-    point,
+    { ...point, inbox },
     runId,
     ownership,
   );

@@ -16,10 +16,14 @@ import type { CheckpointStore, RunStore } from "../recovery/checkpoint.ts";
 import type { CompensatableTask } from "../task/compensatable.ts";
 import { drivesAsSteps, type SteppedTask } from "../task/stepped.ts";
 import type { StreamTask } from "../task/stream.ts";
-import type { WorkflowResult } from "./engine.ts";
+import { checkWaitOptions, type WaitOptions } from "../task/wait.ts";
+import { isWaiting, type WorkflowResult } from "./engine.ts";
+import type { WaitingResult } from "./parked.ts";
+import { onWaitError, waitForRun } from "./waker.ts";
 import type { WorkflowEventMap } from "./events.ts";
 import type {
   BranchValue,
+  DataOf,
   ExitOf,
   JoinHandler,
   JoinValueOf,
@@ -110,12 +114,29 @@ export interface OrchestrateOptions<D> {
   data?: D;
   /** Cancels the run: checked at every state boundary and raced against the task in flight. */
   signal?: AbortSignal;
+  /**
+   * What the call does when the run parks in a wait state (`registerWait`): `"wait"` keeps
+   * waiting — the run holds no lease while parked; this process looks for it once a second and
+   * resumes it when it is due (an event arrived, its deadline passed) — and settles when it ends;
+   * `"return"` settles at once with a {@link WaitingResult} (`status: "waiting"`), leaving the
+   * run to whoever runs `startRecovery`.
+   *
+   * @default {"wait"}
+   */
+  onWait?: "wait" | "return";
 }
 
 /** Options of {@link Workflow.resumeFrom}. */
 export interface ResumeOptions {
   /** Cancels the resumed run (a pre-aborted signal resumes nothing: no task runs). */
   signal?: AbortSignal;
+  /**
+   * What the call does when the run parks (again) in a wait state; see
+   * {@link OrchestrateOptions.onWait}.
+   *
+   * @default {"wait"}
+   */
+  onWait?: "wait" | "return";
 }
 
 /**
@@ -624,6 +645,61 @@ export class Workflow<
   }
 
   /**
+   * Registers a wait state: the run parks durably until an outside event arrives or its deadline
+   * passes, then goes on in the state the event names (`events`) or `timeout.next`. Entering the
+   * state checkpoints it (and its deadline), then the store parks the run: status `"waiting"`, no
+   * owner, no lease, no timer — nothing runs for it until it is due. `store.sendEvent(id, name,
+   * payload, { eventId })` from any process delivers an event (idempotent by `eventId`; an event
+   * sent before the run reaches its wait state is queued for it); the next state reads it as
+   * `ctx.event` (`undefined` after the deadline). A parked run wakes in the process that waits for
+   * it (`orchestrate`'s default `onWait: "wait"`, within about a second) or in any process running
+   * `startRecovery`; a cancel request wakes it into its rollback. Needs a checkpoint store with
+   * `park` and `sendEvent` (both built-in stores have them).
+   *
+   * @param state The wait state.
+   * @param options Event name → next state, and an optional `{ after: ms, next }` deadline.
+   * @returns This workflow.
+   *
+   * @example An approval with a deadline
+   * ```ts
+   * import { MemoryCheckpointStore, Workflow } from "@cano/cano";
+   * import assert from "node:assert/strict";
+   *
+   * const store = new MemoryCheckpointStore();
+   * const workflow = new Workflow<"ask" | "ship" | "refund" | "expired", { by?: string }>({
+   *   name: "expense",
+   * })
+   *   .registerWait("ask", {
+   *     events: { approved: "ship", rejected: "refund" },
+   *     timeout: { after: 48 * 3_600_000, next: "expired" },
+   *   })
+   *   .addExitStates("ship", "refund", "expired")
+   *   .withCheckpointStore(store);
+   *
+   * const parked = await workflow.orchestrate("ask", { id: "expense-1", onWait: "return" });
+   * assert.equal(parked.status, "waiting");
+   * assert.equal((await store.getRun("expense-1"))?.status, "waiting");
+   *
+   * await store.sendEvent("expense-1", "approved", { by: "maria" }, { eventId: "mail-42" });
+   * const done = await workflow.resumeFrom("expense-1");
+   * assert.equal(done.state, "ship");
+   * ```
+   */
+  registerWait<const N extends S>(state: S, options: WaitOptions<N>): this {
+    checkState(state);
+    const { events, timeout } = checkWaitOptions(state, options, checkState);
+    this.#entries.set(state, {
+      kind: "wait",
+      name: state,
+      config: resolveTaskConfig(undefined),
+      next: new Set([...events.values(), ...(timeout === undefined ? [] : [timeout.next])]),
+      events,
+      timeout,
+    });
+    return this.#changed();
+  }
+
+  /**
    * Declares an exit state: reaching it ends the run successfully. Exit states win over handlers.
    *
    * @param state The exit state.
@@ -941,11 +1017,27 @@ export class Workflow<
    * await assert.rejects(run, { category: "cancelled" });
    * ```
    */
+  orchestrate(
+    initial: S,
+    options: OrchestrateOptions<D> & { onWait: "return" } & DataOf<D>,
+  ): Promise<WorkflowResult<S, D, ExitOf<S, E>> | WaitingResult<S, D>>;
+  /**
+   * Runs the workflow from `initial` until an exit state (see the overload above); a run that
+   * parks in a wait state is waited for (`onWait: "wait"`, the default) until it ends.
+   *
+   * @param initial The initial state.
+   * @param args The options (required, with `data`, when the data type has required fields).
+   * @returns The exit state reached, the run data, the run id and the path taken.
+   */
+  orchestrate(
+    initial: S,
+    ...args: RunArgs<D, OrchestrateOptions<D> & { onWait?: "wait" }>
+  ): Promise<WorkflowResult<S, D, ExitOf<S, E>>>;
   async orchestrate(
     initial: S,
-    ...args: RunArgs<D, OrchestrateOptions<D>>
-  ): Promise<WorkflowResult<S, D, ExitOf<S, E>>> {
-    const run = this.#prepare(initial, args[0] ?? {});
+    options?: OrchestrateOptions<D>,
+  ): Promise<WorkflowResult<S, D, ExitOf<S, E>> | WaitingResult<S, D>> {
+    const run = this.#prepare(initial, options ?? {});
     await this.resources.setupAll();
     try {
       return await run();
@@ -958,7 +1050,7 @@ export class Workflow<
   #prepare(
     initial: S,
     given: OrchestrateOptions<D>,
-  ): () => Promise<WorkflowResult<S, D, ExitOf<S, E>>> {
+  ): () => Promise<WorkflowResult<S, D, ExitOf<S, E>> | WaitingResult<S, D>> {
     const definition = this.#validated();
     this.validateInitialState(initial);
     const options = readOptions<OrchestrateOptions<D>>(given, "orchestrate options", [
@@ -966,7 +1058,9 @@ export class Workflow<
       "ifExists",
       "data",
       "signal",
+      "onWait",
     ]);
+    const onWait = checkOnWait(options.onWait);
     const signal = checkSignal(options.signal);
     const data = options.data ?? {} as D;
     const id = options.id === undefined
@@ -986,16 +1080,23 @@ export class Workflow<
     }
     const mode = ifExists === "resume" ? "startOrResume" : "start";
     return () =>
-      startRun(definition, { id, mode, initial, data, signal }) as Promise<
-        WorkflowResult<S, D, ExitOf<S, E>>
-      >;
+      settleParked(
+        definition,
+        id,
+        startRun(definition, { id, mode, initial, data, signal }),
+        onWait,
+        signal,
+      ) as Promise<WorkflowResult<S, D, ExitOf<S, E>> | WaitingResult<S, D>>;
   }
 
   static {
     // The scheduler sets resources up once for many runs, so it needs a run without the per-run
     // lifecycle; exposed to it through a module-private function rather than a public method.
+    // (It never passes onWait: "return", so a parked run is waited for.)
     orchestrateWithoutLifecycle = (workflow, initial, options) =>
-      Promise.resolve().then(() => workflow.#prepare(initial, options)());
+      Promise.resolve().then(() => workflow.#prepare(initial, options)()) as Promise<
+        WorkflowResult<never, never>
+      >;
     // …and it gives each run of a checkpointed workflow its own id.
     checkpointed = (workflow) => workflow.#store !== undefined;
     // Recovery, too, sets resources up once for the runs it resumes.
@@ -1051,10 +1152,26 @@ export class Workflow<
    * assert.deepEqual(result.path, ["fetch", "store", "done"]);
    * ```
    */
+  resumeFrom(
+    workflowId: string,
+    options: ResumeOptions & { onWait: "return" },
+  ): Promise<WorkflowResult<S, D, ExitOf<S, E>> | WaitingResult<S, D>>;
+  /**
+   * Resumes run `workflowId` from its checkpoint log (see the overload above); a run that parks
+   * (again) in a wait state is waited for until it ends.
+   *
+   * @param workflowId The run's id.
+   * @param options An abort signal.
+   * @returns The exit state reached, the run data, the run id and the full path.
+   */
+  resumeFrom(
+    workflowId: string,
+    options?: ResumeOptions & { onWait?: "wait" },
+  ): Promise<WorkflowResult<S, D, ExitOf<S, E>>>;
   async resumeFrom(
     workflowId: string,
     options: ResumeOptions = {},
-  ): Promise<WorkflowResult<S, D, ExitOf<S, E>>> {
+  ): Promise<WorkflowResult<S, D, ExitOf<S, E>> | WaitingResult<S, D>> {
     if (this.#store === undefined) {
       throw new ConfigurationError(
         "resumeFrom requires a checkpoint store (call withCheckpointStore)",
@@ -1062,11 +1179,22 @@ export class Workflow<
     }
     const definition = this.#validated();
     const id = checkIdOption(workflowId, "Workflow id");
-    const { signal: given } = readOptions<ResumeOptions>(options, "resumeFrom options", ["signal"]);
+    const { signal: given, onWait: wanted } = readOptions<ResumeOptions>(
+      options,
+      "resumeFrom options",
+      ["signal", "onWait"],
+    );
     const signal = checkSignal(given);
+    const onWait = checkOnWait(wanted);
     await this.resources.setupAll();
     try {
-      return await resumeRun<S, D, R, ExitOf<S, E>>(definition, id, signal);
+      return await settleParked(
+        definition,
+        id,
+        resumeRun<S, D, R, ExitOf<S, E>>(definition, id, signal),
+        onWait,
+        signal,
+      ) as WorkflowResult<S, D, ExitOf<S, E>> | WaitingResult<S, D>;
     } finally {
       await this.resources.teardownAll();
     }
@@ -1160,6 +1288,20 @@ export class Workflow<
         );
       }
     }
+    const waits = [...this.#entries].filter(([, entry]) => entry.kind === "wait");
+    if (waits.length > 0) {
+      const store = this.#store;
+      if (
+        store === undefined || typeof store.park !== "function" ||
+        typeof store.sendEvent !== "function"
+      ) {
+        throw new ConfigurationError(
+          `Wait state "${waits[0]![0]}" parks its run in the checkpoint store: call ` +
+            "withCheckpointStore(store) with a store that has park and sendEvent (both built-in " +
+            "stores do)",
+        );
+      }
+    }
     this.#definition = {
       entries: new Map(this.#entries),
       exits: new Set(this.#exits),
@@ -1219,6 +1361,37 @@ function resumeRun<S extends string, D, R extends ResourceMap, X extends S = S>(
     data: undefined as D,
     signal,
   }) as Promise<WorkflowResult<S, D, X>>;
+}
+
+/** The `onWait` option, checked. */
+function checkOnWait(value: unknown): "wait" | "return" {
+  if (value === undefined) return "wait";
+  if (value !== "wait" && value !== "return") throw onWaitError(value);
+  return value;
+}
+
+/**
+ * A run's outcome as `orchestrate` / `resumeFrom` settle with it: a parked run is returned as
+ * is with `onWait: "return"`; with `"wait"` this process waits for it (see waker.ts), resuming it
+ * each time it is due, until it ends.
+ */
+async function settleParked<R extends ResourceMap>(
+  definition: Definition<R>,
+  id: string | undefined,
+  outcome: Promise<unknown>,
+  onWait: "wait" | "return",
+  signal: AbortSignal | undefined,
+): Promise<unknown> {
+  const result = await outcome;
+  if (!isWaiting(result) || onWait === "return") return result;
+  const store = definition.store;
+  if (store === undefined || id === undefined) return result; // not reachable: parking needs both
+  return await waitForRun(
+    store,
+    id,
+    () => resumeRun(definition, id, undefined) as Promise<WorkflowResult<string, unknown>>,
+    signal,
+  );
 }
 
 /** A join state entered other than right after a split: its task would read no outcome. */

@@ -35,6 +35,14 @@ export type ExitOf<S extends string, E extends S> = [E] extends [never] ? S : E;
 export type RunArgs<D, O extends { data?: D }> = Record<never, never> extends D ? [options?: O]
   : [options: O & { data: D }];
 
+/**
+ * The `data` an options object must carry: `{ data: D }` when the run data type has a required
+ * field, nothing otherwise (see {@link RunArgs}).
+ *
+ * @typeParam D The run data type.
+ */
+export type DataOf<D> = Record<never, never> extends D ? unknown : { data: D };
+
 /** What one split branch returns, awaited: the value its join state sees in `ctx.split`. */
 export type BranchValue<T> = T extends (...args: never[]) => infer V ? Awaited<V>
   : T extends { run(...args: never[]): infer V } ? Awaited<V>

@@ -6,7 +6,14 @@ import { abortable, childController, NEVER_ABORTED, setLongTimeout } from "../..
 import { safeInstanceOf } from "../../describe.ts";
 import type { ProcessingModel } from "../model.ts";
 import { CancelledError, CanoError, messageOf } from "../../errors.ts";
-import { invoke, type ResourceMap, runResolved, type TaskContext } from "../../task/task.ts";
+import {
+  callsDirectly,
+  invoke,
+  type ResourceMap,
+  retryAfter,
+  runResolved,
+  type TaskContext,
+} from "../../task/task.ts";
 import { describeResult } from "../attempts.ts";
 import { splitBranches } from "../registration.ts";
 import { TaskFailureEvent, TaskStartEvent, TaskSuccessEvent } from "../events.ts";
@@ -15,10 +22,10 @@ import {
   canStopEarly,
   isSatisfied,
   joinNotMet,
-  okValues,
   type SplitOutcome,
 } from "../join.ts";
 import type { Resources } from "../../resources.ts";
+import type { WaitEvent } from "../../task/wait.ts";
 import {
   cancelledError,
   contextFor,
@@ -32,6 +39,17 @@ import {
 
 type Verdict = "settled" | "timeout";
 
+/** A branch's state in a {@link Tally}. */
+const PENDING = 0, OK = 1, FAILED = 2;
+
+/** What the branches reported, by index: while the join is open, nothing else is allocated. */
+interface Tally {
+  /** `PENDING`, `OK` or `FAILED`. */
+  readonly status: Uint8Array;
+  /** The value or the error. */
+  readonly outcomes: unknown[];
+}
+
 /** Runs a split state's branches and returns the join's next state. */
 export async function runSplit<R extends ResourceMap>(
   run: Run<R>,
@@ -43,9 +61,20 @@ export async function runSplit<R extends ResourceMap>(
     ? entry.branches
     : await branchesFrom(run, state, entry.factory);
   const total = branches.length;
-  const results: Array<BranchResult | undefined> = new Array(total);
+  // Per branch, its outcome and whether it is in: the result records are built once the join
+  // is decided (`summarise`), so that thousands of in-flight branches do not each hold one.
+  const tally: Tally = { status: new Uint8Array(total), outcomes: new Array(total) };
   const counts = { successes: 0, failures: 0 };
-  const links = branches.map(() => new BranchContext(run, state));
+  const scope: BranchScope = {
+    state,
+    resources: run.def.resources,
+    workflowId: run.workflowId,
+    runId: run.runId,
+    split: run.currentSplit,
+    event: run.currentEvent,
+    parent: run.signal,
+  };
+  const links = branches.map(() => new BranchContext(scope, run.data));
   const verdict = deferred<Verdict>();
   let open = true; // set to false once decided: late branch outcomes are ignored
   const gate = new Gate(join.bulkhead ?? total, (index) => {
@@ -55,13 +84,10 @@ export async function runSplit<R extends ResourceMap>(
   const settle = (index: number, ok: boolean, outcome: unknown): void => {
     gate.release();
     if (!open) return;
-    if (ok) {
-      results[index] = { index, status: "ok", value: outcome };
-      counts.successes += 1;
-    } else {
-      results[index] = { index, status: "error", error: outcome };
-      counts.failures += 1;
-    }
+    tally.status[index] = ok ? OK : FAILED;
+    tally.outcomes[index] = outcome;
+    if (ok) counts.successes += 1;
+    else counts.failures += 1;
     if (canStopEarly(join, counts.successes, counts.failures, total)) verdict.resolve("settled");
   };
   const timer = join.timeout === undefined
@@ -86,21 +112,24 @@ export async function runSplit<R extends ResourceMap>(
     why = await verdict.promise;
   } catch (reason) {
     open = false;
-    abortUnfinished(links, results, reason);
-    reportOuterAbort(run, state, branches, results, reason);
+    abortUnfinished(links, tally, reason);
+    reportOuterAbort(run, state, branches, tally, reason);
     throw reason;
   } finally {
     open = false;
     timer?.clear();
     run.signal?.removeEventListener("abort", onOuterAbort);
   }
-  abortUnfinished(
-    links,
-    results,
-    new CancelledError("Split branch aborted: the join no longer needs it"),
-  );
+  // Built only when a branch is left to abort: an error's stack trace costs microseconds.
+  if (counts.successes + counts.failures < total) {
+    abortUnfinished(
+      links,
+      tally,
+      new CancelledError("Split branch aborted: the join no longer needs it"),
+    );
+  }
   for (const link of links) link.dispose();
-  const outcome = summarise(results, counts);
+  const outcome = summarise(tally, counts);
   reportBranches(run, state, branches, outcome);
   if (why === "timeout" && join.strategy !== "partialTimeout") {
     throw new CanoError("Split task timeout exceeded", { category: "workflow" });
@@ -118,9 +147,13 @@ export async function runSplit<R extends ResourceMap>(
 }
 
 /**
- * Starts one branch and reports its outcome through `settle`. A branch with one attempt and no
- * attempt timeout, breaker or rate limiter is called directly (the common fan-out case stays close to `Promise.all`);
- * anything else goes through the retry loop with the branch's own signal.
+ * Starts one branch and reports its outcome through `settle`. A branch with no attempt timeout,
+ * breaker or rate limiter (see `callsDirectly`) has its first attempt called directly, with its
+ * {@link BranchContext}: no signal, timer or retry-loop frame unless the branch reads
+ * `ctx.signal` or the attempt fails, so a fan-out stays close to `Promise.all` with cano's
+ * default config (retries) as with one attempt. A failure with retries left goes on in the retry
+ * loop (`retryAfter`), with the branch's signal, which backoff sleeps and later attempts race.
+ * Anything else goes through the retry loop from the start.
  */
 function launch<R extends ResourceMap>(
   run: Run<R>,
@@ -128,24 +161,14 @@ function launch<R extends ResourceMap>(
   branch: SplitBranch,
   index: number,
   link: BranchContext,
-  settle: (index: number, ok: boolean, outcome: unknown) => void,
+  settle: Settle,
 ): void {
   const { config } = branch;
-  const plain = config.attemptTimeout === undefined && config.retry.maxAttempts() === 1 &&
-    config.circuitBreaker === undefined && config.rateLimiter === undefined;
-  if (plain) {
-    let result: unknown;
-    try {
-      result = branch.run(link);
-    } catch (error) {
-      return settle(index, false, error);
-    }
-    if (safeInstanceOf(result, Promise)) {
-      result.then((value) => settle(index, true, value), (error) => settle(index, false, error));
-    } else {
-      settle(index, true, result);
-    }
-    return;
+  if (callsDirectly(config)) {
+    if (config.retry.maxAttempts() === 1) return callOnce(branch, index, link, settle);
+    // A branch with retries aborted before it starts takes the loop, which refuses to run it
+    // (as it always did); a single attempt is called anyway (as it always was).
+    if (!link.aborted()) return callRetrying(run, state, branch, index, link, settle);
   }
   const taskId = branchId(branch, index);
   runResolved(
@@ -155,48 +178,141 @@ function launch<R extends ResourceMap>(
   ).then((value) => settle(index, true, value), (error) => settle(index, false, error));
 }
 
+/** How a branch reports its outcome to the split. */
+type Settle = (index: number, ok: boolean, outcome: unknown) => void;
+
 /**
- * The context of a branch's single attempt, and the branch's abort link. The signal is created
- * only if the branch looks at it (then linked to the run's signal); aborting a branch that never
- * looked only records the reason. Most fan-out branches thus cost one object, not a controller.
+ * A single-attempt branch, called directly. Its own function so that its callbacks close over
+ * `index` and `settle` only: they are allocated for every branch of every split.
  */
-class BranchContext implements TaskContext<string, unknown, ResourceMap> {
+function callOnce(branch: SplitBranch, index: number, link: BranchContext, settle: Settle): void {
+  const failed = (error: unknown): void => settle(index, false, error);
+  try {
+    const result = branch.run(link);
+    // The native `then`: a promise's own `then` could be overridden to call back twice.
+    if (safeInstanceOf(result, Promise)) {
+      Promise.prototype.then.call(result, (value) => settle(index, true, value), failed);
+    } else {
+      settle(index, true, result);
+    }
+  } catch (error) {
+    failed(error);
+  }
+}
+
+/**
+ * A branch with retries whose first attempt is called directly; a failure goes on in the retry
+ * loop (`retryAfter`) with the branch's signal, made then, which the backoff sleeps and the
+ * later attempts race, and which the split aborts when the join no longer needs the branch.
+ */
+function callRetrying<R extends ResourceMap>(
+  run: Run<R>,
+  state: string,
+  branch: SplitBranch,
+  index: number,
+  link: BranchContext,
+  settle: Settle,
+): void {
+  const succeeded = (value: unknown): void => settle(index, true, value);
+  const failed = (error: unknown): void => {
+    retryAfter(
+      branch.config,
+      (info) => branch.run(contextFor(run, state, info.signal, info.attempt)),
+      retryOptions(run, state, branchId(branch, index), link.signal),
+      error,
+    ).then(succeeded, (final) => settle(index, false, final));
+  };
+  try {
+    // `Promise.resolve` adopts a thenable as the retry loop's `await` does.
+    Promise.prototype.then.call(Promise.resolve(branch.run(link)), succeeded, failed);
+  } catch (error) {
+    // Later, as in the loop: the `retry` event follows every branch's `taskstart`.
+    queueMicrotask(() => failed(error));
+  }
+}
+
+/** What every branch context of one split shares. */
+interface BranchScope {
   readonly state: string;
-  data: unknown;
   readonly resources: Resources<ResourceMap>;
-  readonly attempt = 1;
   readonly workflowId: string | undefined;
   readonly runId: string;
   readonly split: SplitOutcome | undefined;
-  #parent: AbortSignal | undefined;
-  #link: ReturnType<typeof childController> | undefined;
-  #reason: unknown;
-  #aborted = false;
+  /** The event of the wait state right before the split, if any. */
+  readonly event: WaitEvent | undefined;
+  /** The run's signal, which a branch's own signal follows. */
+  readonly parent: AbortSignal | undefined;
+}
 
-  constructor(run: Run<ResourceMap>, state: string) {
-    this.state = state;
-    this.data = run.data;
-    this.resources = run.def.resources;
-    this.workflowId = run.workflowId;
-    this.runId = run.runId;
-    this.split = run.currentSplit;
-    this.#parent = run.signal;
+/**
+ * The context of a branch's first attempt, and the branch's abort link. The signal is created
+ * only if the branch looks at it (then linked to the run's signal), or when its attempt failed
+ * with retries left; aborting a branch that never needed one only records the reason. What every
+ * branch of the split shares is one {@link BranchScope}, read through getters: most fan-out
+ * branches thus cost one small object (data, scope, link, reason), not a controller.
+ */
+class BranchContext implements TaskContext<string, unknown, ResourceMap> {
+  data: unknown;
+  readonly #scope: BranchScope;
+  #link: ReturnType<typeof childController> | undefined = undefined;
+  /** Set by `abort()` before the signal exists: why. */
+  #abort: { readonly reason: unknown } | undefined = undefined;
+
+  constructor(scope: BranchScope, data: unknown) {
+    this.#scope = scope;
+    this.data = data;
+  }
+
+  get state(): string {
+    return this.#scope.state;
+  }
+
+  get resources(): Resources<ResourceMap> {
+    return this.#scope.resources;
+  }
+
+  get attempt(): number {
+    return 1;
+  }
+
+  get workflowId(): string | undefined {
+    return this.#scope.workflowId;
+  }
+
+  get runId(): string {
+    return this.#scope.runId;
+  }
+
+  get split(): SplitOutcome | undefined {
+    return this.#scope.split;
+  }
+
+  get event(): WaitEvent | undefined {
+    return this.#scope.event;
   }
 
   get signal(): AbortSignal {
     if (this.#link === undefined) {
-      this.#link = childController(this.#parent);
-      if (this.#aborted) this.#link.controller.abort(this.#reason);
+      // Made after the abort (a late retry, or a late read): it need not follow the run's signal,
+      // and no listener is left on that one after the split.
+      const aborted = this.#abort;
+      this.#link = childController(aborted === undefined ? this.#scope.parent : undefined);
+      if (aborted !== undefined) this.#link.controller.abort(aborted.reason);
     }
     return this.#link.controller.signal;
+  }
+
+  /** Whether the branch was aborted (by the split, or through the run's signal). */
+  aborted(): boolean {
+    return this.#abort !== undefined || this.#link?.controller.signal.aborted === true ||
+      this.#scope.parent?.aborted === true;
   }
 
   abort(reason: unknown): void {
     if (this.#link !== undefined) {
       if (!this.#link.controller.signal.aborted) this.#link.controller.abort(reason);
-    } else if (!this.#aborted) {
-      this.#aborted = true;
-      this.#reason = reason;
+    } else if (this.#abort === undefined) {
+      this.#abort = { reason };
     }
   }
 
@@ -206,13 +322,9 @@ class BranchContext implements TaskContext<string, unknown, ResourceMap> {
 }
 
 /** Aborts the branches still running; finished ones keep their signal untouched. */
-function abortUnfinished(
-  links: BranchContext[],
-  results: Array<BranchResult | undefined>,
-  reason: unknown,
-): void {
+function abortUnfinished(links: BranchContext[], tally: Tally, reason: unknown): void {
   links.forEach((link, index) => {
-    if (results[index] === undefined) link.abort(reason);
+    if (tally.status[index] === PENDING) link.abort(reason);
   });
 }
 
@@ -244,20 +356,29 @@ async function branchesFrom<R extends ResourceMap>(
   }
 }
 
-function summarise(
-  results: Array<BranchResult | undefined>,
-  counts: { successes: number; failures: number },
-): SplitOutcome {
-  const all = Array.from(
-    results,
-    (result, index): BranchResult => result ?? { index, status: "cancelled" },
-  );
+/** The join's outcome: one result record per branch, and the values in branch order. */
+function summarise(tally: Tally, counts: { successes: number; failures: number }): SplitOutcome {
+  const { status, outcomes } = tally;
+  const results: BranchResult[] = new Array(status.length);
+  const values: unknown[] = new Array(counts.successes);
+  let next = 0;
+  for (let index = 0; index < status.length; index++) {
+    const code = status[index];
+    if (code === OK) {
+      results[index] = { index, status: "ok", value: outcomes[index] };
+      values[next++] = outcomes[index];
+    } else if (code === FAILED) {
+      results[index] = { index, status: "error", error: outcomes[index] };
+    } else {
+      results[index] = { index, status: "cancelled" };
+    }
+  }
   return {
-    results: all,
-    values: okValues(all),
+    results,
+    values,
     successes: counts.successes,
     failures: counts.failures,
-    cancelled: all.length - counts.successes - counts.failures,
+    cancelled: status.length - counts.successes - counts.failures,
   };
 }
 
@@ -288,13 +409,13 @@ function reportOuterAbort<R extends ResourceMap>(
   run: Run<R>,
   state: string,
   branches: SplitEntry["branches"],
-  results: Array<BranchResult | undefined>,
+  tally: Tally,
   reason: unknown,
 ): void {
   if (!listens(run, "taskfailure")) return;
   const error = run.cancel?.aborted ? cancelledError(reason) : run.timedOut ?? reason;
   branches.forEach((branch, index) => {
-    if (results[index] !== undefined) return;
+    if (tally.status[index] !== PENDING) return;
     const taskId = branchId(branch, index);
     run.def.events.dispatchEvent(new TaskFailureEvent({ ...ids(run), state, taskId, error }));
   });
@@ -305,35 +426,38 @@ function branchId(branch: SplitBranch, index: number): string {
   return `${branch.name}[${index}]`;
 }
 
-/** A counting semaphore over branch indices: at most `size` started and not yet settled. */
+/**
+ * A counting semaphore over branch indices: at most `size` started and not yet settled. Branches
+ * enter in index order (0, 1, 2, … from the split's loop), so the waiting ones are always the
+ * range from `#next` to `#entered`: two counters, no queue to allocate.
+ */
 class Gate {
   #free: number;
   #start: (index: number) => void;
-  #waiting: number[] = [];
-  #head = 0;
+  /** How many branches entered. */
+  #entered = 0;
+  /** The next branch to start. */
+  #next = 0;
 
   constructor(size: number, start: (index: number) => void) {
     this.#free = size;
     this.#start = start;
   }
 
-  /** Starts branch `index` now if a permit is free, else when one is released. */
+  /** Starts branch `index` (the next in order) now if a permit is free, else when one is. */
   enter(index: number): void {
+    this.#entered = index + 1;
     if (this.#free > 0) {
       this.#free -= 1;
+      this.#next = index + 1; // first: a branch that settles at once releases re-entrantly
       this.#start(index);
-    } else {
-      this.#waiting.push(index);
     }
   }
 
   /** Returns a permit: the next waiting branch starts with it. */
   release(): void {
-    if (this.#head < this.#waiting.length) {
-      this.#start(this.#waiting[this.#head++]!); // an index rather than shift(): O(1)
-    } else {
-      this.#free += 1;
-    }
+    if (this.#next < this.#entered) this.#start(this.#next++);
+    else this.#free += 1;
   }
 }
 
