@@ -26,20 +26,43 @@ import { type CoordinatedStart, SharedFlows, type SharedHost } from "./shared_fl
 import { InFlight } from "./stop.ts";
 import { type TimerEntry, TimerQueue } from "./timer_queue.ts";
 
+/**
+ * The least time between two turns of the scheduler's timer, in ms (see TimerQueue). Every wake
+ * of the process costs CPU whatever it does (≈ 0.3 ms on the 2-core VM of bench/README.md: with
+ * 10 000 staggered flows waking it every few ms for a handful of runs, a large share of a no-op
+ * dispatch). Flows due within 10 ms of a turn wait for the next one, so the timer wakes the
+ * process at most 100 times a second and a run starts up to ~10 ms after it was due; sparse
+ * schedules (ticks further apart than that) are not delayed.
+ */
+const TIMER_GAP = 10;
+
 /** Times, starts and runs the flows of one running scheduler. */
 export class Dispatcher {
   /** Every flow's timer, and the coordinated poll: one pending `setTimeout` for all. */
-  readonly queue: TimerQueue = new TimerQueue((error) =>
-    console.error(`cano: a scheduler timer callback threw: ${safeString(error)}`)
+  readonly queue: TimerQueue = new TimerQueue(
+    (error) => console.error(`cano: a scheduler timer callback threw: ${safeString(error)}`),
+    { gap: TIMER_GAP },
   );
   /** The runs in flight here, and the coordination store's work in flight. */
-  readonly inFlight: InFlight<FlowState> = new InFlight();
+  readonly inFlight: InFlight<FlowState> = new InFlight(() => this.#order);
   /** Coordinated: the shared side. */
   readonly shared: SharedFlows | undefined;
   readonly #events: SafeEventTarget<RunningSchedulerEventMap>;
   readonly #isRunning: () => boolean;
   readonly #startedAt = Date.now();
   #pollTimer: TimerEntry | undefined;
+  /** Every flow, in registration order (set by arm). */
+  #order: readonly FlowState[] = [];
+  /**
+   * Launched runs whose engine has not started yet: `#starting[#startHead..#startTail)` (see
+   * #startNext). The array keeps its length from turn to turn, so a turn that launches thousands
+   * of runs does not grow it from scratch every time.
+   */
+  readonly #starting: (FlowState | undefined)[] = [];
+  #startHead = 0;
+  #startTail = 0;
+  /** A #startNext microtask is queued. */
+  #draining = false;
 
   /**
    * @param events Where the events go (the public handle).
@@ -60,6 +83,7 @@ export class Dispatcher {
 
   /** Arms every flow (with coordination: once the shared state is read), and the poll. */
   async arm(order: readonly FlowState[]): Promise<void> {
+    this.#order = order;
     const shared = this.shared;
     let catchUp: [FlowState, number][] = [];
     if (shared !== undefined) {
@@ -82,7 +106,7 @@ export class Dispatcher {
   halt(reason: CancelledError): void {
     this.queue.clear();
     this.shared?.stop();
-    for (const flow of this.inFlight.runs()) flow.controller?.abort(reason);
+    for (const flow of this.inFlight.runs()) flow.abort(reason);
   }
 
   /** A snapshot of the flow, its next run the due time of its pending timer. */
@@ -128,14 +152,14 @@ export class Dispatcher {
     else this.queue.reschedule(flow.timer, due);
   }
 
-  /** Reserves the flow and starts a run, or says why not. */
+  /** Reserves the flow and starts a run (at `startedAt`, default now), or says why not. */
   dispatch(
     flow: FlowState,
     source: FlowRunSource,
     due?: number,
+    startedAt: number = Date.now(),
   ): "running" | "tripped" | undefined {
     const previous = flow.status;
-    const startedAt = Date.now();
     const refusal = flow.reserve(startedAt);
     if (refusal !== undefined) return refusal;
     this.#launch(flow, previous, source, startedAt, due, undefined);
@@ -182,15 +206,19 @@ export class Dispatcher {
       this.shared.tick(flow, flow.timer!.due, sourceOf(flow));
       return;
     }
-    if (flow.backingOff(Date.now())) {
+    const now = Date.now(); // one clock read per dispatch: a turn may dispatch thousands
+    if (flow.backingOff(now)) {
       this.plan(flow);
       return;
     }
     // A running or tripped flow is refused; its outcome or reset plans the next dispatch.
-    this.dispatch(flow, sourceOf(flow), flow.timer!.due);
+    this.dispatch(flow, sourceOf(flow), flow.timer!.due, now);
   }
 
-  /** Starts a reserved run: its controller, events, and the run itself. */
+  /**
+   * Starts a reserved run: its events now; its controller and its engine right after, in launch
+   * order (see {@link Dispatcher.#startNext}).
+   */
   #launch(
     flow: FlowState,
     previous: FlowStatus,
@@ -201,9 +229,10 @@ export class Dispatcher {
   ): void {
     if (flow.timer !== undefined) this.queue.cancel(flow.timer);
     flow.marker = marker;
-    const controller = new AbortController();
-    flow.controller = controller;
-    this.inFlight.add(flow);
+    flow.runStartedAt = startedAt;
+    flow.runDue = due ?? startedAt;
+    flow.inFlight = true;
+    this.inFlight.add();
     this.emitStatus(flow, previous);
     if (this.#events.hasListener("flowstart")) {
       this.#events.dispatchEvent(
@@ -215,17 +244,39 @@ export class Dispatcher {
         ),
       );
     }
-    flow.run = this.#execute(flow, controller.signal, startedAt, due ?? startedAt, marker);
+    this.#starting[this.#startTail++] = flow;
+    if (!this.#draining) {
+      this.#draining = true;
+      queueMicrotask(this.#startNext);
+    }
   }
 
-  /** Runs the workflow and applies the outcome. Never rejects. */
-  async #execute(
-    flow: FlowState,
-    signal: AbortSignal,
-    startedAt: number,
-    due: number,
-    marker: FlowRunMarker | undefined,
-  ): Promise<void> {
+  /**
+   * Starts the engine of the next launched run, one run per microtask. A timer turn can launch
+   * thousands of runs at once (a per-second cron); started all together, they would all be alive
+   * at the same time, survive the young-generation GC and be promoted (the cost of a run then
+   * doubles, and the GC pauses delay the next ticks). One at a time, each start queues behind the
+   * continuations of the runs started before it, so short runs end as fast as new ones start and
+   * only a handful are alive at once; a run that awaits I/O does not hold the others up.
+   */
+  readonly #startNext = (): void => {
+    const starting = this.#starting;
+    const flow = starting[this.#startHead]!;
+    starting[this.#startHead++] = undefined;
+    // Never rejects; its synchronous part may launch more runs, queued behind the others.
+    void this.#execute(flow);
+    if (this.#startHead < this.#startTail) queueMicrotask(this.#startNext);
+    else {
+      this.#startHead = this.#startTail = 0;
+      this.#draining = false;
+    }
+  };
+
+  /** Runs the workflow of a launched run and applies the outcome. Never rejects. */
+  async #execute(flow: FlowState): Promise<void> {
+    const signal = flow.startSignal();
+    const startedAt = flow.runStartedAt;
+    const marker = flow.marker;
     let result: WorkflowResult<string, unknown> | undefined;
     let error: unknown;
     let failed = false;
@@ -234,7 +285,7 @@ export class Dispatcher {
       const runData = data?.();
       const id = marker !== undefined
         ? marker.runId ?? undefined
-        : scheduledRunId(workflow, flow.id, due, flow.lastRunId, flow.runCount);
+        : scheduledRunId(workflow, flow.id, flow.runDue, flow.lastRunId, flow.runCount);
       flow.lastRunId = id;
       const options: ScheduledRunOptions<unknown> = { signal };
       if (runData !== undefined) options.data = runData;
@@ -252,8 +303,8 @@ export class Dispatcher {
       await this.shared!.finish(flow, marker, { at: now, error, failed });
       flow.marker = undefined;
     }
-    flow.run = undefined; // nothing left to wait for; do not keep the promise alive
-    this.inFlight.delete(flow);
+    flow.runEnded(); // before the events: a flowend listener may launch the next run
+    this.inFlight.delete();
     try {
       this.plan(flow);
     } catch (planError) {

@@ -78,7 +78,9 @@ export class FlowStatusEvent extends Event {
 /**
  * Dispatched (as `"flowstart"`) when a run of a flow starts, after its `"flowstatus"` event.
  * For interval and cron runs, `scheduledAt` is when the run was due, so
- * `Date.now() - e.scheduledAt.getTime()` is how late the scheduler started it.
+ * `Date.now() - e.scheduledAt.getTime()` is how late the scheduler started it. The run's first
+ * state follows in a later microtask: the runs one timer turn starts (say, every flow of a
+ * per-second cron) all get their events first, then their workflows start one after another.
  *
  * @example Watch the scheduler's lateness
  * ```ts

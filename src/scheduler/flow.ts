@@ -14,12 +14,17 @@ import type { FlowRunMarker } from "../coordination/coordination.ts";
 
 /**
  * A parsed cron expression, shared by every flow registered with the same expression and time
- * zone. Croner's answer only depends on the second it is asked from, so the last one is kept:
- * many flows on one expression cost one calculation per tick.
+ * zone. Croner's answer only depends on the second it is asked from, and stays the same from that
+ * second up to the one before the tick it gave: the last answer is kept for that whole range, so
+ * the next tick is computed once per tick (for a daily job, once a day), however many flows share
+ * the expression and however often they ask. A question from outside the range (the clock went
+ * back, or past the tick: a jump, a long run, a backoff window) computes it afresh.
  */
 export class CronSchedule {
   readonly #cron: Cron;
-  #second = NaN;
+  /** The answer `#next` holds for every second in [#from, #until). */
+  #from = NaN;
+  #until = NaN;
   #next: number | undefined;
 
   constructor(cron: Cron) {
@@ -29,9 +34,13 @@ export class CronSchedule {
   /** The first tick strictly after the second that contains `from` (ms since the epoch). */
   next(from: number): number | undefined {
     const second = Math.floor(from / 1_000);
-    if (second !== this.#second) {
-      this.#next = this.#cron.nextRun(new Date(from))?.getTime();
-      this.#second = second;
+    // Written so that NaN bounds (nothing computed yet) fail the test.
+    if (!(second >= this.#from && second < this.#until)) {
+      const next = this.#cron.nextRun(new Date(from))?.getTime();
+      this.#next = next;
+      this.#from = second;
+      // No tick strictly between the two seconds, so any second before the tick's has it next.
+      this.#until = next === undefined ? Infinity : Math.floor(next / 1_000);
     }
     return this.#next;
   }
@@ -162,10 +171,18 @@ export class FlowState implements FlowCounters {
   lastRunId: string | undefined;
   /** The flow's timer entry, reused for every dispatch it schedules. */
   timer: TimerEntry | undefined;
-  /** Aborts the run in flight. */
+  /** Aborts the run in flight; made when its engine starts (see {@link FlowState.abort}). */
   controller: AbortController | undefined;
-  /** Settles (never rejects) when the run in flight has ended and its outcome is applied. */
-  run: Promise<void> | undefined;
+  /** Why the run in flight was aborted before its engine started (then it starts aborted). */
+  abortedBeforeStart: { reason: unknown } | undefined;
+  /** When the run in flight was reserved (ms since the epoch): its duration starts here. */
+  runStartedAt = NaN;
+  /** When the run in flight was due (its start time for a trigger): its run id is made of it. */
+  runDue = NaN;
+  /** A run of this flow is in flight here: launched, and its outcome not applied yet. */
+  inFlight = false;
+  /** The wait of {@link FlowState.ended}, made only when someone waits for the run. */
+  #ended: { readonly promise: Promise<void>; readonly resolve: () => void } | undefined;
   /** Coordinated: the latest tick this instance handled or saw handled (`NaN`: none). */
   lastTick = NaN;
   /** Coordinated: a tick or trigger of this flow is being claimed in the store. */
@@ -206,6 +223,52 @@ export class FlowState implements FlowCounters {
   settle(now: number, error: unknown, failed: boolean): FlowRunOutcome {
     this.controller = undefined;
     return settleCounters(this, this.spec.policy, now, error, failed);
+  }
+
+  /**
+   * Aborts the run in flight, if any (`cancelFlow`, `stop`, a coordinated cancel request). A run
+   * launched but not started yet has no controller: a timer turn launches thousands of runs at
+   * once, and thousands of live controllers would outlast a young-generation GC. It starts with
+   * its signal already aborted, so it ends as cancelled before its first state.
+   */
+  abort(reason: unknown): void {
+    if (this.controller !== undefined) this.controller.abort(reason);
+    else if (this.inFlight) this.abortedBeforeStart ??= { reason };
+  }
+
+  /** The signal of the run whose engine starts now. */
+  startSignal(): AbortSignal {
+    const controller = new AbortController();
+    this.controller = controller;
+    const early = this.abortedBeforeStart;
+    if (early !== undefined) {
+      this.abortedBeforeStart = undefined;
+      controller.abort(early.reason);
+    }
+    return controller.signal;
+  }
+
+  /**
+   * Settles once the run in flight has ended and its outcome is applied (at once when none is).
+   * Made on demand (`cancelFlow`): a run that nobody waits for allocates no promise for it.
+   */
+  ended(): Promise<void> {
+    if (!this.inFlight) return Promise.resolve();
+    if (this.#ended === undefined) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((done) => resolve = done);
+      this.#ended = { promise, resolve };
+    }
+    return this.#ended.promise;
+  }
+
+  /** The run in flight has ended: releases the waits of {@link FlowState.ended}. */
+  runEnded(): void {
+    this.inFlight = false;
+    this.abortedBeforeStart = undefined;
+    const ended = this.#ended;
+    this.#ended = undefined;
+    ended?.resolve();
   }
 
   /** cano's reset (see {@link resetCounters}). */

@@ -40,11 +40,13 @@ export function startRunning(
  * and stop. It is an event target of `flowstatus`, `flowstart` and `flowend` events
  * ({@link RunningSchedulerEventMap}); listeners that throw cannot hurt the scheduler.
  *
- * All flows share one timer: a min-heap of due times with a single pending `setTimeout`. `stop()`
- * clears it, so no sleeping flow delays shutdown, then aborts the runs in flight (their sagas roll
- * back), waits for them up to a timeout, and, once every run has ended, tears the resources down
- * in reverse registration order. `await using` stops it on scope exit, and so does aborting the
- * `signal` given to `start`.
+ * All flows share one timer: a min-heap of due times with a single pending `setTimeout`. Its turns
+ * are at least 10 ms apart (each wake of the process has a fixed cost): a run due within 10 ms of
+ * the previous turn starts with the next one, so a run may start up to ~10 ms after it was due
+ * when many flows are due close together. `stop()` clears the timer, so no sleeping flow delays
+ * shutdown, then aborts the runs in flight (their sagas roll back), waits for them up to a
+ * timeout, and, once every run has ended, tears the resources down in reverse registration order.
+ * `await using` stops it on scope exit, and so does aborting the `signal` given to `start`.
  *
  * @example Trigger a manual flow and watch it end
  * ```ts
@@ -237,8 +239,8 @@ export class RunningScheduler extends SafeEventTarget<RunningSchedulerEventMap>
   async cancelFlow(id: string): Promise<void> {
     const flow = this.#lookup(id, "cancelFlow");
     if (flow.status !== "running") return await this.#runs.shared?.cancel(flow);
-    flow.controller?.abort(new CancelledError(`Flow "${id}" was cancelled by cancelFlow()`));
-    await flow.run;
+    flow.abort(new CancelledError(`Flow "${id}" was cancelled by cancelFlow()`));
+    await flow.ended();
   }
 
   /**

@@ -287,7 +287,7 @@ export class SharedFlows {
             if (flow.marker !== marker) continue; // the run ended meanwhile
             adoptRecord(flow, record, this.#owner, Date.now());
             if (cancelled) {
-              flow.controller?.abort(
+              flow.abort(
                 new CancelledError(
                   `Flow "${flow.id}" was cancelled by cancelFlow() on instance "${
                     record.cancel?.by ?? "?"
