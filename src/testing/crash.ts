@@ -6,23 +6,24 @@
 import { safeInstanceOf, safeString } from "../describe.ts";
 import { ConfigurationError } from "../errors.ts";
 import { readOptions } from "../options.ts";
-import type {
-  CancelResult,
-  CheckpointRow,
-  ClaimRequest,
-  ClaimResult,
-  ListExpiredQuery,
-  ListRunsQuery,
-  ParkRequest,
-  ParkResult,
-  RowKind,
-  RunEnd,
-  RunInfo,
-  RunLease,
-  RunPage,
-  RunStore,
-  SendEventOptions,
-  SendEventResult,
+import {
+  type CancelResult,
+  type CheckpointRow,
+  type ClaimRequest,
+  type ClaimResult,
+  hasWaitMethods,
+  type ListExpiredQuery,
+  type ListRunsQuery,
+  type ParkRequest,
+  type ParkResult,
+  type RowKind,
+  type RunEnd,
+  type RunInfo,
+  type RunLease,
+  type RunPage,
+  type RunStore,
+  type SendEventOptions,
+  type SendEventResult,
 } from "../recovery/checkpoint.ts";
 import type { Codec } from "../recovery/codec.ts";
 import { OwnershipLostError } from "../recovery/run_errors.ts";
@@ -220,7 +221,7 @@ export class CrashingStore implements RunStore {
     // Wait states need park and sendEvent: offered exactly when the wrapped store has them, so a
     // workflow's validation sees the same store it would without the harness.
     const inner = this.inner;
-    if (typeof inner.park === "function" && typeof inner.sendEvent === "function") {
+    if (hasWaitMethods(inner)) {
       const park = inner.park.bind(inner);
       const send = inner.sendEvent.bind(inner);
       // Parking ends the lease like a release: a dead process parks nothing.

@@ -12,7 +12,7 @@ import {
   type TaskContext,
   type TaskFn,
 } from "../task/task.ts";
-import type { CheckpointStore, RunStore } from "../recovery/checkpoint.ts";
+import { type CheckpointStore, hasWaitMethods, type RunStore } from "../recovery/checkpoint.ts";
 import type { CompensatableTask } from "../task/compensatable.ts";
 import { drivesAsSteps, type SteppedTask } from "../task/stepped.ts";
 import type { StreamTask } from "../task/stream.ts";
@@ -1291,10 +1291,7 @@ export class Workflow<
     const waits = [...this.#entries].filter(([, entry]) => entry.kind === "wait");
     if (waits.length > 0) {
       const store = this.#store;
-      if (
-        store === undefined || typeof store.park !== "function" ||
-        typeof store.sendEvent !== "function"
-      ) {
+      if (store === undefined || !hasWaitMethods(store)) {
         throw new ConfigurationError(
           `Wait state "${waits[0]![0]}" parks its run in the checkpoint store: call ` +
             "withCheckpointStore(store) with a store that has park and sendEvent (both built-in " +
