@@ -166,13 +166,21 @@ export {
 export type {
   BranchValue,
   DataOf,
+  EventOf,
   ExitOf,
   JoinContext,
   JoinHandler,
   JoinValueOf,
   JoinValues,
+  MergeWaits,
   NoJoins,
+  NoWaits,
+  PayloadMap,
+  PayloadsFor,
   RunArgs,
+  SendableEvent,
+  WaitEvents,
+  WaitEventsOf,
 } from "./src/workflow/workflow_types.ts";
 export {
   pending,

@@ -46,6 +46,11 @@ interface Expense {
   amount: number;
   submittedAt?: string;
 }
+/** What each decision carries (declared once: the states after the wait see it typed). */
+interface Decisions {
+  approved: { by: string };
+  rejected: { reason: string };
+}
 
 function expenses(store: KvCheckpointStore) {
   const once = { config: TaskConfig.minimal() };
@@ -57,17 +62,18 @@ function expenses(store: KvCheckpointStore) {
     // Parks here: "approved" → pay, "rejected" → reject, no answer in time → expire.
     .registerWait("await_manager", {
       events: { approved: "pay", rejected: "reject" },
+      payloads: {} as Decisions,
       timeout: { after: DEADLINE_MS, next: "expire" },
     })
     .register("pay", (ctx) => {
-      // ctx.event is the event that woke the wait state.
-      const { by } = ctx.event?.payload as { by: string };
-      say(`${ctx.workflowId} → pay: paid ${ctx.data.amount} EUR, approved by ${by}`);
+      // ctx.event is the event that woke the wait state, typed: payload is { by: string }.
+      say(
+        `${ctx.workflowId} → pay: paid ${ctx.data.amount} EUR, approved by ${ctx.event?.payload.by}`,
+      );
       return "done";
     }, once)
     .register("reject", (ctx) => {
-      const { reason } = ctx.event?.payload as { reason: string };
-      say(`${ctx.workflowId} → reject: not paid (${reason})`);
+      say(`${ctx.workflowId} → reject: not paid (${ctx.event?.payload.reason})`);
       return "done";
     }, once)
     .register("expire", (ctx) => {
@@ -96,15 +102,16 @@ async function start(workflow: Expenses, id: string, amount: number): Promise<vo
 }
 
 /** Sends a manager's decision. The eventId makes a repeated command a no-op ("duplicate"). */
-async function decide(
-  store: KvCheckpointStore,
+async function decide<K extends keyof Decisions>(
+  workflow: Expenses,
   id: string,
-  event: "approved" | "rejected",
-  payload: { by: string } | { reason: string },
+  event: K,
+  payload: Decisions[K],
 ): Promise<void> {
   try {
     const eventId = `${event}/${id}/${Object.values(payload).join("/")}`;
-    const sent = await store.sendEvent(id, event, payload, { eventId });
+    // Typed by the wait state: the name must be one it waits for, the payload its type.
+    const sent = await workflow.sendEvent(id, event, payload, { eventId });
     say(`${event} ${id}: ${sent.outcome}`);
   } catch (error) {
     // The run has no record (finished, never started), failed, or its inbox is full.
@@ -225,9 +232,9 @@ try {
   } else if (command === "start" && id !== undefined && Number(arg) > 0) {
     await start(workflow, id, Number(arg));
   } else if (command === "approve" && id !== undefined) {
-    await decide(store, id, "approved", { by: arg ?? "a manager" });
+    await decide(workflow, id, "approved", { by: arg ?? "a manager" });
   } else if (command === "reject" && id !== undefined && arg !== undefined) {
-    await decide(store, id, "rejected", { reason: arg });
+    await decide(workflow, id, "rejected", { reason: arg });
   } else if (command === "status" && id !== undefined) {
     await status(store, id);
   } else if (command === "finish") {

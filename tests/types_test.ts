@@ -5,9 +5,12 @@
 import assert from "node:assert/strict";
 import {
   batchTask,
+  ConfigurationError,
+  MemoryCheckpointStore,
   type StateEnterEvent,
   type StreamTask,
   TaskConfig,
+  type WaitEvent,
   Workflow,
   type WorkflowResult,
 } from "../mod.ts";
@@ -178,4 +181,82 @@ Deno.test("batchTask() and stream tasks take item callbacks context first", asyn
     onClose: () => "done",
   };
   assert.equal(typeof stream.open, "function");
+});
+
+Deno.test("Workflow.registerWait() types ctx.event per event name through payloads", async () => {
+  type Step = "ask" | "ship" | "refund" | "expired" | "review" | "done";
+  type Decision = { approved: { by: string }; rejected: { reason: string; amount: number } };
+  const seen: string[] = [];
+  const workflow = new Workflow<Step, { note?: string }>({ name: "typed-waits" })
+    .registerWait("ask", {
+      events: { approved: "ship", rejected: "refund", escalated: "review" },
+      payloads: {} as Decision,
+      timeout: { after: 60_000, next: "expired" },
+    })
+    .register("ship", (ctx) => {
+      const event = ctx.event;
+      assertType<Equal<typeof event, WaitEvent<{ by: string }, "approved"> | undefined>>(true);
+      // @ts-expect-error "approved" carries { by }, not { reason }
+      seen.push(`${ctx.event?.payload.reason}`);
+      seen.push(`ship:${ctx.event?.name}:${ctx.event?.payload.by}`);
+      return "done";
+    })
+    .registerRouter("refund", (ctx) => {
+      assertType<Equal<typeof ctx.event, WaitEvent<Decision["rejected"], "rejected"> | undefined>>(
+        true,
+      );
+      seen.push(`refund:${ctx.event?.payload.amount}`);
+      return "done";
+    })
+    .registerWithCompensation("review", {
+      name: "review",
+      run: (ctx) => {
+        // An event with no declared payload is typed unknown, still narrowed by name.
+        assertType<Equal<typeof ctx.event, WaitEvent<unknown, "escalated"> | undefined>>(true);
+        return { next: "done", output: null };
+      },
+      compensate: () => {},
+    })
+    .register("expired", (ctx) => {
+      // A state no wait state leads to (so far) sees any event, payload unknown.
+      assertType<Equal<typeof ctx.event, WaitEvent | undefined>>(true);
+      return "done";
+    })
+    .addExitState("done")
+    .withCheckpointStore(new MemoryCheckpointStore());
+
+  await workflow.orchestrate("ask", { id: "t-1", onWait: "return" });
+  // Payload types are compile-time only: this one is refused by the checker, sent at run time.
+  const wrong = { reason: "no" };
+  // @ts-expect-error the payload of "approved" is { by: string }
+  const sent = await workflow.sendEvent("t-1", "approved", wrong);
+  assert.equal(sent.outcome, "delivered");
+  // @ts-expect-error no wait state waits for "aproved"
+  await assert.rejects(workflow.sendEvent("t-1", "aproved", { by: "x" }), ConfigurationError);
+  await workflow.resumeFrom("t-1");
+  assert.deepEqual(seen, ["no", "ship:approved:undefined"]); // what was sent, as sent
+
+  seen.length = 0;
+  await workflow.orchestrate("ask", { id: "t-2", onWait: "return" });
+  assert.equal((await workflow.sendEvent("t-2", "approved", { by: "maria" })).outcome, "delivered");
+  await workflow.resumeFrom("t-2");
+  assert.deepEqual(seen, ["undefined", "ship:approved:maria"]);
+
+  // A workflow with typed waits is still a Workflow<Step> and schedulable.
+  const byHand: Workflow<Step, { note?: string }> = workflow;
+  const scheduler = new Scheduler().manual("typed", workflow, "ask");
+  assert.ok(byHand instanceof Workflow && scheduler instanceof Scheduler);
+
+  // A wait typed without payloads: every event's payload is unknown; a misspelt payloads key is
+  // a compile error (and a run-time ConfigurationError when the object has the key).
+  assert.throws(
+    () =>
+      new Workflow<Step>().registerWait("ask", {
+        events: { approved: "ship" },
+        // @ts-expect-error "aproved" is not one of the events
+        payloads: { aproved: 1 } as { aproved: number },
+      }),
+    (error) =>
+      error instanceof ConfigurationError && /payloads names "aproved"/.test(error.message),
+  );
 });

@@ -247,12 +247,56 @@ Deno.test("Workflow.registerWait() refuses bad options and a workflow without a 
       { events: { ok: "b" }, timeout: { after: 0, next: "b" } },
       { events: { ok: "b" }, timeout: { after: Number.NaN, next: "b" } },
       { events: { ok: "b" }, timeout: { after: 10, next: 3 } },
+      { events: { ok: "b" }, payloads: [] },
+      { events: { ok: "b" }, payloads: "{ ok: string }" },
+      { events: { ok: "b" }, payloads: { ko: 1 } },
+      {
+        get events(): never {
+          throw new TypeError("hostile getter");
+        },
+      },
+      {
+        events: new Proxy({}, {
+          ownKeys: () => {
+            throw new Error("hostile trap");
+          },
+        }),
+      },
     ]
   ) {
     assert.throws(() => base().registerWait("a", options as never), { category: "configuration" });
   }
   const unstored = base().registerWait("a", { events: { ok: "b" } });
   assert.throws(() => unstored.validate(), /Wait state "a" parks its run in the checkpoint store/);
+});
+
+Deno.test("Workflow.sendEvent() delivers through the workflow's store and refuses what no state waits for", async () => {
+  const store = new MemoryCheckpointStore();
+  const seen: (WaitEvent | undefined)[] = [];
+  const workflow = expense(store, seen);
+  await workflow.orchestrate("ask", {
+    id: "w-send",
+    data: { amount: 5, log: [] },
+    onWait: "return",
+  });
+  await assert.rejects(
+    workflow.sendEvent("w-send", "approve" as never, {} as never),
+    (error: Error) =>
+      error.name === "ConfigurationError" &&
+      error.message.includes(`waits for event "approve" (it waits for "approved", "rejected")`),
+  );
+  const first = await workflow.sendEvent("w-send", "approved", { by: "ana" }, { eventId: "e-1" });
+  assert.equal(first.outcome, "delivered");
+  const again = await workflow.sendEvent("w-send", "approved", { by: "ana" }, { eventId: "e-1" });
+  assert.equal(again.outcome, "duplicate");
+  await assert.rejects(workflow.sendEvent("nobody", "approved", {}), { name: "EventRefusedError" });
+  assert.equal((await workflow.resumeFrom("w-send")).state, "done");
+  assert.deepEqual(seen.map((event) => event?.payload), [{ by: "ana" }]);
+
+  const unstored = new Workflow<"a" | "b">().registerWait("a", { events: { ok: "b" } });
+  await assert.rejects(unstored.sendEvent("x", "ok", 1), /sendEvent needs a checkpoint store/);
+  const noWaits = new Workflow<"a" | "b">().withCheckpointStore(store);
+  await assert.rejects(noWaits.sendEvent("x", "ok", 1), /it has no wait state/);
 });
 
 Deno.test("Workflow.toMermaid() draws a wait state's event and deadline edges", () => {

@@ -50,7 +50,7 @@ let takeFlows: <T>(scheduler: Scheduler, plan: (flows: readonly FlowSpec[]) => T
  * ```
  */
 // deno-lint-ignore no-explicit-any
-export type SchedulableWorkflow<S extends string, D> = Workflow<S, D, any, any, any>;
+export type SchedulableWorkflow<S extends string, D> = Workflow<S, D, any, any, any, any>;
 
 /**
  * Registers workflows to run on an interval, on a cron schedule or on demand, then starts them

@@ -1,4 +1,5 @@
 import type { ResourceMap, TaskConfig, TaskContext } from "./task.ts";
+import type { WaitEvent } from "./wait.ts";
 
 /**
  * What a compensatable task's `run` returns: the next state, and the output its compensation will
@@ -23,6 +24,7 @@ export interface CompensatableResult<N extends string, O> {
  *
  * @typeParam N The states `run` may return.
  * @typeParam O The output type.
+ * @typeParam Ev The events `ctx.event` may hold in `run` (see {@link TaskContext}).
  */
 export interface CompensatableTask<
   N extends string = string,
@@ -30,13 +32,16 @@ export interface CompensatableTask<
   D = unknown,
   R extends ResourceMap = ResourceMap,
   O = unknown,
+  Ev extends WaitEvent = WaitEvent,
 > {
   /** The compensation-stack key: must be unique among compensatable tasks. */
   name: string;
   /** Retry and timeout policy of the forward run (default: `TaskConfig.default()`). */
   config?: TaskConfig;
   /** Does the work; returns the next state and the output to undo it. */
-  run(ctx: TaskContext<S, D, R>): CompensatableResult<N, O> | Promise<CompensatableResult<N, O>>;
+  run(
+    ctx: TaskContext<S, D, R, Ev>,
+  ): CompensatableResult<N, O> | Promise<CompensatableResult<N, O>>;
   /** Undoes the work described by `output`. */
   compensate(ctx: TaskContext<S, D, R>, output: O): void | Promise<void>;
 }

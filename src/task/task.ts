@@ -23,11 +23,14 @@ export type ResourceMap = Record<string, unknown>;
  * @typeParam S The workflow's state union.
  * @typeParam D The run data type.
  * @typeParam R The resource map.
+ * @typeParam Ev The events that can wake the state before this one (see `registerWait`'s
+ * `payloads`): `ctx.event` is typed by them. The builder fills it in; leave it out by hand.
  */
 export interface TaskContext<
   S extends string = string,
   D = unknown,
   R extends ResourceMap = ResourceMap,
+  Ev extends WaitEvent = WaitEvent,
 > {
   /** The state being executed. */
   readonly state: S;
@@ -49,20 +52,22 @@ export interface TaskContext<
    * In the state right after a wait state: the event that woke it (`undefined` when its deadline
    * fired instead, and in every other state).
    */
-  readonly event?: WaitEvent | undefined;
+  readonly event?: Ev | undefined;
 }
 
 /**
  * A task written as a function: it returns (or resolves to) the next state.
  *
  * @typeParam N The states it may return.
+ * @typeParam Ev The events `ctx.event` may hold (see {@link TaskContext}).
  */
 export type TaskFn<
   N extends string = string,
   S extends string = string,
   D = unknown,
   R extends ResourceMap = ResourceMap,
-> = (ctx: TaskContext<S, D, R>) => N | Promise<N>;
+  Ev extends WaitEvent = WaitEvent,
+> = (ctx: TaskContext<S, D, R, Ev>) => N | Promise<N>;
 
 /**
  * A task written as an object, with an optional name (default: the state) and configuration
@@ -75,13 +80,14 @@ export interface Task<
   S extends string = string,
   D = unknown,
   R extends ResourceMap = ResourceMap,
+  Ev extends WaitEvent = WaitEvent,
 > {
   /** Used in events and checkpoint rows; defaults to the registered state. */
   name?: string;
   /** Retry and timeout policy; fields left out take {@link TaskConfig.default}'s values. */
   config?: TaskConfig;
   /** Runs the task and returns the next state. */
-  run(ctx: TaskContext<S, D, R>): N | Promise<N>;
+  run(ctx: TaskContext<S, D, R, Ev>): N | Promise<N>;
 }
 
 /**

@@ -3,7 +3,8 @@
 // deadline passes; the run then goes on in the state the event (or the deadline) names.
 
 import { safeString } from "../describe.ts";
-import { ConfigurationError } from "../errors.ts";
+import { ConfigurationError, messageOf } from "../errors.ts";
+import { readOptions } from "../options.ts";
 import { checkDuration } from "./retry.ts";
 
 /**
@@ -11,10 +12,16 @@ import { checkDuration } from "./retry.ts";
  * another.
  *
  * @typeParam N The states it may lead to.
+ * @typeParam M The event map (event name → next state), inferred from `events`.
+ * @typeParam P The payload types by event name, declared through `payloads` (types only).
  */
-export interface WaitOptions<N extends string> {
+export interface WaitOptions<
+  N extends string,
+  M extends Readonly<Record<string, N>> = Readonly<Record<string, N>>,
+  P = unknown,
+> {
   /** Event name → the state the run goes on in when that event arrives first. */
-  events: Readonly<Record<string, N>>;
+  events: M;
   /**
    * Where to go when no event arrived `after` milliseconds after the state was entered. The
    * deadline is checkpointed: it survives restarts, and an overdue one fires at once.
@@ -22,6 +29,16 @@ export interface WaitOptions<N extends string> {
    * @default {undefined} (wait for ever)
    */
   timeout?: { readonly after: number; readonly next: N };
+  /**
+   * The payload type of each event, for the type checker only: write
+   * `payloads: {} as { approved: { by: string } }` and the states the events lead to see
+   * `ctx.event` typed by name (narrow on `ctx.event?.name`). Nothing is checked at run time: an
+   * event's payload is whatever its sender passed, JSON-checked. Keys must be event names of
+   * `events`.
+   *
+   * @default {undefined} (payloads typed `unknown`)
+   */
+  payloads?: P;
 }
 
 /**
@@ -29,10 +46,11 @@ export interface WaitOptions<N extends string> {
  * there when the deadline fired instead).
  *
  * @typeParam P The payload type.
+ * @typeParam N The event's name.
  */
-export interface WaitEvent<P = unknown> {
+export interface WaitEvent<P = unknown, N extends string = string> {
   /** The event's name. */
-  readonly name: string;
+  readonly name: N;
   /** Its payload, as sent (JSON-checked like run data). */
   readonly payload: P;
   /** The idempotency key it was sent with, if any. */
@@ -75,7 +93,11 @@ export function checkWaitOptions(
       }`,
     );
   }
-  const { events, timeout } = options as { events?: unknown; timeout?: unknown };
+  const { events, timeout, payloads } = readOptions<WaitOptions<string>>(options, where, [
+    "events",
+    "timeout",
+    "payloads",
+  ]);
   if (typeof events !== "object" || events === null || Array.isArray(events)) {
     throw new ConfigurationError(
       `${where}: events must map event names to next states, e.g. { approved: "ship" }, ` +
@@ -83,7 +105,7 @@ export function checkWaitOptions(
     );
   }
   const checked = new Map<string, string>();
-  for (const [name, next] of Object.entries(events)) {
+  for (const [name, next] of entriesOf(events, `${where}: events`)) {
     checkEventName(name, `${where}: event name`);
     isState(next);
     checked.set(name, next as string);
@@ -91,6 +113,7 @@ export function checkWaitOptions(
   if (checked.size === 0) {
     throw new ConfigurationError(`${where}: events must name at least one event`);
   }
+  checkPayloads(where, payloads, checked);
   if (timeout === undefined) return { events: checked, timeout: undefined };
   if (typeof timeout !== "object" || timeout === null) {
     throw new ConfigurationError(
@@ -108,6 +131,47 @@ export function checkWaitOptions(
   }
   isState(next);
   return { events: checked, timeout: { after: ms, next: next as string } };
+}
+
+/**
+ * The own enumerable entries of an options object, a throwing getter or proxy trap becoming a
+ * `ConfigurationError`.
+ */
+function entriesOf(value: object, what: string): [string, unknown][] {
+  try {
+    return Object.entries(value);
+  } catch (error) {
+    throw new ConfigurationError(`${what} could not be read (${messageOf(error)})`, {
+      cause: error,
+    });
+  }
+}
+
+/**
+ * Checks the type-only `payloads` declaration: an object (usually `{} as { … }`, so with no keys at
+ * run time) whose keys, if any, are declared event names, so a typo is caught where it can be.
+ */
+function checkPayloads(
+  where: string,
+  payloads: unknown,
+  events: ReadonlyMap<string, string>,
+): void {
+  if (payloads === undefined) return;
+  if (typeof payloads !== "object" || payloads === null || Array.isArray(payloads)) {
+    throw new ConfigurationError(
+      `${where}: payloads declares payload types, as payloads: {} as { approved: { by: string } }; ` +
+        `received ${safeString(payloads)}`,
+    );
+  }
+  for (const [name] of entriesOf(payloads, `${where}: payloads`)) {
+    if (!events.has(name)) {
+      throw new ConfigurationError(
+        `${where}: payloads names "${safeString(name)}", which is not one of its events (${
+          [...events.keys()].map((event) => `"${event}"`).join(", ")
+        })`,
+      );
+    }
+  }
 }
 
 /**

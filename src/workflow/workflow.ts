@@ -12,11 +12,17 @@ import {
   type TaskContext,
   type TaskFn,
 } from "../task/task.ts";
-import { type CheckpointStore, hasWaitMethods, type RunStore } from "../recovery/checkpoint.ts";
+import {
+  type CheckpointStore,
+  hasWaitMethods,
+  type RunStore,
+  type SendEventOptions,
+  type SendEventResult,
+} from "../recovery/checkpoint.ts";
 import type { CompensatableTask } from "../task/compensatable.ts";
 import { drivesAsSteps, type SteppedTask } from "../task/stepped.ts";
 import type { StreamTask } from "../task/stream.ts";
-import { checkWaitOptions, type WaitOptions } from "../task/wait.ts";
+import { checkWaitOptions, type WaitEvent, type WaitOptions } from "../task/wait.ts";
 import { isWaiting, type WorkflowResult } from "./engine.ts";
 import type { WaitingResult } from "./parked.ts";
 import { onWaitError, waitForRun } from "./waker.ts";
@@ -24,12 +30,20 @@ import type { WorkflowEventMap } from "./events.ts";
 import type {
   BranchValue,
   DataOf,
+  EventOf,
   ExitOf,
   JoinHandler,
   JoinValueOf,
   JoinValues,
+  MergeWaits,
   NoJoins,
+  NoWaits,
+  PayloadMap,
+  PayloadsFor,
   RunArgs,
+  SendableEvent,
+  WaitEvents,
+  WaitEventsOf,
 } from "./workflow_types.ts";
 import { toMermaid } from "./mermaid.ts";
 import { checkJoinConfig, type JoinConfig } from "./join.ts";
@@ -152,9 +166,15 @@ export type SplitTask<S extends string, D, R extends ResourceMap, V = unknown> =
  * A task given to `register`: a function or an object with `run`; or a stepped or stream task,
  * which `register` drives in memory (see {@link Workflow.register}).
  */
-export type TaskHandler<N extends string, S extends string, D, R extends ResourceMap> =
-  | TaskFn<N, S, D, R>
-  | Task<N, S, D, R>
+export type TaskHandler<
+  N extends string,
+  S extends string,
+  D,
+  R extends ResourceMap,
+  Ev extends WaitEvent = WaitEvent,
+> =
+  | TaskFn<N, S, D, R, Ev>
+  | Task<N, S, D, R, Ev>
   // deno-lint-ignore no-explicit-any
   | SteppedTask<any, N, S, D, R>
   // deno-lint-ignore no-explicit-any
@@ -190,6 +210,8 @@ let orchestrateWithoutLifecycle: <S extends string, D, R extends ResourceMap>(
  * one of them). Leave it out when writing the type by hand.
  * @typeParam J The join states declared so far by `registerSplit`, with their branches' value
  * type (read by `registerJoin`). Leave it out when writing the type by hand.
+ * @typeParam W The states declared so far to follow a wait state, with the events that lead there
+ * (read by `register` to type `ctx.event`). Leave it out when writing the type by hand.
  *
  * @example A three-state workflow
  * ```ts
@@ -220,6 +242,7 @@ export class Workflow<
   R extends ResourceMap = ResourceMap,
   E extends S = never,
   J extends JoinValues = NoJoins,
+  W extends WaitEvents = NoWaits,
 > extends SafeEventTarget<WorkflowEventMap<S>> {
   /** The resources set up around every run. */
   readonly resources: Resources<R>;
@@ -286,12 +309,13 @@ export class Workflow<
    * await workflow.orchestrate("check");
    * ```
    */
-  register<const N extends S = S>(
-    state: S,
-    task: TaskHandler<NoInfer<N>, S, D, R>,
+  register<const St extends S, const N extends S = S>(
+    state: St,
+    task: TaskHandler<NoInfer<N>, S, D, R, EventOf<W, St>>,
     options: RegisterOptions<N> = {},
   ): this {
-    return this.#put(state, "single", task, options);
+    // The engine hands every task the same context; `Ev` only narrows what it may hold.
+    return this.#put(state, "single", task as TaskHandler<N, S, D, R>, options);
   }
 
   /**
@@ -315,12 +339,12 @@ export class Workflow<
    * assert.equal((await workflow.orchestrate("route", { data: { n: 42 } })).state, "big");
    * ```
    */
-  registerRouter<const N extends S = S>(
-    state: S,
-    task: TaskHandler<NoInfer<N>, S, D, R>,
+  registerRouter<const St extends S, const N extends S = S>(
+    state: St,
+    task: TaskHandler<NoInfer<N>, S, D, R, EventOf<W, St>>,
     options: RegisterOptions<N> = {},
   ): this {
-    return this.#put(state, "router", task, options);
+    return this.#put(state, "router", task as TaskHandler<N, S, D, R>, options);
   }
 
   /**
@@ -352,9 +376,9 @@ export class Workflow<
    * assert.deepEqual(refunds, ["ch_1"]);
    * ```
    */
-  registerWithCompensation<const N extends S = S, O = unknown>(
-    state: S,
-    task: CompensatableTask<NoInfer<N>, S, D, R, O>,
+  registerWithCompensation<const St extends S, const N extends S = S, O = unknown>(
+    state: St,
+    task: CompensatableTask<NoInfer<N>, S, D, R, O, EventOf<W, St>>,
     options: Pick<RegisterOptions<N>, "next"> = {},
   ): this {
     checkState(state);
@@ -369,7 +393,7 @@ export class Workflow<
       name: task.name,
       config: resolveTaskConfig(task.config),
       next: checkNext(state, options.next),
-      run: (ctx) => task.run(ctx),
+      run: (ctx) => task.run(ctx as TaskContext<S, D, R, EventOf<W, St>>),
       compensate: (ctx, output) => task.compensate(ctx, output as O),
     };
     this.#entries.set(state, entry);
@@ -487,7 +511,7 @@ export class Workflow<
     state: S,
     tasks: T | ((ctx: TaskContext<S, D, R>) => T | Promise<T>),
     join: JoinConfig<S> & { next: Next },
-  ): Workflow<S, D, R, E, J & { [K in Next]: BranchValue<T[number]> }> {
+  ): Workflow<S, D, R, E, J & { [K in Next]: BranchValue<T[number]> }, W> {
     checkState(state);
     if (!Array.isArray(tasks) && typeof tasks !== "function") {
       throw new ConfigurationError(
@@ -515,7 +539,8 @@ export class Workflow<
       D,
       R,
       E,
-      J & { [K in Next]: BranchValue<T[number]> }
+      J & { [K in Next]: BranchValue<T[number]> },
+      W
     >;
   }
 
@@ -656,8 +681,13 @@ export class Workflow<
    * `startRecovery`; a cancel request wakes it into its rollback. Needs a checkpoint store with
    * `park` and `sendEvent` (both built-in stores have them).
    *
+   * `payloads: {} as { approved: { by: string } }` declares each event's payload type (types only):
+   * the states registered after this call that the events lead to see `ctx.event` typed (a union
+   * narrowed by `name`), and {@link Workflow.sendEvent} checks names and payloads at compile time.
+   *
    * @param state The wait state.
-   * @param options Event name → next state, and an optional `{ after: ms, next }` deadline.
+   * @param options Event name → next state, the payload types, and an optional
+   * `{ after: ms, next }` deadline.
    * @returns This workflow.
    *
    * @example An approval with a deadline
@@ -685,7 +715,13 @@ export class Workflow<
    * assert.equal(done.state, "ship");
    * ```
    */
-  registerWait<const N extends S>(state: S, options: WaitOptions<N>): this {
+  registerWait<
+    const M extends Readonly<Record<string, S>>,
+    P extends PayloadsFor<M> & { readonly [K in Exclude<keyof P, keyof M>]: never } = NoWaits,
+  >(
+    state: S,
+    options: WaitOptions<S, M, P>,
+  ): Workflow<S, D, R, E, J, MergeWaits<W, WaitEventsOf<M, P>>> {
     checkState(state);
     const { events, timeout } = checkWaitOptions(state, options, checkState);
     this.#entries.set(state, {
@@ -696,7 +732,78 @@ export class Workflow<
       events,
       timeout,
     });
-    return this.#changed();
+    return this.#changed() as unknown as Workflow<S, D, R, E, J, MergeWaits<W, WaitEventsOf<M, P>>>;
+  }
+
+  /**
+   * Sends an event to one of this workflow's runs: {@link RunStore.sendEvent} on the workflow's
+   * checkpoint store, with the event name and payload typed by the workflow's wait states (their
+   * `payloads` declarations). Durable and idempotent by `eventId`; an event sent before the run
+   * reaches its wait state is queued for it. Any process can send, with this or with the store's
+   * own `sendEvent`.
+   *
+   * @param workflowId The run's id.
+   * @param name An event some wait state of this workflow waits for.
+   * @param payload Its payload (JSON-checked like run data).
+   * @param options `eventId`, the idempotency key.
+   * @returns What the store did (`delivered`, `queued` or `duplicate`) and the run's record.
+   * @throws {ConfigurationError} When the workflow has no checkpoint store with durable waits, or
+   * no wait state of it waits for `name`.
+   * @throws {EventRefusedError} When the run has no record, failed, or its inbox is full.
+   *
+   * @example Typed payloads
+   * ```ts
+   * import { MemoryCheckpointStore, Workflow } from "@cano/cano";
+   * import assert from "node:assert/strict";
+   *
+   * type Decision = { approved: { by: string }; rejected: { reason: string } };
+   * const workflow = new Workflow<"ask" | "ship" | "refund", { note?: string }>({ name: "order" })
+   *   .registerWait("ask", {
+   *     events: { approved: "ship", rejected: "refund" },
+   *     payloads: {} as Decision,
+   *   })
+   *   .register("ship", (ctx) => {
+   *     ctx.data.note = `approved by ${ctx.event?.payload.by}`; // payload: { by: string }
+   *     return "refund";
+   *   })
+   *   .addExitState("refund")
+   *   .withCheckpointStore(new MemoryCheckpointStore());
+   *
+   * await workflow.orchestrate("ask", { id: "order-1", onWait: "return" });
+   * const sent = await workflow.sendEvent("order-1", "approved", { by: "maria" });
+   * assert.equal(sent.outcome, "delivered");
+   * assert.equal((await workflow.resumeFrom("order-1")).data.note, "approved by maria");
+   * ```
+   */
+  async sendEvent<const K extends keyof PayloadMap<SendableEvent<W>> & string>(
+    workflowId: string,
+    name: K,
+    payload: PayloadMap<SendableEvent<W>>[K],
+    options?: SendEventOptions,
+  ): Promise<SendEventResult> {
+    const store = this.#store;
+    if (store === undefined || !hasWaitMethods(store)) {
+      throw new ConfigurationError(
+        "sendEvent needs a checkpoint store with durable waits: call withCheckpointStore(store) " +
+          "(both built-in stores have them)",
+      );
+    }
+    const waited = new Set<string>();
+    for (const entry of this.#entries.values()) {
+      if (entry.kind === "wait") { for (const event of entry.events.keys()) waited.add(event); }
+    }
+    if (!waited.has(name)) {
+      throw new ConfigurationError(
+        `No wait state of ${
+          this.name === undefined ? "this workflow" : `workflow "${this.name}"`
+        } waits for event "${safeString(name)}"${
+          waited.size === 0
+            ? " (it has no wait state: registerWait declares one)"
+            : ` (it waits for ${[...waited].map((event) => `"${event}"`).join(", ")})`
+        }`,
+      );
+    }
+    return await store.sendEvent(workflowId, name, payload, options);
   }
 
   /**
@@ -716,10 +823,10 @@ export class Workflow<
    * assert.equal((await workflow.orchestrate("start")).state, "done");
    * ```
    */
-  addExitState<const X extends S>(state: X): Workflow<S, D, R, E | X, J> {
+  addExitState<const X extends S>(state: X): Workflow<S, D, R, E | X, J, W> {
     checkState(state);
     this.#exits.add(state);
-    return this.#changed() as unknown as Workflow<S, D, R, E | X, J>;
+    return this.#changed() as unknown as Workflow<S, D, R, E | X, J, W>;
   }
 
   /**
@@ -738,9 +845,9 @@ export class Workflow<
    * workflow.validate();
    * ```
    */
-  addExitStates<const X extends S>(...states: X[]): Workflow<S, D, R, E | X, J> {
+  addExitStates<const X extends S>(...states: X[]): Workflow<S, D, R, E | X, J, W> {
     for (const state of states) this.addExitState(state);
-    return this as unknown as Workflow<S, D, R, E | X, J>;
+    return this as unknown as Workflow<S, D, R, E | X, J, W>;
   }
 
   /**

@@ -5,6 +5,7 @@
 
 import type { ResourceMap, TaskConfig, TaskContext } from "../task/task.ts";
 import type { SplitOutcome } from "./join.ts";
+import type { WaitEvent } from "../task/wait.ts";
 
 /**
  * The join states of a workflow, each with the value type its split's branches return: built up by
@@ -88,3 +89,62 @@ export type JoinHandler<
     config?: TaskConfig;
     run(ctx: JoinContext<V, S, D, R>): N | Promise<N>;
   };
+
+/**
+ * The states that follow a wait state, each with the events that can lead there (built up by
+ * `registerWait`, read by `register`, `registerRouter` and `registerWithCompensation` to type
+ * `ctx.event`).
+ */
+export type WaitEvents = Record<string, WaitEvent>;
+
+/** No wait state declared yet. */
+export type NoWaits = Record<never, never>;
+
+/**
+ * What one `registerWait` adds: for each state its events lead to, the union of those events, each
+ * with its name and the payload type `P` declares for it (`unknown` where it declares none).
+ *
+ * @typeParam M The event map (event name → next state).
+ * @typeParam P The declared payload types by event name.
+ */
+export type WaitEventsOf<M extends Readonly<Record<string, string>>, P> = {
+  [Next in M[keyof M]]: {
+    [K in keyof M & string]: M[K] extends Next
+      ? WaitEvent<P extends { readonly [Q in K]?: infer V } ? V : unknown, K>
+      : never;
+  }[keyof M & string];
+};
+
+/**
+ * Two {@link WaitEvents} merged: a state reached from two wait states may be woken by the events
+ * of either.
+ */
+export type MergeWaits<A extends WaitEvents, B extends WaitEvents> = {
+  [K in keyof A | keyof B]:
+    | (K extends keyof A ? A[K] : never)
+    | (K extends keyof B ? B[K] : never);
+};
+
+/**
+ * The events `ctx.event` may hold in state `K`: those of the wait states leading to it, or any
+ * event (payload `unknown`) when no wait state declared so far leads there.
+ */
+export type EventOf<W extends WaitEvents, K extends string> = K extends keyof W ? W[K]
+  : WaitEvent;
+
+/**
+ * The payload declaration `registerWait` accepts for the event map `M`: optional keys among its
+ * event names only (a misspelt event name is a compile error).
+ */
+export type PayloadsFor<M> = { readonly [K in keyof M]?: unknown };
+
+/** Every event any wait state of `W` waits for, by name: what `Workflow.sendEvent` accepts. */
+export type SendableEvent<W extends WaitEvents> = [keyof W] extends [never] ? WaitEvent
+  : W[keyof W];
+
+/**
+ * Event name → payload type, over the events `Ev` (what `Workflow.sendEvent` accepts). An indexed
+ * map rather than a conditional type, so that a caller generic in the name (`K extends keyof
+ * Payloads`) can pass `Payloads[K]`.
+ */
+export type PayloadMap<Ev extends WaitEvent> = { [E in Ev as E["name"]]: E["payload"] };
