@@ -67,6 +67,8 @@ export {
   type TypedListener,
 } from "./src/events.ts";
 export * from "./src/workflow/events.ts";
+export { type LogLevel, type LogSink, logTo, type LogToOptions } from "./src/observe/log_to.ts";
+export type { Attachment } from "./src/observe/attachment.ts";
 export { type ExponentialOptions, RetryMode, type RetryPolicy } from "./src/task/retry.ts";
 export {
   type AttemptInfo,

@@ -70,6 +70,34 @@ export function floorVariant(transitions: number = TRANSITIONS): Variant {
   };
 }
 
+/**
+ * The benchmark's workflow: two async no-op states taking turns for `transitions` transitions.
+ *
+ * @param transitions Transitions per run.
+ * @param minimal `TaskConfig.minimal()` (no retries) instead of the default config.
+ * @param name The workflow's name, if any.
+ * @returns The workflow, built once and orchestrated on every run.
+ */
+export function loopWorkflow(
+  transitions: number,
+  minimal: boolean,
+  name?: string,
+): Workflow<Step, Counter, Record<string, unknown>, "done"> {
+  const register = minimal ? { config: TaskConfig.minimal() } : {};
+  return new Workflow<Step, Counter>(name === undefined ? {} : { name })
+    // deno-lint-ignore require-await -- an async no-op task is the point of the benchmark
+    .register("a", async (ctx) => {
+      ctx.data.n++;
+      return "b";
+    }, register)
+    // deno-lint-ignore require-await -- an async no-op task is the point of the benchmark
+    .register("b", async (ctx) => {
+      ctx.data.n++;
+      return ctx.data.n >= transitions ? "done" : "a";
+    }, register)
+    .addExitState("done");
+}
+
 /** Options of {@link engineVariant}. */
 export interface EngineVariantOptions {
   /** `minimal` = `TaskConfig.minimal()` (no retries); `default` = no config (exponential, 3). */
@@ -89,19 +117,7 @@ export interface EngineVariantOptions {
 export function engineVariant(options: EngineVariantOptions): Variant {
   const transitions = options.transitions ?? TRANSITIONS;
   const name = `cano, ${options.config} config, ${options.listener ? "1 listener" : "no listener"}`;
-  const register = options.config === "minimal" ? { config: TaskConfig.minimal() } : {};
-  const workflow = new Workflow<Step, Counter>()
-    // deno-lint-ignore require-await -- an async no-op task is the point of the benchmark
-    .register("a", async (ctx) => {
-      ctx.data.n++;
-      return "b";
-    }, register)
-    // deno-lint-ignore require-await -- an async no-op task is the point of the benchmark
-    .register("b", async (ctx) => {
-      ctx.data.n++;
-      return ctx.data.n >= transitions ? "done" : "a";
-    }, register)
-    .addExitState("done");
+  const workflow = loopWorkflow(transitions, options.config === "minimal");
   let entered = 0;
   if (options.listener) {
     workflow.addEventListener("stateenter", () => {

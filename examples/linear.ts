@@ -1,6 +1,6 @@
 /**
  * A linear order-processing workflow: validate → charge → ship → done, with a router that sends
- * invalid orders to "rejected". Run it with `deno task demo`.
+ * invalid orders to "rejected". Run it with `deno task example:linear`.
  *
  * @module
  */

@@ -506,3 +506,18 @@ Deno.test("runAndKill() never hangs: a timeout or an early exit rejects with Cra
     },
   );
 });
+
+Deno.test("runAndKill() rejects with CrashHarnessError when the child cannot be started", async () => {
+  const missing = `${await Deno.makeTempDir()}/gone`;
+  await assert.rejects(
+    runAndKill({ module: "worker.ts", at: 1, cwd: missing, timeoutMs: 5_000 }),
+    (error: unknown) => {
+      assert.ok(error instanceof CrashHarnessError, String(error));
+      assert.equal(error.reason, "spawn");
+      assert.match(error.message, /could not start worker\.ts/);
+      assert.ok(error.cause instanceof Error);
+      return true;
+    },
+  );
+  await Deno.remove(missing.slice(0, -"/gone".length), { recursive: true });
+});

@@ -525,3 +525,53 @@ Deno.test("A SafeEvent dispatched on a plain EventTarget behaves natively", () =
   assert.deepEqual(seen, [true, Event.AT_TARGET]);
   assert.equal(event.target, target);
 });
+
+Deno.test("A synchronous task that aborts its own run ends it cancelled before the next state", async () => {
+  const controller = new AbortController();
+  const ran: string[] = [];
+  const workflow = new Workflow<"a" | "b" | "done">()
+    .register("a", () => {
+      ran.push("a");
+      controller.abort(new Error("stop here"));
+      return "b"; // a synchronous answer, given after the abort
+    }, { config: TaskConfig.minimal() })
+    .register("b", () => {
+      ran.push("b");
+      return "done";
+    }, { config: TaskConfig.minimal() })
+    .addExitState("done");
+  const error = await workflow.orchestrate("a", { signal: controller.signal }).then(
+    () => undefined,
+    (thrown: unknown) => thrown,
+  );
+  assert.ok(
+    error instanceof StateContextError && error.cause instanceof CancelledError,
+    `${error}`,
+  );
+  assert.equal(error.state, "a");
+  assert.deepEqual(ran, ["a"]);
+
+  // Synchronous answers under a signal that stays quiet go straight on, and an async task is
+  // still raced: cancelling while it waits ends the run at once.
+  const quiet = new AbortController();
+  const fine = new Workflow<"a" | "b" | "done">()
+    .register("a", () => "b", { config: TaskConfig.minimal() })
+    .register("b", () => "done", { config: TaskConfig.minimal() })
+    .addExitState("done");
+  assert.deepEqual((await fine.orchestrate("a", { signal: quiet.signal })).path, [
+    "a",
+    "b",
+    "done",
+  ]);
+  const hanging = new Workflow<"a" | "done">()
+    .register("a", () => new Promise<"done">(() => {}), { config: TaskConfig.minimal() })
+    .addExitState("done");
+  const cancel = new AbortController();
+  const pending = hanging.orchestrate("a", { signal: cancel.signal });
+  cancel.abort(new Error("enough"));
+  await assert.rejects(
+    pending,
+    (thrown: unknown) =>
+      thrown instanceof StateContextError && thrown.cause instanceof CancelledError,
+  );
+});

@@ -313,3 +313,31 @@ Deno.test("TimerQueue with a gap: entries due close together share a turn", asyn
   // 5 runs on time; 6 and 9 wait for the turn 10 ms later (15), with 14; 40 is on its own.
   assert.deepEqual(fired, ["5@5", "6@15", "9@15", "14@15", "40@40"]);
 });
+
+Deno.test("TimerQueue with an adaptive gap: long while entries are sparse, short once they are dense", async () => {
+  using time = new FakeTime(T0);
+  const queue = new TimerQueue(undefined, { gap: 5, maxGap: 20, batch: 200 });
+  assert.equal(queue.gap, 20); // no rate known yet: the widest gap
+  // Sparse: 1 entry a ms for 200 ms. About 20 ms of entries share each turn.
+  const sparse: number[] = [];
+  for (let ms = 1; ms <= 200; ms++) queue.schedule(T0 + ms, () => sparse.push(Date.now() - T0));
+  await time.tickAsync(250);
+  assert.equal(sparse.length, 200);
+  assert.equal(queue.gap, 20);
+  const turns = new Set(sparse).size;
+  assert.ok(turns >= 9 && turns <= 12, `200 entries over 200 ms ran in ${turns} turns`);
+  assert.ok(sparse.every((at, i) => at - (i + 1) <= 20), "no entry waited more than the gap");
+  // Dense: 100 entries a ms. Once the rate is known the gap is the least, 5 ms.
+  const start = Date.now();
+  let ran = 0;
+  for (let ms = 1; ms <= 300; ms++) {
+    for (let i = 0; i < 100; i++) queue.schedule(start + ms, () => void ran++);
+  }
+  await time.tickAsync(400);
+  assert.equal(ran, 30_000);
+  assert.equal(queue.gap, 5);
+  // Sparse again: the gap widens back.
+  for (let ms = 1; ms <= 200; ms++) queue.schedule(Date.now() + ms, () => {});
+  await time.tickAsync(250);
+  assert.equal(queue.gap, 20);
+});

@@ -1,4 +1,5 @@
 import { safeString } from "../describe.ts";
+import { limiterWaited } from "../observe/limiter_waits.ts";
 import { ConfigurationError, RateLimitedError } from "../errors.ts";
 import {
   type AcquireOptions,
@@ -201,11 +202,22 @@ export class MultiRateLimiter implements Limiter {
     options?: MultiWaitOptions,
   ): Promise<void> {
     const [cost, only, signal] = parseArgs(costOrOptions, options);
-    for (;;) {
-      if (signal?.aborted) throw signal.reason;
-      const refusal = this.#attempt(cost, only);
-      if (refusal === undefined) return;
-      await sleepFor(refusal.retryAfter, signal);
+    // When the first try was refused: a wait that ends is reported (observe/limiter_waits.ts).
+    let waitingSince: number | undefined;
+    try {
+      for (;;) {
+        if (signal?.aborted) throw signal.reason;
+        const refusal = this.#attempt(cost, only);
+        if (refusal === undefined) {
+          if (waitingSince !== undefined) limiterWaited(this, Date.now() - waitingSince, true);
+          return;
+        }
+        waitingSince ??= Date.now();
+        await sleepFor(refusal.retryAfter, signal);
+      }
+    } catch (error) {
+      if (waitingSince !== undefined) limiterWaited(this, Date.now() - waitingSince, false);
+      throw error;
     }
   }
 

@@ -1,5 +1,6 @@
 import { delay, MAX_TIMER_DELAY } from "../async.ts";
 import { safeString } from "../describe.ts";
+import { limiterWaited } from "../observe/limiter_waits.ts";
 import { ConfigurationError } from "../errors.ts";
 
 /** Options of a limiter's `acquire`. */
@@ -189,10 +190,21 @@ export async function waitForDebit(
   cost: number,
   signal: AbortSignal | undefined,
 ): Promise<void> {
-  for (;;) {
-    if (signal?.aborted) throw signal.reason;
-    if (meter.tryDebit(cost) !== undefined) return;
-    await sleepFor(meter.timeUntil(cost), signal);
+  // When the first try failed: a wait that ends is reported (observe/limiter_waits.ts).
+  let waitingSince: number | undefined;
+  try {
+    for (;;) {
+      if (signal?.aborted) throw signal.reason;
+      if (meter.tryDebit(cost) !== undefined) {
+        if (waitingSince !== undefined) limiterWaited(meter, Date.now() - waitingSince, true);
+        return;
+      }
+      waitingSince ??= Date.now();
+      await sleepFor(meter.timeUntil(cost), signal);
+    }
+  } catch (error) {
+    if (waitingSince !== undefined) limiterWaited(meter, Date.now() - waitingSince, false);
+    throw error;
   }
 }
 

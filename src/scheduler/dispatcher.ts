@@ -8,17 +8,10 @@ import type { CancelledError } from "../errors.ts";
 import type { FlowRunMarker } from "../coordination/coordination.ts";
 import { coordinationError } from "../coordination/coordination.ts";
 import { nextGridTick } from "../coordination/ticks.ts";
-import type { SafeEventTarget } from "../events.ts";
+import type { SchedulerReporter } from "../observe/reporter.ts";
+import type { Spans } from "../observe/spans.ts";
 import type { WorkflowResult } from "../workflow/workflow.ts";
-import {
-  FlowEndEvent,
-  FlowErrorEvent,
-  type FlowRunSource,
-  FlowSkipEvent,
-  FlowStartEvent,
-  FlowStatusEvent,
-  type RunningSchedulerEventMap,
-} from "./events.ts";
+import type { FlowRunSource } from "./events.ts";
 import type { FlowState } from "./flow.ts";
 import type { FlowInfo, FlowStatus } from "./flow_info.ts";
 import { runScheduled, scheduledRunId, type ScheduledRunOptions } from "./run_flow.ts";
@@ -27,27 +20,30 @@ import { InFlight } from "./stop.ts";
 import { type TimerEntry, TimerQueue } from "./timer_queue.ts";
 
 /**
- * The least time between two turns of the scheduler's timer, in ms (see TimerQueue). Every wake
- * of the process costs CPU whatever it does (≈ 0.3 ms on the 2-core VM of bench/README.md: with
- * 10 000 staggered flows waking it every few ms for a handful of runs, a large share of a no-op
- * dispatch). Flows due within 10 ms of a turn wait for the next one, so the timer wakes the
- * process at most 100 times a second and a run starts up to ~10 ms after it was due; sparse
- * schedules (ticks further apart than that) are not delayed.
+ * The least time between two turns of the scheduler's timer, in ms (see TimerQueue), adapting
+ * between 5 and 20 ms to the rate flows come due at. Every wake of the process costs CPU whatever
+ * it does (≈ 0.3 ms on the 2-core VM of bench/README.md), so with flows coming due every few ms a
+ * turn per flow would cost more than the flows. The gap is the time in which about 200 flows come
+ * due: 20 ms at up to 10,000 dispatches a second (≤ 50 wakes a second), 5 ms from 40,000 a second,
+ * where the turns are large enough to share a wake's cost and lateness matters more (100,000
+ * flows a second: p99 ≈ 15 ms). A flow due within the gap of a turn waits for the next one;
+ * sparse schedules (ticks further apart than the gap, cron ticks on the second) are not delayed.
  */
-const TIMER_GAP = 10;
+const TIMER_GAP = { gap: 5, maxGap: 20, batch: 200 } as const;
 
 /** Times, starts and runs the flows of one running scheduler. */
 export class Dispatcher {
   /** Every flow's timer, and the coordinated poll: one pending `setTimeout` for all. */
   readonly queue: TimerQueue = new TimerQueue(
     (error) => console.error(`cano: a scheduler timer callback threw: ${safeString(error)}`),
-    { gap: TIMER_GAP },
+    TIMER_GAP,
   );
   /** The runs in flight here, and the coordination store's work in flight. */
   readonly inFlight: InFlight<FlowState> = new InFlight(() => this.#order);
   /** Coordinated: the shared side. */
   readonly shared: SharedFlows | undefined;
-  readonly #events: SafeEventTarget<RunningSchedulerEventMap>;
+  /** Where the flows' lifecycle points and tick spans go (the handle's events, and more). */
+  readonly #reporter: SchedulerReporter;
   readonly #isRunning: () => boolean;
   readonly #startedAt = Date.now();
   #pollTimer: TimerEntry | undefined;
@@ -65,16 +61,16 @@ export class Dispatcher {
   #draining = false;
 
   /**
-   * @param events Where the events go (the public handle).
+   * @param reporter Where the points go (the public handle's events, and attached consumers).
    * @param isRunning Whether the scheduler is running (not stopping or stopped).
    * @param coordinated The checked coordination options, if any.
    */
   constructor(
-    events: SafeEventTarget<RunningSchedulerEventMap>,
+    reporter: SchedulerReporter,
     isRunning: () => boolean,
     coordinated: CoordinatedStart | undefined,
   ) {
-    this.#events = events;
+    this.#reporter = reporter;
     this.#isRunning = isRunning;
     this.shared = coordinated === undefined
       ? undefined
@@ -168,14 +164,14 @@ export class Dispatcher {
 
   /** Dispatches `flowstatus` when the flow's status is no longer `previous`. */
   emitStatus(flow: FlowState, previous: FlowStatus): void {
-    if (previous !== flow.displayStatus && this.#events.hasListener("flowstatus")) {
-      this.#events.dispatchEvent(new FlowStatusEvent(this.info(flow), previous));
+    if (previous !== flow.displayStatus && this.#reporter.listens("flowstatus")) {
+      this.#reporter.flowStatus(this.info(flow), previous);
     }
   }
 
   /** What the coordinated side may do to this scheduler. */
   #sharedHost(): SharedHost {
-    const events = this.#events;
+    const reporter = this.#reporter;
     return {
       isRunning: () => this.#isRunning(),
       launch: (flow, previous, source, due, marker) => {
@@ -185,16 +181,13 @@ export class Dispatcher {
       plan: (flow) => this.plan(flow),
       changed: (flow, previous) => this.emitStatus(flow, previous),
       skipped: (flow, due, reason) => {
-        if (events.hasListener("flowskip")) {
-          events.dispatchEvent(new FlowSkipEvent(flow.id, new Date(due), reason));
-        }
+        if (reporter.listens("flowskip")) reporter.flowSkip(flow.id, new Date(due), reason);
       },
       failed: (flow, operation, thrown) => {
         const error = coordinationError(operation, flow.id, thrown);
         flow.lastError = error.message;
-        if (events.hasListener("flowerror")) {
-          events.dispatchEvent(new FlowErrorEvent(flow.id, operation, error));
-        } else console.error(`cano: scheduler flow "${flow.id}": ${error.message}`);
+        if (reporter.listens("flowerror")) reporter.flowError(flow.id, operation, error);
+        else console.error(`cano: scheduler flow "${flow.id}": ${error.message}`);
       },
       track: (work) => this.inFlight.track(work),
     };
@@ -231,17 +224,16 @@ export class Dispatcher {
     flow.marker = marker;
     flow.runStartedAt = startedAt;
     flow.runDue = due ?? startedAt;
+    flow.runSource = source;
     flow.inFlight = true;
     this.inFlight.add();
     this.emitStatus(flow, previous);
-    if (this.#events.hasListener("flowstart")) {
-      this.#events.dispatchEvent(
-        new FlowStartEvent(
-          flow.id,
-          source,
-          flow.runCount,
-          due === undefined ? undefined : new Date(due),
-        ),
+    if (this.#reporter.listens("flowstart")) {
+      this.#reporter.flowStart(
+        flow.id,
+        source,
+        flow.runCount,
+        due === undefined ? undefined : new Date(due),
       );
     }
     this.#starting[this.#startTail++] = flow;
@@ -280,6 +272,9 @@ export class Dispatcher {
     let result: WorkflowResult<string, unknown> | undefined;
     let error: unknown;
     let failed = false;
+    // A traced tick: a `cano.tick` span, active while the run goes (its `cano.run` nests).
+    const spans = this.#reporter.spans();
+    const tick = spans === undefined ? undefined : startTick(spans, flow);
     try {
       const { workflow, initial, data } = flow.spec;
       const runData = data?.();
@@ -290,7 +285,9 @@ export class Dispatcher {
       const options: ScheduledRunOptions<unknown> = { signal };
       if (runData !== undefined) options.data = runData;
       if (id !== undefined) options.id = id;
-      result = await runScheduled(workflow, initial, options);
+      result = spans === undefined
+        ? await runScheduled(workflow, initial, options)
+        : await spans.within(tick!, () => runScheduled(workflow, initial, options));
     } catch (thrown) {
       // Anything escaping the run, including non-Error values, is an outcome: the flow must
       // never stay stranded in "running".
@@ -299,6 +296,7 @@ export class Dispatcher {
     }
     const now = Date.now();
     const outcome = flow.settle(now, error, failed);
+    spans?.end(tick, { failed: outcome === "failed", error, outcome, next: result?.state });
     if (marker !== undefined) {
       await this.shared!.finish(flow, marker, { at: now, error, failed });
       flow.marker = undefined;
@@ -310,20 +308,30 @@ export class Dispatcher {
     } catch (planError) {
       console.error(`cano: scheduling flow "${flow.id}" failed: ${safeString(planError)}`);
     } finally {
-      if (this.#events.hasListener("flowend")) {
-        this.#events.dispatchEvent(
-          new FlowEndEvent(
-            flow.id,
-            failed
-              ? { outcome, duration: now - startedAt, error }
-              : { outcome, duration: now - startedAt, state: result!.state },
-          ),
+      if (this.#reporter.listens("flowend")) {
+        this.#reporter.flowEnd(
+          flow.id,
+          failed
+            ? { outcome, duration: now - startedAt, error }
+            : { outcome, duration: now - startedAt, state: result!.state },
         );
       }
       this.emitStatus(flow, "running");
       this.inFlight.check();
     }
   }
+}
+
+/** Opens the `cano.tick` span of the run of `flow` being started. */
+function startTick(spans: Spans, flow: FlowState): readonly unknown[] {
+  return spans.start({
+    kind: "tick",
+    workflow: flow.spec.workflow.name ?? "",
+    flow: flow.id,
+    source: flow.runSource,
+    due: flow.runDue,
+    lateness: Math.max(0, flow.runStartedAt - flow.runDue),
+  }, undefined);
 }
 
 function sourceOf(flow: FlowState): FlowRunSource {

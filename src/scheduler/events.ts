@@ -1,3 +1,4 @@
+import { SafeEvent } from "../events.ts";
 import type { FlowInfo, FlowStatus } from "./flow_info.ts";
 import type { FlowSkipReason } from "../coordination/shared_flow.ts";
 import type { CanoError } from "../errors.ts";
@@ -50,7 +51,7 @@ export type FlowRunOutcome = "completed" | "failed" | "cancelled";
  * assert.deepEqual(changes, ["idle→running", "running→completed"]);
  * ```
  */
-export class FlowStatusEvent extends Event {
+export class FlowStatusEvent extends SafeEvent {
   /** The flow's id. */
   readonly id: string;
   /** The new status. */
@@ -93,7 +94,7 @@ export class FlowStatusEvent extends Event {
  * assert.equal(new FlowStartEvent("sync", "trigger", 4).scheduledAt, undefined);
  * ```
  */
-export class FlowStartEvent extends Event {
+export class FlowStartEvent extends SafeEvent {
   /** The flow's id. */
   readonly id: string;
   /** What started the run. */
@@ -146,7 +147,7 @@ export interface FlowEndInit {
  * assert.equal((event.error as Error).message, "down");
  * ```
  */
-export class FlowEndEvent extends Event {
+export class FlowEndEvent extends SafeEvent {
   /** The flow's id. */
   readonly id: string;
   /** How the run ended. */
@@ -191,7 +192,7 @@ export class FlowEndEvent extends Event {
  * assert.equal(event.reason, "claimed");
  * ```
  */
-export class FlowSkipEvent extends Event {
+export class FlowSkipEvent extends SafeEvent {
   /** The flow's id. */
   readonly id: string;
   /** The tick that did not run here. */
@@ -248,7 +249,7 @@ export type FlowErrorOperation = "begin" | "finish" | "sync" | "heartbeat";
  * assert.equal(event.error.category, "checkpoint_store");
  * ```
  */
-export class FlowErrorEvent extends Event {
+export class FlowErrorEvent extends SafeEvent {
   /** The flow's id. */
   readonly id: string;
   /** What the scheduler was doing. */

@@ -7,7 +7,7 @@ import { categoryOf, messageOf } from "../errors.ts";
 import type { ResourceMap } from "../task/task.ts";
 import type { Workflow } from "../workflow/workflow.ts";
 import { backoffDelay, type ResolvedBackoffPolicy, tripped } from "./backoff.ts";
-import type { FlowRunOutcome } from "./events.ts";
+import type { FlowRunOutcome, FlowRunSource } from "./events.ts";
 import type { FlowInfo, FlowSchedule, FlowStatus } from "./flow_info.ts";
 import type { TimerEntry } from "./timer_queue.ts";
 import type { FlowRunMarker } from "../coordination/coordination.ts";
@@ -179,6 +179,8 @@ export class FlowState implements FlowCounters {
   runStartedAt = NaN;
   /** When the run in flight was due (its start time for a trigger): its run id is made of it. */
   runDue = NaN;
+  /** What started the run in flight (its `cano.tick` span says). */
+  runSource: FlowRunSource = "interval";
   /** A run of this flow is in flight here: launched, and its outcome not applied yet. */
   inFlight = false;
   /** The wait of {@link FlowState.ended}, made only when someone waits for the run. */

@@ -6,6 +6,8 @@ import { CancelledError, CanoError } from "../errors.ts";
 import { SafeEventTarget } from "../events.ts";
 import type { Resources } from "../resources.ts";
 import { Dispatcher } from "./dispatcher.ts";
+import { schedulerReporter, shareSchedulerReporter } from "../observe/reporter.ts";
+import { registerSchedulerTarget } from "../observe/targets.ts";
 import type { RunningSchedulerEventMap } from "./events.ts";
 import { type FlowSpec, FlowState } from "./flow.ts";
 import type { FlowInfo } from "./flow_info.ts";
@@ -20,6 +22,7 @@ let create: (
   resources: readonly Resources[],
   signal: AbortSignal | undefined,
   coordinated: CoordinatedStart | undefined,
+  builder: object | undefined,
 ) => Promise<RunningScheduler>;
 
 /**
@@ -31,8 +34,9 @@ export function startRunning(
   resources: readonly Resources[],
   signal: AbortSignal | undefined,
   coordinated?: CoordinatedStart,
+  builder?: object,
 ): Promise<RunningScheduler> {
-  return create(flows, resources, signal, coordinated);
+  return create(flows, resources, signal, coordinated, builder);
 }
 
 /**
@@ -91,19 +95,26 @@ export class RunningScheduler extends SafeEventTarget<RunningSchedulerEventMap>
     resources: readonly Resources[],
     signal: AbortSignal | undefined,
     coordinated: CoordinatedStart | undefined,
+    builder: object | undefined,
   ) {
     super();
     this.#order = flows.map((spec) => new FlowState(spec));
+    registerSchedulerTarget(this, () => flows.map((flow) => flow.workflow));
     for (const flow of this.#order) this.#flows.set(flow.id, flow);
     this.#resources = resources;
     this.#done = new Promise((resolve) => this.#resolveDone = resolve);
     this.#signal = signal;
-    this.#runs = new Dispatcher(this, () => this.#phase === "running", coordinated);
+    // Consumers attached to the builder (`instrument(scheduler)`) see this handle's ticks.
+    const reporter = builder === undefined
+      ? schedulerReporter(this)
+      : shareSchedulerReporter(builder, this);
+    reporter.connect(this);
+    this.#runs = new Dispatcher(reporter, () => this.#phase === "running", coordinated);
   }
 
   static {
-    create = async (flows, resources, signal, coordinated) => {
-      const running = new RunningScheduler(flows, resources, signal, coordinated);
+    create = async (flows, resources, signal, coordinated, builder) => {
+      const running = new RunningScheduler(flows, resources, signal, coordinated, builder);
       await running.#arm();
       return running;
     };

@@ -8,6 +8,7 @@ import { type BackoffPolicy, resolveBackoff } from "./backoff.ts";
 import { type CatchUpPolicy, CronSchedule, type FlowSpec, type ParsedSchedule } from "./flow.ts";
 import type { FlowSchedule } from "./flow_info.ts";
 import { type RunningScheduler, startRunning } from "./running.ts";
+import { registerSchedulerTarget } from "../observe/targets.ts";
 import {
   checkCatchUp,
   checkStart,
@@ -82,6 +83,12 @@ export class Scheduler {
   #state: "building" | "starting" | "started" = "building";
   /** The flows were registered with Deno.cron: no further change. */
   #cron = false;
+
+  /** Creates a scheduler with no flows. */
+  constructor() {
+    // An observable target (`instrument`, `logTo`): its flows' workflows, as of their call.
+    registerSchedulerTarget(this, () => [...this.#flows.values()].map((flow) => flow.workflow));
+  }
 
   /**
    * How many flows are registered.
@@ -397,7 +404,7 @@ export class Scheduler {
       }
       let running: RunningScheduler;
       try {
-        running = await startRunning(flows, lifecycles, signal, coordinated);
+        running = await startRunning(flows, lifecycles, signal, coordinated, this);
       } catch (error) {
         // The store could not be read: nothing runs, so everything set up comes down again.
         for (const resources of [...lifecycles].reverse()) await resources.teardownAll();

@@ -48,7 +48,11 @@ interface Slot extends TimerEntry {
  * Runs callbacks at (or after) their due time with a single pending `setTimeout`, however many
  * callbacks are scheduled. Entries due at the same time run in scheduling order. With a `gap`, a
  * turn never follows the previous one sooner than that: entries due in between wait for one turn
- * together (each wake of the process has a fixed cost; the gap bounds how many there are).
+ * together (each wake of the process has a fixed cost; the gap bounds how many there are). With a
+ * `maxGap` too, the gap adapts to the rate at which entries come due: it is the time in which
+ * about `batch` entries come due, between `gap` and `maxGap` — long when turns would be small (a
+ * wake then costs more than its callbacks), short when they are large (lateness then matters more
+ * than the wakes, whose cost the many callbacks share).
  */
 export class TimerQueue {
   #heap: Bucket[] = [];
@@ -66,7 +70,14 @@ export class TimerQueue {
   #at = 0;
   #count = 0;
   readonly #onError: (error: unknown) => void;
-  readonly #gap: number;
+  /** The least gap, the most (equal: a fixed gap) and the turn size the adaptive gap aims at. */
+  readonly #minGap: number;
+  readonly #maxGap: number;
+  readonly #perTurn: number;
+  /** The gap in force: `#minGap`…`#maxGap`, from `#rate`. */
+  #gap: number;
+  /** Entries run per ms, a moving average over the recent turns (adaptive gap only). */
+  #rate = 0;
   /** When the last turn ran (ms since the epoch). */
   #lastTurn = -Infinity;
   readonly #onTimeout = (): void => this.#fire();
@@ -74,11 +85,24 @@ export class TimerQueue {
   /**
    * @param onError Receives anything a callback throws (default: `console.error`).
    * @param options `gap`: the least time between the starts of two timer turns, in ms (default
-   * 0: every entry runs at its due time, give or take the timer's own lateness).
+   * 0: every entry runs at its due time, give or take the timer's own lateness); `maxGap`: the
+   * most, for a gap that adapts to the rate entries come due at (default: `gap`, fixed);
+   * `batch`: the number of entries an adaptive gap aims to run per turn (default 200).
    */
-  constructor(onError: (error: unknown) => void = reportError, options: { gap?: number } = {}) {
+  constructor(
+    onError: (error: unknown) => void = reportError,
+    options: { gap?: number; maxGap?: number; batch?: number } = {},
+  ) {
     this.#onError = onError;
-    this.#gap = options.gap ?? 0;
+    this.#minGap = options.gap ?? 0;
+    this.#maxGap = Math.max(options.maxGap ?? this.#minGap, this.#minGap);
+    this.#perTurn = options.batch ?? 200;
+    this.#gap = this.#maxGap;
+  }
+
+  /** The least time between two turns now, in ms (for tests and benchmarks). */
+  get gap(): number {
+    return this.#gap;
   }
 
   /** How many callbacks are scheduled. */
@@ -233,6 +257,7 @@ export class TimerQueue {
     this.#timer = undefined;
     this.#armedFor = Infinity;
     const now = Date.now();
+    const since = now - this.#lastTurn;
     this.#lastTurn = now;
     // The turn's entries are taken before any callback runs: an entry a callback schedules for
     // now waits for the next turn, so a callback that keeps re-arming itself cannot starve the
@@ -249,6 +274,7 @@ export class TimerQueue {
     }
     this.#at = 0;
     this.#count = count;
+    if (this.#maxGap > this.#minGap) this.#adapt(batch, count, since);
     let pos = 0;
     this.#firing = true;
     try {
@@ -284,6 +310,19 @@ export class TimerQueue {
       this.#firing = false;
       this.#arm();
     }
+  }
+
+  /**
+   * Updates the rate estimate with this turn (its live entries over the time since the last turn)
+   * and the gap from it: the time `#perTurn` entries take to come due, within the bounds.
+   */
+  #adapt(buckets: readonly (Bucket | undefined)[], count: number, since: number): void {
+    let entries = 0;
+    for (let i = 0; i < count; i++) entries += buckets[i]!.live;
+    const sample = since === Infinity ? 0 : entries / Math.max(since, 1);
+    this.#rate += 0.25 * (sample - this.#rate);
+    const gap = this.#rate > 0 ? this.#perTurn / this.#rate : Infinity;
+    this.#gap = gap < this.#minGap ? this.#minGap : gap > this.#maxGap ? this.#maxGap : gap;
   }
 
   /** Removes the bucket at `index` from the heap. */

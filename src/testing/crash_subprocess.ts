@@ -175,8 +175,8 @@ export interface KilledChild {
  * ```
  */
 export class CrashHarnessError extends CanoError {
-  /** `timeout` or `exited`. */
-  readonly reason: "timeout" | "exited";
+  /** `timeout`, `exited`, or `spawn` (the child could not be started: see `cause`). */
+  readonly reason: "timeout" | "exited" | "spawn";
   /** The child's stdout lines (empty when no child was involved). */
   readonly stdout: readonly string[];
   /** The child's stderr (`""` when no child was involved). */
@@ -189,12 +189,14 @@ export class CrashHarnessError extends CanoError {
    * @param message What happened, naming the module or run.
    * @param stdout The child's stdout lines.
    * @param stderr The child's stderr; its tail is appended to the message when given.
+   * @param options The underlying error, as `cause`.
    */
   constructor(
-    reason: "timeout" | "exited",
+    reason: "timeout" | "exited" | "spawn",
     message: string,
     stdout: readonly string[] = [],
     stderr?: string,
+    options?: { cause?: unknown },
   ) {
     const tail = stderr === undefined
       ? ""
@@ -205,7 +207,10 @@ export class CrashHarnessError extends CanoError {
           ? `…${stderr.slice(-2_000)}`
           : stderr
       }`;
-    super(`${message}${tail}`, { category: reason === "timeout" ? "timeout" : "generic" });
+    super(`${message}${tail}`, {
+      category: reason === "timeout" ? "timeout" : "generic",
+      ...(options === undefined ? {} : { cause: options.cause }),
+    });
     this.name = "CrashHarnessError";
     this.reason = reason;
     this.stdout = stdout;
@@ -266,14 +271,27 @@ export async function runAndKill(options: RunAndKillOptions): Promise<KilledChil
   const matches = typeof checked.at === "number"
     ? (line: string) => line.startsWith(`${HALT_MARKER} `)
     : checked.at;
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...checked.flags, checked.module, ...checked.args],
-    env,
-    ...(checked.cwd === undefined ? {} : { cwd: checked.cwd }),
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  let child: Deno.ChildProcess;
+  try {
+    child = new Deno.Command(Deno.execPath(), {
+      args: ["run", ...checked.flags, checked.module, ...checked.args],
+      env,
+      ...(checked.cwd === undefined ? {} : { cwd: checked.cwd }),
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+  } catch (error) {
+    // e.g. NotCapable without --allow-run, or a cwd that does not exist.
+    throw new CrashHarnessError(
+      "spawn",
+      `runAndKill could not start ${checked.module} (${messageOf(error)}); the test needs ` +
+        "--allow-run (and --allow-read for the module)",
+      [],
+      undefined,
+      { cause: error },
+    );
+  }
   const kill = (): void => {
     try {
       child.kill("SIGKILL");

@@ -11,6 +11,7 @@ import {
   type TaskContext,
 } from "../task/task.ts";
 import { contextFor, retryOptions, type Run, type SingleEntry, type StateEntry } from "./run.ts";
+import { tracedAttempt } from "./traced.ts";
 
 /** Runs `attempt` under the entry's retry policy, raced against `signal`. */
 export function attempts<T, R extends ResourceMap>(
@@ -20,9 +21,29 @@ export function attempts<T, R extends ResourceMap>(
   attempt: (signal: AbortSignal, n: number) => T | Promise<T>,
   signal: AbortSignal | undefined,
 ): Promise<T> {
+  const spans = run.spans;
+  if (spans === undefined) {
+    return runResolved(
+      entry.config,
+      (info) => attempt(info.signal, info.attempt),
+      retryOptions(run, state, entry.name, signal),
+    );
+  }
+  const parent = run.stateSpan;
   return runResolved(
     entry.config,
-    (info) => attempt(info.signal, info.attempt),
+    (info) =>
+      tracedAttempt(
+        run,
+        spans,
+        parent,
+        state,
+        entry.name,
+        undefined,
+        info.attempt,
+        info.signal,
+        () => attempt(info.signal, info.attempt),
+      ),
     retryOptions(run, state, entry.name, signal),
   );
 }
@@ -55,9 +76,14 @@ export function firstAttempt<R extends ResourceMap>(
   ctx: TaskContext<string, unknown, R>,
 ): string | Promise<string> {
   const result = entry.run(ctx);
+  // A synchronous answer cannot be interrupted: racing it would only cost a promise and a listener
+  // on the run's signal, both promoted by the next scavenge under load (unless the task aborted
+  // the run itself, which the race turns into the cancellation the loop would report).
+  const { signal } = run;
+  if (signal === undefined || (typeof result === "string" && !signal.aborted)) return result;
   // `Promise.resolve` adopts a thenable as the loop's `await` does (and, like it, throws for a
   // promise whose `constructor` getter throws: the caller's `catch` takes that as a failure).
-  return run.signal === undefined ? result : abortable(Promise.resolve(result), run.signal);
+  return abortable(Promise.resolve(result), signal);
 }
 
 /**
@@ -71,11 +97,23 @@ export function retryDirect<R extends ResourceMap>(
   entry: SingleEntry,
   error: unknown,
 ): Promise<string> {
+  const spans = run.spans;
   return retryAfter(
     entry.config,
     (info) => {
       const ctx = contextFor(run, state, info.signal, info.attempt);
-      return settleData(run, ctx, entry.run(ctx));
+      if (spans === undefined) return settleData(run, ctx, entry.run(ctx));
+      return tracedAttempt(
+        run,
+        spans,
+        run.stateSpan,
+        state,
+        entry.name,
+        undefined,
+        info.attempt,
+        info.signal,
+        () => settleData(run, ctx, entry.run(ctx)),
+      );
     },
     retryOptions(run, state, entry.name, run.signal),
     error,

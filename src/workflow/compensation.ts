@@ -16,9 +16,8 @@ import {
 } from "../errors.ts";
 import { safeInstanceOf, summarizeError } from "../describe.ts";
 import { invoke, type ResourceMap } from "../task/task.ts";
-import { CompensateEvent } from "./events.ts";
 import { appendRow, completeRun, failRun, journaling } from "./journal.ts";
-import { contextFor, ids, listens, type RollbackPlan, type Run, type StackEntry } from "./run.ts";
+import { contextFor, listens, type RollbackPlan, type Run, type StackEntry } from "./run.ts";
 
 const MAX_DEFAULT_DRAIN = 30_000;
 
@@ -106,7 +105,9 @@ export async function rollBack<R extends ResourceMap>(
       break;
     }
     const entry = plan.stack[index]!;
-    let outcome = await compensateOne(run, entry, until);
+    let outcome = run.spans === undefined
+      ? await compensateOne(run, entry, until)
+      : await tracedCompensation(run, entry, until);
     if (run.ownership?.lost !== undefined) throw run.ownership.lost;
     if (outcome.ok && journaling(run)) {
       try {
@@ -122,11 +123,7 @@ export async function rollBack<R extends ResourceMap>(
       }
     }
     const error = outcome.ok ? undefined : outcome.error;
-    if (listens(run, "compensate")) {
-      run.def.events.dispatchEvent(
-        new CompensateEvent({ ...ids(run), taskId: entry.taskId, ok: outcome.ok, error }),
-      );
-    }
+    if (listens(run, "compensate")) run.reporter.compensate(run, entry.taskId, outcome.ok, error);
     if (!outcome.ok) errors.push(outcome.error);
   }
   if (errors.length > 0) {
@@ -167,6 +164,31 @@ function orphanRemaining(plan: RollbackPlan, from: number): unknown[] {
 type Outcome = { readonly ok: true } | { readonly ok: false; readonly error: unknown };
 
 const DONE: Outcome = { ok: true };
+
+/** {@link compensateOne} in a `cano.compensate` span under the run's (the compensator inside it). */
+async function tracedCompensation<R extends ResourceMap>(
+  run: Run<R>,
+  entry: StackEntry,
+  until: number | undefined,
+): Promise<Outcome> {
+  const spans = run.spans!;
+  const span = spans.start({
+    kind: "compensate",
+    workflow: run.def.name,
+    runId: run.runId,
+    workflowId: run.workflowId,
+    state: entry.state,
+    taskId: entry.taskId,
+  }, run.runSpan);
+  const outcome = await spans.within(span, () => compensateOne(run, entry, until));
+  spans.end(
+    span,
+    outcome.ok
+      ? { failed: false, outcome: "ok" }
+      : { failed: true, error: outcome.error, outcome: "err" },
+  );
+  return outcome;
+}
 
 /** Runs one compensator once. */
 async function compensateOne<R extends ResourceMap>(

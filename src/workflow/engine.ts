@@ -20,29 +20,22 @@ import type { WaitEvent } from "../task/wait.ts";
 import { RunParked, type WaitingResult } from "./parked.ts";
 import { describeResult, directContext, firstAttempt, retryDirect } from "./attempts.ts";
 import { drain, rollBack } from "./compensation.ts";
-import {
-  CancelledEvent,
-  CheckpointEvent,
-  RunEndEvent,
-  RunStartEvent,
-  StateEnterEvent,
-  TaskFailureEvent,
-  TaskStartEvent,
-  TaskSuccessEvent,
-  WorkflowTimeoutEvent,
-} from "./events.ts";
+import { OwnershipLostError } from "../recovery/run_errors.ts";
+import { workflowReporter } from "../observe/reporter.ts";
+import { endState, startState, tracedAttempt } from "./traced.ts";
 import type { SplitOutcome } from "./join.ts";
 import { appendRow, completeRun, journaling, type RowDraft, stopsDead } from "./journal.ts";
 import type { ProcessingModel } from "./model.ts";
+import type { Spans } from "../observe/spans.ts";
 import { modelOf } from "./models.ts";
 import { DrainFailure } from "./models/stream.ts";
 import {
   cancelledError,
   type Definition,
-  ids,
   listens,
   type RollbackPlan,
   type Run,
+  RunRecord,
   type RunStart,
   type SingleEntry,
   type StateEntry,
@@ -120,37 +113,48 @@ export async function runFsm<S extends string, D, R extends ResourceMap>(
       : AbortSignal.any([cancel, ownership.cancelled]);
   }
   const budget = startBudget(def.totalTimeout, cancel, ownership?.signal);
-  const run: Run<R> = {
+  const reporter = workflowReporter(def.events);
+  const spans = reporter.spans();
+  const run: Run<R> = new RunRecord(
     def,
     runId,
-    workflowId: start.workflowId,
-    path: [...start.path],
+    start,
     data,
-    sequence: start.sequence,
-    stack: [...start.stack],
-    cursors: new Map(start.cursors),
     cancel,
-    signal: budget.signal,
+    budget.signal,
     ownership,
-    resuming: start.sequence > 0 && start.journaledFirst !== true,
-    journaledFirst: start.journaledFirst === true,
-    timedOut: undefined,
-    pendingSplit: start.split,
-    currentSplit: undefined,
-    inbox: start.inbox ?? [],
-    eventSeq: start.eventSeq ?? 0,
-    pendingEvent: start.event,
-    currentEvent: undefined,
-  };
+    reporter,
+    spans,
+  );
   budget.onTimeout = (error) => run.timedOut = error;
-  if (listens(run, "runstart")) {
-    def.events.dispatchEvent(new RunStartEvent({ ...ids(run), initial }));
-  }
+  if (ownership !== undefined && reporter.observed()) reporter.ownership(run, "claimed");
+  if (listens(run, "runstart")) reporter.runStart(run, initial);
   try {
-    const state = start.rollback === undefined
-      ? await loop(run, initial)
-      : await finishRollback(run, start.rollback);
-    if (listens(run, "runend")) def.events.dispatchEvent(new RunEndEvent({ ...ids(run), state }));
+    let state: S;
+    if (spans === undefined) {
+      state = start.rollback === undefined
+        ? await loop(run, initial)
+        : await finishRollback(run, start.rollback);
+    } else {
+      const span = spans.start({
+        kind: "run",
+        workflow: def.name,
+        runId,
+        workflowId: run.workflowId,
+        resumed: start.sequence > 0 && start.journaledFirst !== true,
+      }, undefined);
+      run.runSpan = span;
+      // A no-op tracer's run span wants no children: the run goes on as an untraced one.
+      if (!spans.wantsChildren(span)) run.spans = undefined;
+      // Active for the whole run: what the run does outside any state (store calls) nests too.
+      const rollback = start.rollback;
+      state = await spans.within(
+        span,
+        () => rollback === undefined ? loop(run, initial) : finishRollback(run, rollback),
+      );
+      spans.end(span, { failed: false, outcome: "completed", next: state });
+    }
+    if (listens(run, "runend")) reporter.runEnd(run, state, undefined);
     return {
       state,
       data: run.data as D,
@@ -160,11 +164,22 @@ export async function runFsm<S extends string, D, R extends ResourceMap>(
     };
   } catch (error) {
     if (error instanceof RunParked) {
+      if (spans !== undefined) {
+        endState(run, { failed: false, outcome: "parked" });
+        spans.end(run.runSpan, { failed: false, outcome: "parked", next: error.state });
+      }
+      if (reporter.observed()) reporter.runParked(run, error.state);
       return parkedResult(run, error) as unknown as WorkflowResult<S, D>;
     }
-    if (listens(run, "runend")) {
-      def.events.dispatchEvent(new RunEndEvent({ ...ids(run), state: undefined, error }));
+    if (spans !== undefined) {
+      const outcome = run.cancel?.aborted === true ? "cancelled" : "failed";
+      endState(run, { failed: true, error, outcome });
+      spans.end(run.runSpan, { failed: true, error, outcome });
     }
+    if (safeInstanceOf(error, OwnershipLostError) && reporter.observed()) {
+      reporter.ownership(run, "lost");
+    }
+    if (listens(run, "runend")) reporter.runEnd(run, undefined, error);
     throw error;
   } finally {
     budget.dispose();
@@ -173,16 +188,15 @@ export async function runFsm<S extends string, D, R extends ResourceMap>(
 }
 
 async function loop<S extends string, R extends ResourceMap>(run: Run<R>, initial: S): Promise<S> {
-  const { entries, exits, events } = run.def;
+  const { entries, exits } = run.def;
+  const { reporter } = run;
   let state: string = initial;
   for (;;) {
     const lost = run.ownership?.lost;
     if (lost !== undefined) throw lost;
     if (run.cancel?.aborted) {
       // Boundary check: the state is not entered, so it is not on the path either.
-      if (listens(run, "cancelled")) {
-        events.dispatchEvent(new CancelledEvent({ ...ids(run), state }));
-      }
+      if (listens(run, "cancelled")) reporter.cancelled(run, state);
       throw await fail(run, state, cancelledError(run.cancel.reason));
     }
     run.path.push(state);
@@ -191,22 +205,16 @@ async function loop<S extends string, R extends ResourceMap>(run: Run<R>, initia
     run.pendingSplit = undefined;
     run.currentEvent = run.pendingEvent;
     run.pendingEvent = undefined;
-    if (listens(run, "stateenter")) {
-      // Spelled out rather than `...ids(run)`: one object fewer per observed transition.
-      events.dispatchEvent(
-        new StateEnterEvent({ runId: run.runId, workflowId: run.workflowId, state }),
-      );
-    }
+    if (listens(run, "stateenter")) reporter.stateEnter(run, state);
     const entry = entries.get(state);
     const model = entry === undefined ? undefined : modelOf(entry);
     const exit = exits.has(state);
+    if (run.spans !== undefined) startState(run, state, entry);
     let draft: RowDraft | undefined;
     if (run.journaledFirst) {
       // Written in the claim's own commit (a new run): the row is durable already.
       run.journaledFirst = false;
-      if (listens(run, "checkpoint")) {
-        events.dispatchEvent(new CheckpointEvent({ ...ids(run), sequence: 0 }));
-      }
+      if (listens(run, "checkpoint")) reporter.checkpoint(run, 0);
     } else if (journaling(run) && model?.journaled !== false) {
       // The row keeps what this state received, so a resume into it hands it over again.
       const split = run.currentSplit === undefined && run.currentEvent === undefined ? undefined : {
@@ -239,6 +247,7 @@ async function loop<S extends string, R extends ResourceMap>(run: Run<R>, initia
       } catch (error) {
         throw await fail(run, state, classify(run, error));
       }
+      if (run.spans !== undefined) endState(run, { failed: false, outcome: "completed" });
       return state as S;
     }
     if (entry === undefined || model === undefined) {
@@ -258,9 +267,11 @@ async function loop<S extends string, R extends ResourceMap>(run: Run<R>, initia
     const plain = entry.kind === "single" || entry.kind === "router" ? entry : undefined;
     const ctx = plain === undefined ? undefined : directContext(run, state, plain);
     if (plain === undefined || ctx === undefined) {
-      state = model.framed
-        ? await dispatchTask(run, state, entry, model)
-        : await dispatchUnframed(run, state, entry, model);
+      state = run.spans === undefined
+        ? model.framed
+          ? await dispatchTask(run, state, entry, model)
+          : await dispatchUnframed(run, state, entry, model)
+        : await tracedDispatch(run, run.spans, state, entry, model);
       continue;
     }
     // A plain task's fast path (see directContext), framed here: the task's own promise is the
@@ -268,7 +279,18 @@ async function loop<S extends string, R extends ResourceMap>(run: Run<R>, initia
     taskStarted(run, state, entry);
     let next: string;
     try {
-      next = await firstAttempt(run, plain, ctx);
+      // A traced run's attempt runs inside its `cano.attempt` span (the same single await).
+      next = await (run.spans === undefined ? firstAttempt(run, plain, ctx) : tracedAttempt(
+        run,
+        run.spans,
+        run.stateSpan,
+        state,
+        plain.name,
+        undefined,
+        1,
+        run.signal,
+        () => firstAttempt(run, plain, ctx),
+      ));
       run.data = ctx.data;
     } catch (error) {
       next = await retryFramed(run, state, plain, error);
@@ -279,6 +301,7 @@ async function loop<S extends string, R extends ResourceMap>(run: Run<R>, initia
       throw await taskFailed(run, state, entry, raw);
     }
     taskSucceeded(run, state, entry);
+    if (run.spans !== undefined) endState(run, { failed: false, outcome: "completed", next });
     state = next;
   }
 }
@@ -289,6 +312,28 @@ async function finishRollback<R extends ResourceMap>(
   plan: RollbackPlan,
 ): Promise<never> {
   throw await rollBack(run, plan);
+}
+
+/**
+ * A state of a traced run: its model runs with the state's span active (the user's own spans
+ * inside a stream or a split factory nest under it), which ends with the next state chosen.
+ */
+async function tracedDispatch<R extends ResourceMap>(
+  run: Run<R>,
+  spans: Spans,
+  state: string,
+  entry: StateEntry,
+  model: ProcessingModel,
+): Promise<string> {
+  const next = await spans.within(
+    run.stateSpan ?? [],
+    () =>
+      model.framed
+        ? dispatchTask(run, state, entry, model)
+        : dispatchUnframed(run, state, entry, model),
+  );
+  endState(run, { failed: false, outcome: "completed", next });
+  return next;
 }
 
 /** Splits report per branch (`name[index]`), so they have no task frame of their own. */
@@ -367,30 +412,11 @@ async function retryFramed<R extends ResourceMap>(
 }
 
 function taskStarted<R extends ResourceMap>(run: Run<R>, state: string, entry: StateEntry): void {
-  if (listens(run, "taskstart")) {
-    // Spelled out rather than `...ids(run)`: one object fewer per observed transition.
-    run.def.events.dispatchEvent(
-      new TaskStartEvent({
-        runId: run.runId,
-        workflowId: run.workflowId,
-        state,
-        taskId: entry.name,
-      }),
-    );
-  }
+  if (listens(run, "taskstart")) run.reporter.taskStart(run, state, entry.name);
 }
 
 function taskSucceeded<R extends ResourceMap>(run: Run<R>, state: string, entry: StateEntry): void {
-  if (listens(run, "tasksuccess")) {
-    run.def.events.dispatchEvent(
-      new TaskSuccessEvent({
-        runId: run.runId,
-        workflowId: run.workflowId,
-        state,
-        taskId: entry.name,
-      }),
-    );
-  }
+  if (listens(run, "tasksuccess")) run.reporter.taskSuccess(run, state, entry.name);
 }
 
 /** A task failed for good: `taskfailure`, then the run's failure (returned, to be thrown). */
@@ -401,11 +427,7 @@ async function taskFailed<R extends ResourceMap>(
   raw: unknown,
 ): Promise<unknown> {
   const error = classify(run, raw, (error) => {
-    if (listens(run, "taskfailure")) {
-      run.def.events.dispatchEvent(
-        new TaskFailureEvent({ ...ids(run), state, taskId: entry.name, error }),
-      );
-    }
+    if (listens(run, "taskfailure")) run.reporter.taskFailure(run, state, entry.name, error);
   });
   return await fail(run, state, error);
 }
@@ -451,20 +473,11 @@ function classify<R extends ResourceMap>(
   else if (run.cancel?.aborted) {
     const state = run.path[run.path.length - 1] ?? "";
     error = cancelledError(run.cancel.reason);
-    if (listens(run, "cancelled")) {
-      announce = () => run.def.events.dispatchEvent(new CancelledEvent({ ...ids(run), state }));
-    }
+    if (listens(run, "cancelled")) announce = () => run.reporter.cancelled(run, state);
   } else if (timedOut instanceof WorkflowTimeoutError) {
     error = timedOut;
     if (listens(run, "workflowtimeout")) {
-      announce = () =>
-        run.def.events.dispatchEvent(
-          new WorkflowTimeoutEvent({
-            ...ids(run),
-            elapsed: timedOut.elapsed,
-            limit: timedOut.limit,
-          }),
-        );
+      announce = () => run.reporter.workflowTimeout(run, timedOut.elapsed, timedOut.limit);
     }
   }
   // The task's own report (`taskfailure`) comes first, then the run's (cano §10.1).
@@ -486,7 +499,10 @@ async function fail<R extends ResourceMap>(
   const lost = run.ownership?.lost;
   if (lost !== undefined) return lost;
   if (stopsDead(error)) return error;
-  return await drain(run, state, withContext(run, state, error));
+  const wrapped = withContext(run, state, error);
+  // The state's span ends with its failure, before the rollback (whose spans are the run's).
+  if (run.spans !== undefined) endState(run, { failed: true, error: wrapped, outcome: "failed" });
+  return await drain(run, state, wrapped);
 }
 
 /**

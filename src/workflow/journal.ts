@@ -7,9 +7,8 @@ import { CancelledError, CheckpointStoreError, messageOf } from "../errors.ts";
 import { type CheckpointRow, encodeRow, type RowKind } from "../recovery/checkpoint.ts";
 import { OwnershipLostError, RunExistsError } from "../recovery/run_errors.ts";
 import type { ResourceMap } from "../task/task.ts";
-import { CheckpointClearFailedEvent, CheckpointEvent } from "./events.ts";
 import { jsonCopy } from "./json.ts";
-import { ids, listens, type Run } from "./run.ts";
+import { listens, type Run } from "./run.ts";
 
 /** The parts of a row the caller decides; sequence and version are the journal's. */
 export interface RowDraft {
@@ -75,9 +74,7 @@ function rowOf<R extends ResourceMap>(run: Run<R>, draft: RowDraft): CheckpointR
 
 /** A row is durable: the `checkpoint` event, and the next sequence. */
 function checkpointed<R extends ResourceMap>(run: Run<R>, sequence: number): void {
-  if (listens(run, "checkpoint")) {
-    run.def.events.dispatchEvent(new CheckpointEvent({ ...ids(run), sequence }));
-  }
+  if (listens(run, "checkpoint")) run.reporter.checkpoint(run, sequence);
   run.sequence += 1;
 }
 
@@ -125,7 +122,7 @@ export async function completeRun<R extends ResourceMap>(
       const error = new CheckpointStoreError(`Clear checkpoint log: ${messageOf(cause)}`, {
         cause,
       });
-      run.def.events.dispatchEvent(new CheckpointClearFailedEvent({ ...ids(run), error }));
+      run.reporter.checkpointClearFailed(run, error);
     }
     return;
   }

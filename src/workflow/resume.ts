@@ -13,7 +13,7 @@ import type { CheckpointRow } from "../recovery/checkpoint.ts";
 import { shortId } from "../recovery/run_errors.ts";
 import type { ResourceMap } from "../task/task.ts";
 import type { RollbackRecord } from "./compensation.ts";
-import { ResumeEvent, UnknownResumeStateEvent } from "./events.ts";
+import { workflowReporter } from "../observe/reporter.ts";
 import { okValues, type SplitOutcome } from "./join.ts";
 import type { WaitEvent } from "../task/wait.ts";
 import type { Definition, RollbackPlan, RunStart, StackEntry } from "./run.ts";
@@ -53,9 +53,8 @@ export function resumePoint<R extends ResourceMap>(
   const point = rollbackAt >= 0
     ? rollbackPoint(def, rows, rollbackAt, workflowId, runId)
     : forwardPoint(def, rows, last, workflowId, runId);
-  if (def.events.hasListener("resume")) {
-    def.events.dispatchEvent(new ResumeEvent({ runId, workflowId, sequence: last.sequence }));
-  }
+  const reporter = workflowReporter(def.events);
+  if (reporter.listens("resume")) reporter.resume({ runId, workflowId, def }, last.sequence);
   return point;
 }
 
@@ -239,8 +238,7 @@ function reportUnknown<R extends ResourceMap>(
   runId: string,
   row: CheckpointRow,
 ): void {
-  if (!def.events.hasListener("unknownresumestate")) return;
-  def.events.dispatchEvent(
-    new UnknownResumeStateEvent({ runId, workflowId, sequence: row.sequence, state: row.state }),
-  );
+  const reporter = workflowReporter(def.events);
+  if (!reporter.listens("unknownresumestate")) return;
+  reporter.unknownResumeState({ runId, workflowId, def }, row.sequence, row.state);
 }

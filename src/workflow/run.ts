@@ -15,7 +15,9 @@ import type {
   RunWithRetriesOptions,
   TaskContext,
 } from "../task/task.ts";
-import { CircuitOpenEvent, RetryEvent, type WorkflowEventMap } from "./events.ts";
+import type { WorkflowEventMap } from "./events.ts";
+import type { WorkflowReporter } from "../observe/reporter.ts";
+import type { Span, Spans } from "../observe/spans.ts";
 import type { JoinConfig, SplitOutcome } from "./join.ts";
 
 // deno-lint-ignore no-explicit-any
@@ -161,8 +163,18 @@ export interface RunStart {
   readonly event?: WaitEvent | undefined;
 }
 
-/** The per-run state of the loop. */
-export interface Run<R extends ResourceMap> {
+/** The per-run state of the loop (see {@link RunRecord}). */
+export type Run<R extends ResourceMap> = RunRecord<R>;
+
+/**
+ * The per-run state, built by a constructor rather than an object literal. V8 pretenures an
+ * object literal's allocation site once enough of its objects survived a scavenge (long runs, a
+ * scheduler's many runs in flight); from then on every run's record is born in the old generation
+ * and keeps the young objects it points to (path, stack, data, signal and, through its listeners,
+ * the run's promises) alive through the next scavenge. Measured at 10,000 dispatches a second:
+ * 93–100% of records pretenured and GC 35–57% of the busy time; records built here stay young.
+ */
+export class RunRecord<R extends ResourceMap> {
   readonly def: Definition<R>;
   readonly runId: string;
   readonly workflowId: string | undefined;
@@ -182,11 +194,11 @@ export interface Run<R extends ResourceMap> {
   /** Whether the first state's row is already in the log (written with the claim). */
   journaledFirst: boolean;
   /** Set when the total timeout tripped. */
-  timedOut: Error | undefined;
+  timedOut: Error | undefined = undefined;
   /** The outcome of the split just finished, for the state entered next. */
   pendingSplit: SplitOutcome | undefined;
   /** What the current state's contexts carry as `split`. */
-  currentSplit: SplitOutcome | undefined;
+  currentSplit: SplitOutcome | undefined = undefined;
   /** The events the run received, as of its claim (wait states pick theirs from here). */
   inbox: readonly DeliveredEvent[];
   /** The highest event sequence number consumed so far (0: none). */
@@ -194,22 +206,69 @@ export interface Run<R extends ResourceMap> {
   /** The event a wait state just consumed, for the state entered next. */
   pendingEvent: WaitEvent | undefined;
   /** What the current state's contexts carry as `event`. */
-  currentEvent: WaitEvent | undefined;
+  currentEvent: WaitEvent | undefined = undefined;
+  /** Where the run's lifecycle points go (the workflow's events, and attached consumers). */
+  readonly reporter: WorkflowReporter;
+  /**
+   * The span consumers of the run, fixed at its start; `undefined`: no spans (none attached, or
+   * none wants more than the run's own span, which then ends untouched by the loop).
+   */
+  spans: Spans | undefined;
+  /** The run's `cano.run` span (with `spans`). */
+  runSpan: Span | undefined = undefined;
+  /** The `cano.state` span of the state being executed, until it ends (with `spans`). */
+  stateSpan: Span | undefined = undefined;
+
+  /**
+   * @param def The workflow definition.
+   * @param runId This call's run id.
+   * @param start Where the run starts (fresh, or from its log).
+   * @param data The run data.
+   * @param cancel The cancellation signal (caller's and durable requests).
+   * @param signal The run's budget signal (cancel, total timeout, lost ownership).
+   * @param ownership The claim on a checkpointed run.
+   * @param reporter The workflow's reporter.
+   * @param spans The span consumers fixed at the run's start.
+   */
+  constructor(
+    def: Definition<R>,
+    runId: string,
+    start: RunStart,
+    data: unknown,
+    cancel: AbortSignal | undefined,
+    signal: AbortSignal | undefined,
+    ownership: RunOwnership | undefined,
+    reporter: WorkflowReporter,
+    spans: Spans | undefined,
+  ) {
+    this.def = def;
+    this.runId = runId;
+    this.workflowId = start.workflowId;
+    this.path = [...start.path];
+    this.data = data;
+    this.sequence = start.sequence;
+    this.stack = [...start.stack];
+    this.cursors = new Map(start.cursors);
+    this.cancel = cancel;
+    this.signal = signal;
+    this.ownership = ownership;
+    this.journaledFirst = start.journaledFirst === true;
+    this.resuming = start.sequence > 0 && !this.journaledFirst;
+    this.pendingSplit = start.split;
+    this.inbox = start.inbox ?? [];
+    this.eventSeq = start.eventSeq ?? 0;
+    this.pendingEvent = start.event;
+    this.reporter = reporter;
+    this.spans = spans;
+  }
 }
 
-/** The run and workflow ids every event carries. */
-export function ids<R extends ResourceMap>(
-  run: Run<R>,
-): { runId: string; workflowId: string | undefined } {
-  return { runId: run.runId, workflowId: run.workflowId };
-}
-
-/** Checked before building an event, so unobserved runs allocate nothing for events. */
+/** Checked before building a point's arguments, so unobserved runs allocate nothing for it. */
 export function listens<R extends ResourceMap>(
   run: Run<R>,
   type: keyof WorkflowEventMap,
 ): boolean {
-  return run.def.events.hasListener(type);
+  return run.reporter.listens(type);
 }
 
 /**
@@ -222,15 +281,14 @@ export function retryOptions<R extends ResourceMap>(
   taskId: string,
   signal: AbortSignal | undefined,
 ): RunWithRetriesOptions {
-  const { events } = run.def;
+  const { reporter } = run;
   return {
     signal,
     onCircuitOpen: listens(run, "circuitopen")
-      ? () => events.dispatchEvent(new CircuitOpenEvent({ ...ids(run), state, taskId }))
+      ? () => reporter.circuitOpen(run, state, taskId)
       : undefined,
     onRetry: listens(run, "retry")
-      ? (attempt, delay, error) =>
-        events.dispatchEvent(new RetryEvent({ ...ids(run), state, taskId, attempt, delay, error }))
+      ? (attempt, delay, error) => reporter.retry(run, state, taskId, attempt, delay, error)
       : undefined,
   };
 }

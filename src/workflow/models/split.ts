@@ -16,7 +16,6 @@ import {
 } from "../../task/task.ts";
 import { describeResult } from "../attempts.ts";
 import { splitBranches } from "../registration.ts";
-import { TaskFailureEvent, TaskStartEvent, TaskSuccessEvent } from "../events.ts";
 import {
   type BranchResult,
   canStopEarly,
@@ -29,13 +28,14 @@ import type { WaitEvent } from "../../task/wait.ts";
 import {
   cancelledError,
   contextFor,
-  ids,
   listens,
   retryOptions,
   type Run,
   type SplitBranch,
   type SplitEntry,
 } from "../run.ts";
+import type { Spans } from "../../observe/spans.ts";
+import { tracedAttempt } from "../traced.ts";
 
 type Verdict = "settled" | "timeout";
 
@@ -99,10 +99,7 @@ export async function runSplit<R extends ResourceMap>(
   if (total === 0) verdict.resolve("settled");
 
   branches.forEach((branch, index) => {
-    if (listens(run, "taskstart")) {
-      const taskId = branchId(branch, index);
-      run.def.events.dispatchEvent(new TaskStartEvent({ ...ids(run), state, taskId }));
-    }
+    if (listens(run, "taskstart")) run.reporter.taskStart(run, state, branchId(branch, index));
     // With a bulkhead, branches beyond the limit wait for a permit before they start.
     gate.enter(index);
   });
@@ -164,6 +161,9 @@ function launch<R extends ResourceMap>(
   settle: Settle,
 ): void {
   const { config } = branch;
+  if (run.spans !== undefined) {
+    return launchTraced(run, run.spans, state, branch, index, link, settle);
+  }
   if (callsDirectly(config)) {
     if (config.retry.maxAttempts() === 1) return callOnce(branch, index, link, settle);
     // A branch with retries aborted before it starts takes the loop, which refuses to run it
@@ -176,6 +176,59 @@ function launch<R extends ResourceMap>(
     (info) => branch.run(contextFor(run, state, info.signal, info.attempt)),
     retryOptions(run, state, taskId, link.signal),
   ).then((value) => settle(index, true, value), (error) => settle(index, false, error));
+}
+
+/**
+ * A branch of a traced run: a `cano.branch` span under the state's, and a `cano.attempt` span
+ * under it for every attempt, through the retry loop (the fast paths above have no place for
+ * spans; they behave the same). A branch the join no longer needs ends `cancelled`.
+ */
+function launchTraced<R extends ResourceMap>(
+  run: Run<R>,
+  spans: Spans,
+  state: string,
+  branch: SplitBranch,
+  index: number,
+  link: BranchContext,
+  settle: Settle,
+): void {
+  const taskId = branchId(branch, index);
+  const span = spans.start({
+    kind: "branch",
+    workflow: run.def.name,
+    runId: run.runId,
+    workflowId: run.workflowId,
+    state,
+    taskId,
+    branch: index,
+  }, run.stateSpan);
+  spans.within(span, () =>
+    runResolved(
+      branch.config,
+      (info) =>
+        tracedAttempt(
+          run,
+          spans,
+          span,
+          state,
+          taskId,
+          index,
+          info.attempt,
+          info.signal,
+          () => branch.run(contextFor(run, state, info.signal, info.attempt)),
+        ),
+      retryOptions(run, state, taskId, link.signal),
+    )).then(
+      (value) => {
+        spans.end(span, { failed: false, outcome: "ok" });
+        settle(index, true, value);
+      },
+      (error) => {
+        if (link.aborted()) spans.end(span, { failed: false, error, outcome: "cancelled" });
+        else spans.end(span, { failed: true, error, outcome: "error" });
+        settle(index, false, error);
+      },
+    );
 }
 
 /** How a branch reports its outcome to the split. */
@@ -395,11 +448,9 @@ function reportBranches<R extends ResourceMap>(
   for (const result of outcome.results) {
     const taskId = branchId(branches[result.index]!, result.index);
     if (result.status === "ok" && successes) {
-      run.def.events.dispatchEvent(new TaskSuccessEvent({ ...ids(run), state, taskId }));
+      run.reporter.taskSuccess(run, state, taskId);
     } else if (result.status === "error" && failures) {
-      run.def.events.dispatchEvent(
-        new TaskFailureEvent({ ...ids(run), state, taskId, error: result.error }),
-      );
+      run.reporter.taskFailure(run, state, taskId, result.error);
     }
   }
 }
@@ -416,8 +467,7 @@ function reportOuterAbort<R extends ResourceMap>(
   const error = run.cancel?.aborted ? cancelledError(reason) : run.timedOut ?? reason;
   branches.forEach((branch, index) => {
     if (tally.status[index] !== PENDING) return;
-    const taskId = branchId(branch, index);
-    run.def.events.dispatchEvent(new TaskFailureEvent({ ...ids(run), state, taskId, error }));
+    run.reporter.taskFailure(run, state, branchId(branch, index), error);
   });
 }
 
