@@ -12,8 +12,8 @@
  *   under `/api/` and the page at `/`. The page is plain HTML, CSS and JavaScript served by the
  *   handler itself: no CDN, no build step, works offline.
  * - {@link serveAdmin} serves it on its own port, on 127.0.0.1 by default.
- * - The CLI: `deno run -A jsr:@cano/cano/admin --kv FILE list | show ID | cancel ID | retry ID |
- *   send ID EVENT | export ID | serve` (`--json` for one JSON object per line).
+ * - The CLI: `deno run -A jsr:@cano/cano/admin --kv FILE list | show ID | cancel ID | resume ID |
+ *   retry ID | send ID EVENT | export ID | serve` (`--json` for one JSON object per line).
  *
  * **Security.** Without a `token` the console serves this machine only: clients on a loopback
  * address, asking for a loopback `Host` (which stops DNS-rebinding pages), and `serveAdmin`
@@ -30,9 +30,10 @@
  * of the last row runs again with the last data snapshot. *Resume* is for a run nobody holds (its
  * process died, or it is parked and due); *retry* is for a failed run (its log is kept, so it is
  * run again from its last state; a failed rollback retries its compensations). Both need the
- * definition (`workflows`, matched by name and version) to run here; without it, *retry* hands
- * the run to recovery — claimed and released at once, so any process running `startRecovery`
- * with its definition picks it up. A cancelled run is not retried (its cancel request would stop
+ * definition (`workflows`, matched by name and version) to run here; without it the console's
+ * *retry*, and the CLI's *resume* and *retry* always, hand the run to recovery — claimed and
+ * released at once, so the next sweep of any process running `startRecovery` with its
+ * definition picks it up. A cancelled run is not retried (its cancel request would stop
  * it again).
  *
  * **Timeline times.** Checkpoint rows carry no timestamps: the console listens to the events of

@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { KvCheckpointStore } from "../kv.ts";
 import { startRecovery } from "../mod.ts";
+import { crashAfterCheckpoint, FakeTime, SimulatedCrashError } from "../testing.ts";
 import { type CliIo, KvFileError, openCanoKv, runCli } from "../admin.ts";
 import {
   charge,
@@ -146,6 +147,53 @@ Deno.test("runCli() retry hands a failed run to recovery, which runs it again", 
       kv.close();
     }
   } finally {
+    await removeKv(path);
+  }
+});
+
+Deno.test("runCli() resume hands a run nobody holds to recovery, and refuses held, failed and waiting runs", async () => {
+  const path = await seeded();
+  const kv = await Deno.openKv(path);
+  try {
+    const store = new KvCheckpointStore(kv, { leaseMs: 60_000 });
+    // order-3 dies right after its first row: its record still names this process's dead claim.
+    charge.fails = false;
+    const crashing = crashAfterCheckpoint(store, 1);
+    await assert.rejects(
+      orderWorkflow(crashing).orchestrate("validate", { id: "order-3", data: { order: 3 } }),
+      SimulatedCrashError,
+    );
+    const held = await cli(["--kv", path, "resume", "order-3"]);
+    assert.equal(held.code, 1);
+    assert.match(held.err, /resume order-3: refused: The run is held by "deno-/);
+    const failed = await cli(["--kv", path, "resume", "order-1"]);
+    assert.match(failed.err, /refused: The run failed: retry it instead/);
+    const waiting = await cli(["--kv", path, "resume", "expense-\u001b[31mred"]);
+    assert.match(waiting.err, /refused: The run waits for an event or its deadline/);
+    assert.equal((await cli(["--kv", path, "resume", "nobody"])).code, 1);
+
+    // A minute later the dead claim has lapsed: resume hands the run over at once.
+    {
+      using time = new FakeTime(Date.now() + 61_000);
+      const resumed = await cli(["--kv", path, "resume", "order-3", "--json"]);
+      assert.equal(resumed.code, 0, resumed.err);
+      assert.deepEqual(JSON.parse(resumed.out), { started: true, mode: "recovery", id: "order-3" });
+      const after = await store.getRun("order-3");
+      assert.equal(after?.owner, undefined, "released: any sweep claims it");
+      assert.ok(after !== undefined && after.leaseUntil.getTime() <= Date.now(), "due now");
+      // Any process running recovery continues it (here, in the same fake minute).
+      const recovery = startRecovery({
+        store,
+        workflows: [orderWorkflow(store)],
+        every: 86_400_000,
+      });
+      assert.equal((await recovery.sweep()).resumed, 1);
+      await recovery.stop();
+      assert.equal(await store.getRun("order-3"), undefined, "recovery finished it");
+      time.restore();
+    }
+  } finally {
+    kv.close();
     await removeKv(path);
   }
 });

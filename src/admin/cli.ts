@@ -11,7 +11,13 @@ import type { KvKey } from "../recovery/kv_like.ts";
 import { printable, runsTable, runText } from "./cli_format.ts";
 import { openCanoKv } from "./kv_file.ts";
 import { exportDocument } from "./routes_runs.ts";
-import { actionsOf, cancelRun, handToRecovery, sendRunEvent } from "./run_actions.ts";
+import {
+  actionsOf,
+  cancelRun,
+  handToRecovery,
+  resumeRefusal,
+  sendRunEvent,
+} from "./run_actions.ts";
 import { serveAdmin } from "./serve.ts";
 import { rowViews, runView } from "./views.ts";
 import { pathOf } from "./graph.ts";
@@ -52,6 +58,9 @@ commands:
                                                           failed, rolling_back)
   show ID [--json] [--hide-data]                          a run's record and rows
   cancel ID [--reason TEXT] [--json]                      request that a run be cancelled
+  resume ID [--json]                                      hand a run nobody holds (its process
+                                                          died, or it waits and is due) to
+                                                          recovery now
   retry ID [--json]                                       hand a failed run to recovery: a
                                                           process running startRecovery with
                                                           its definition runs it again from
@@ -275,6 +284,26 @@ async function run(
         io.out(
           `retry ${printable(id!)}: handed to recovery (a process running startRecovery with ` +
             `workflow "${printable(info.workflow)}" version ${info.version} runs it again)`,
+        );
+      }
+      return 0;
+    }
+    case "resume": {
+      const [id] = one(rest, "resume", ["ID"]);
+      const info = await store.getRun(id!);
+      if (info === undefined) return notFound(id!, io);
+      const refusal = resumeRefusal(info, now);
+      if (refusal !== undefined) {
+        io.err(`resume ${printable(id!)}: refused: ${refusal}`);
+        return 1;
+      }
+      await handToRecovery(store, info);
+      if (json) io.out(JSON.stringify({ started: true, mode: "recovery", id }));
+      else {
+        io.out(
+          `resume ${printable(id!)}: handed to recovery (the next sweep of a process running ` +
+            `startRecovery with workflow "${printable(info.workflow)}" version ${info.version} ` +
+            "continues it)",
         );
       }
       return 0;

@@ -107,7 +107,6 @@ export function actionsOf(info: RunInfo, context: ActionContext, now: number): R
     return { cancel: off, resume: off, retry: { ...off, mode: null }, sendEvent: off };
   }
   const registered = definitionFor(context.workflows, info.workflow, info.version) !== undefined;
-  const live = info.owner !== undefined && info.leaseUntil.getTime() > now;
   const cancel = info.status === "failed"
     ? no("The run failed: nothing runs to cancel")
     : info.status === "rolling_back"
@@ -119,15 +118,8 @@ export function actionsOf(info: RunInfo, context: ActionContext, now: number): R
     `No definition of workflow "${info.workflow}" version ${info.version} is registered with ` +
       "the console",
   );
-  const resume = info.status === "failed"
-    ? no("The run failed: retry it instead")
-    : live
-    ? no(`The run is held by "${info.owner}"`)
-    : info.status === "waiting" && info.leaseUntil.getTime() > now
-    ? no("The run waits for an event or its deadline: send it an event")
-    : registered
-    ? yes
-    : unregistered;
+  const refusal = resumeRefusal(info, now);
+  const resume = refusal !== undefined ? no(refusal) : registered ? yes : unregistered;
   const retry = info.status !== "failed"
     ? { ...no("Only a failed run is retried"), mode: null }
     : info.cancel !== undefined
@@ -139,6 +131,26 @@ export function actionsOf(info: RunInfo, context: ActionContext, now: number): R
     ? no("A failed run takes no events")
     : yes;
   return { cancel, resume, retry, sendEvent };
+}
+
+/**
+ * Why a run cannot be resumed now, whatever the definitions at hand: it failed (retry it), its
+ * owner is alive, or it waits for an event or a deadline still ahead. `undefined`: nobody holds it
+ * (its process died, or it is parked and due).
+ *
+ * @param info The run's record.
+ * @param now The time, in ms since the epoch.
+ * @returns The reason, or `undefined`.
+ */
+export function resumeRefusal(info: RunInfo, now: number): string | undefined {
+  if (info.status === "failed") return "The run failed: retry it instead";
+  if (info.owner !== undefined && info.leaseUntil.getTime() > now) {
+    return `The run is held by "${info.owner}"`;
+  }
+  if (info.status === "waiting" && info.leaseUntil.getTime() > now) {
+    return "The run waits for an event or its deadline: send it an event";
+  }
+  return undefined;
 }
 
 /**
@@ -224,8 +236,8 @@ export async function retryRun(
 }
 
 /**
- * Makes a failed run a stalled one that recovery picks up: a resume claim (which turns it into a
- * running run) released at once.
+ * Makes a failed run, or one nobody holds, a stalled one that recovery picks up at its next sweep:
+ * a resume claim (which turns it into a running run) released at once.
  *
  * @param store The store.
  * @param info The run's record.
