@@ -13,7 +13,7 @@ import {
   Workflow,
 } from "../mod.ts";
 import { instrument } from "../otel.ts";
-import { Scheduler } from "../scheduler.ts";
+import { type DenoCronFunction, registerDenoCron, Scheduler } from "../scheduler.ts";
 import { FakeTime } from "../testing.ts";
 import { METRICS } from "../src/observe/otel_metrics.ts";
 import { parentOf, RecordingSdk, tree } from "./_otel_sdk.ts";
@@ -363,6 +363,65 @@ Deno.test("instrument(scheduler) records a cano.tick span per scheduled run, its
     2,
     "the flows' workflow is instrumented too",
   );
+});
+
+Deno.test("instrument(scheduler) also records the flows registered after it, until detached", async () => {
+  using sdk = new RecordingSdk();
+  const late = (name: string) =>
+    new Workflow<"sync" | "done">({ name })
+      .register("sync", () => "done", { config: TaskConfig.minimal() })
+      .addExitState("done");
+  const trigger = async (scheduler: Scheduler, flows: string[]): Promise<void> => {
+    await using running = await scheduler.start();
+    for (const flow of flows) {
+      const ended = new Promise((resolve) => running.addEventListener("flowend", resolve));
+      await running.trigger(flow);
+      await ended;
+    }
+  };
+  // Instrumented first, flows after (two sharing one workflow): their runs are traced, once.
+  const workflow = late("late");
+  const scheduler = new Scheduler();
+  using _instrumentation = instrument(scheduler, { tracer: sdk.tracer, meter: sdk.meter });
+  scheduler.manual("late-a", workflow, "sync").manual("late-b", workflow, "sync");
+  await trigger(scheduler, ["late-a", "late-b"]);
+  const names = () =>
+    sdk.spans().filter((span) => span.name === "cano.run").map((span) =>
+      span.attributes["cano.workflow"]
+    );
+  assert.deepEqual(names(), ["late", "late"]);
+  const counted = (await sdk.metrics()).get("cano_runs_total")!;
+  assert.equal(counted.reduce((sum, p) => sum + p.value, 0), 2, "one attachment per workflow");
+  // Detached before a flow is registered: that flow's runs are not traced.
+  const untraced = new Scheduler();
+  instrument(untraced, { tracer: sdk.tracer, meter: sdk.meter }).detach();
+  untraced.manual("after-detach", late("after"), "sync");
+  await trigger(untraced, ["after-detach"]);
+  assert.deepEqual(names(), ["late", "late"]);
+});
+
+Deno.test("instrument(scheduler) records a cano.tick span for each Deno.cron invocation", async () => {
+  using sdk = new RecordingSdk();
+  const workflow = new Workflow<"sync" | "done">({ name: "nightly-sync" })
+    .register("sync", () => "done", { config: TaskConfig.minimal() })
+    .addExitState("done");
+  const scheduler = new Scheduler().cron("nightly", workflow, "sync", "0 * * * * *");
+  using _instrumentation = instrument(scheduler, { tracer: sdk.tracer, meter: sdk.meter });
+  const handlers: Array<() => Promise<void>> = [];
+  const cron: DenoCronFunction = (_name, _schedule, _options, handler) => {
+    handlers.push(handler);
+  };
+  registerDenoCron(scheduler, { store: new MemoryCheckpointStore(), cron });
+  assert.equal(handlers.length, 1);
+  await handlers[0]!(); // Deno.cron invokes the job
+  await handlers[0]!(); // a second invocation of the same tick is skipped: no span
+  assert.deepEqual(tree(sdk.spans(), ["cano.flow", "cano.source", "cano.outcome"]), [
+    "cano.tick flow=nightly source=cron outcome=completed",
+    "  cano.run outcome=completed",
+    "    cano.state outcome=completed",
+    "      cano.attempt outcome=completed",
+    "    cano.state outcome=completed",
+  ]);
 });
 
 Deno.test("instrument() stops at detach, and a run already started keeps its whole tree", async () => {

@@ -16,6 +16,7 @@ import {
   resolveCoordination,
 } from "./coordination.ts";
 import { planDenoCron } from "./deno_cron_schedule.ts";
+import { schedulerReporter } from "../observe/reporter.ts";
 import type { FlowCoordinator, FlowSkipReason } from "./shared_flow.ts";
 
 /**
@@ -217,7 +218,7 @@ export function registerDenoCron(
     given.pollInterval,
   );
   const plans = flowsForCron(scheduler, (flows) => planDenoCron(flows, Date.now()));
-  const job = { coordinator, pollInterval, onTick };
+  const job = { coordinator, pollInterval, onTick, scheduler };
   return plans.map(({ flow, name, schedule }) => {
     try {
       const result = cron(
@@ -263,6 +264,8 @@ interface CronJob {
   readonly coordinator: FlowCoordinator;
   readonly pollInterval: number;
   readonly onTick: ((tick: DenoCronTick) => void) | undefined;
+  /** The scheduler builder: its reporter takes the ticks' spans (`instrument(scheduler)`). */
+  readonly scheduler: Scheduler;
 }
 
 /** One invocation: the tick it belongs to, claimed, run, recorded. Never rejects. */
@@ -303,6 +306,17 @@ async function runCronTick(flow: FlowSpec, job: CronJob): Promise<void> {
   const marker = begun.marker;
   const controller = new AbortController();
   const stopBeat = heartbeat(flow, job, marker, controller);
+  // A traced tick, as the scheduler's own: a `cano.tick` span, active while the run goes.
+  const spans = schedulerReporter(job.scheduler).spans();
+  const span = spans?.start({
+    kind: "tick",
+    workflow: flow.workflow.name ?? "",
+    flow: flow.id,
+    source: schedule.kind === "cron" ? "cron" : "interval",
+    due: tick,
+    lateness: Math.max(0, now - tick),
+  }, undefined);
+  let state: string | undefined;
   let error: unknown;
   let failed = false;
   try {
@@ -313,7 +327,8 @@ async function runCronTick(flow: FlowSpec, job: CronJob): Promise<void> {
       const data = flow.data?.();
       if (data !== undefined) options.data = data;
       if (marker.runId !== null) options.id = marker.runId;
-      await runScheduled(flow.workflow, flow.initial, options);
+      const run = () => runScheduled(flow.workflow, flow.initial, options);
+      state = (await (spans === undefined ? run() : spans.within(span!, run))).state;
     } finally {
       await resources.teardownAll();
     }
@@ -333,6 +348,7 @@ async function runCronTick(flow: FlowSpec, job: CronJob): Promise<void> {
     );
     outcome = failed ? "failed" : "completed";
   }
+  spans?.end(span, { failed: outcome === "failed", error, outcome, next: state });
   const runId = marker.runId === null ? {} : { runId: marker.runId };
   report(failed ? { outcome, ...runId, error } : { outcome, ...runId });
 }

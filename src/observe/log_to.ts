@@ -304,7 +304,7 @@ function checkSink(value: unknown): LogSink {
 
 /**
  * Writes one structured line per lifecycle point of `target`'s runs — a `Workflow`, or a
- * `Scheduler` / `RunningScheduler` (its flows' workflows, as registered when called, and its
+ * `Scheduler` / `RunningScheduler` (its flows' workflows, those registered later included, and its
  * flow events) — to `sink`, at cano's levels: state entries, task starts and checkpoints at
  * `debug`; run starts and ends, task successes, resumes and compensations at `info`; retries,
  * circuit rejections, timeouts, cancellations and lost ownership at `warn`; failures at

@@ -173,7 +173,7 @@ function checkMeter(value: unknown): Meter | false {
 
 /**
  * Records OpenTelemetry spans and metrics for every run of `target` — a `Workflow`, a
- * `Scheduler` (its flows' workflows, as registered when called, and its ticks) or a
+ * `Scheduler` (its flows' workflows, those registered later included, and its ticks) or a
  * `RunningScheduler` — using `npm:@opentelemetry/api` only: with `OTEL_DENO=true`, Deno's
  * built-in exporter ships them over OTLP with no SDK installed; with an SDK, pass its tracer and
  * meter.
@@ -252,6 +252,11 @@ export function instrument(target: unknown, options: InstrumentOptions = {}): In
   const instruments = consumer.metrics;
   if (meter !== false && instruments !== undefined) {
     detachers.push(...watchResilience(meter, instruments, parts.workflows));
+    // A flow registered on the scheduler later: its workflow's breakers and limiters too.
+    const watched = parts.watch?.((workflow) => {
+      detachers.push(...watchResilience(meter, instruments, [workflow]));
+    });
+    if (watched !== undefined) detachers.push(watched);
   }
   return attachment(() => {
     for (const detach of detachers.splice(0)) detach();

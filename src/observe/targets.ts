@@ -15,18 +15,34 @@ import { schedulerReporter, workflowReporter } from "./reporter.ts";
 // deno-lint-ignore no-explicit-any
 export type AnyWorkflow = Workflow<any, any, any, any, any, any>;
 
-/** What a scheduler tells about itself when made: its flows' workflows, as of now. */
-const schedulers = new WeakMap<object, () => readonly AnyWorkflow[]>();
+/** What a scheduler tells about itself: its flows' workflows, and who wants to hear of more. */
+interface SchedulerTarget {
+  readonly workflows: () => readonly AnyWorkflow[];
+  /** Called with the workflow of each flow registered from now on. */
+  readonly watchers: Set<(workflow: AnyWorkflow) => void>;
+}
+
+const schedulers = new WeakMap<object, SchedulerTarget>();
 
 /**
  * Registers `scheduler` (a `Scheduler` builder or a `RunningScheduler`) as an observable
  * target. Called by the scheduler itself.
+ *
+ * @param scheduler The scheduler.
+ * @param workflows Its flows' workflows, as of the call.
+ * @returns What the scheduler calls with the workflow of each flow it registers later, so that
+ * consumers attached to the scheduler before that flow (an `instrument(scheduler)` right after
+ * `new Scheduler()`) get its runs too.
  */
 export function registerSchedulerTarget(
   scheduler: object,
   workflows: () => readonly AnyWorkflow[],
-): void {
-  schedulers.set(scheduler, workflows);
+): (workflow: AnyWorkflow) => void {
+  const target: SchedulerTarget = { workflows, watchers: new Set() };
+  schedulers.set(scheduler, target);
+  return (workflow) => {
+    for (const watcher of [...target.watchers]) watcher(workflow);
+  };
 }
 
 /** The consumers to attach, on every part of a target. */
@@ -47,6 +63,11 @@ export interface TargetParts {
   readonly workflows: readonly AnyWorkflow[];
   /** The scheduler (builder or running), when the target is one. */
   readonly scheduler: object | undefined;
+  /**
+   * Subscribes to the workflows of the scheduler's flows registered from now on; returns the
+   * unsubscribe function (`undefined` for a workflow target).
+   */
+  readonly watch: ((watcher: (workflow: AnyWorkflow) => void) => () => void) | undefined;
 }
 
 /**
@@ -56,27 +77,41 @@ export interface TargetParts {
  * @param what The function's name, for the message.
  */
 export function targetParts(target: unknown, what: string): TargetParts {
-  if (target instanceof Workflow) return { workflows: [target], scheduler: undefined };
-  const workflows = typeof target === "object" && target !== null
+  if (target instanceof Workflow) {
+    return { workflows: [target], scheduler: undefined, watch: undefined };
+  }
+  const scheduler = typeof target === "object" && target !== null
     ? schedulers.get(target)
     : undefined;
-  if (workflows === undefined) {
+  if (scheduler === undefined) {
     throw new ConfigurationError(
       `${what} needs a Workflow, a Scheduler or a RunningScheduler, received ${shown(target)}`,
     );
   }
-  return { workflows: [...new Set(workflows())], scheduler: target as object };
+  return {
+    workflows: [...new Set(scheduler.workflows())],
+    scheduler: target as object,
+    watch: (watcher) => {
+      scheduler.watchers.add(watcher);
+      return () => void scheduler.watchers.delete(watcher);
+    },
+  };
 }
 
 /** Attaches `consumers` to every part of `parts`; returns the function that detaches them all. */
 export function attachToParts(parts: TargetParts, consumers: TargetConsumers): () => void {
   const detachers: Array<() => void> = [];
   if (consumers.runs !== undefined || consumers.runSpans !== undefined) {
-    for (const workflow of parts.workflows) {
+    const attached = new Set<AnyWorkflow>();
+    const attach = (workflow: AnyWorkflow): void => {
+      if (attached.has(workflow)) return; // several flows may share a workflow
+      attached.add(workflow);
       detachers.push(
         workflowReporter(workflow).attach({ observer: consumers.runs, spans: consumers.runSpans }),
       );
-    }
+    };
+    for (const workflow of parts.workflows) attach(workflow);
+    if (parts.watch !== undefined) detachers.push(parts.watch(attach));
   }
   if (
     parts.scheduler !== undefined &&

@@ -8,7 +8,7 @@ import { type BackoffPolicy, resolveBackoff } from "./backoff.ts";
 import { type CatchUpPolicy, CronSchedule, type FlowSpec, type ParsedSchedule } from "./flow.ts";
 import type { FlowSchedule } from "./flow_info.ts";
 import { type RunningScheduler, startRunning } from "./running.ts";
-import { registerSchedulerTarget } from "../observe/targets.ts";
+import { type AnyWorkflow, registerSchedulerTarget } from "../observe/targets.ts";
 import {
   checkCatchUp,
   checkStart,
@@ -83,11 +83,17 @@ export class Scheduler {
   #state: "building" | "starting" | "started" = "building";
   /** The flows were registered with Deno.cron: no further change. */
   #cron = false;
+  /** Tells the consumers attached to this scheduler of a flow's workflow registered later. */
+  readonly #announce: (workflow: AnyWorkflow) => void;
 
   /** Creates a scheduler with no flows. */
   constructor() {
-    // An observable target (`instrument`, `logTo`): its flows' workflows, as of their call.
-    registerSchedulerTarget(this, () => [...this.#flows.values()].map((flow) => flow.workflow));
+    // An observable target (`instrument`, `logTo`): its flows' workflows, as of their call, and
+    // each flow's workflow registered after it (see #add).
+    this.#announce = registerSchedulerTarget(
+      this,
+      () => [...this.#flows.values()].map((flow) => flow.workflow),
+    );
   }
 
   /**
@@ -483,6 +489,7 @@ export class Scheduler {
       data: options.data,
       catchUp,
     });
+    this.#announce(workflow as unknown as AnyWorkflow);
     return this;
   }
 
