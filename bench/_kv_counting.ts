@@ -96,3 +96,53 @@ export abstract class CountingKvBase implements KvLike {
     };
   }
 }
+
+/**
+ * The KV operations a store made: gets, list calls, the entries those lists yielded, and commits
+ * (what the parked-runs and recovery-sweep benchmarks count).
+ */
+export class CountingKv extends CountingKvBase {
+  gets = 0;
+  lists = 0;
+  entries = 0;
+  commits = 0;
+
+  /** Reads: gets plus listed entries. */
+  get reads(): number {
+    return this.gets + this.entries;
+  }
+
+  reset(): void {
+    this.gets =
+      this.lists =
+      this.entries =
+      this.commits =
+        0;
+  }
+
+  protected counted(call: "get" | "list"): void {
+    if (call === "get") this.gets += 1;
+    else this.lists += 1;
+  }
+
+  protected committing(): Settled {
+    this.commits += 1;
+    return () => {};
+  }
+
+  override list(
+    selector: Parameters<KvLike["list"]>[0],
+    options?: { limit?: number; reverse?: boolean },
+  ): AsyncIterable<{ readonly key: readonly unknown[]; readonly value: unknown }> {
+    const inner = super.list(selector, options);
+    const count = (): void => void (this.entries += 1);
+    return {
+      async *[Symbol.asyncIterator]() {
+        for await (const entry of inner) {
+          count();
+          yield entry;
+        }
+      },
+    };
+  }
+}

@@ -20,7 +20,7 @@
 
 import { parseArgs } from "node:util";
 import { KvCheckpointStore, type KvLike } from "../kv.ts";
-import { CountingKvBase, type Settled } from "./_kv_counting.ts";
+import { CountingKv } from "./_kv_counting.ts";
 import { type RecoveredEvent, type Recovery, startRecovery, TaskConfig, Workflow } from "../mod.ts";
 import { median } from "./engine_compare.ts";
 import { table } from "./_format.ts";
@@ -31,53 +31,6 @@ const FLAT_TARGET = 1.5;
 const LEASE_MS = 3_600_000;
 /** Healthy runs claimed at once while setting up. */
 const CLAIM_BATCH = 250;
-
-/** KV reads through the store: gets, list calls, and the entries the lists yielded. */
-class CountingKv extends CountingKvBase {
-  gets = 0;
-  lists = 0;
-  entries = 0;
-  commits = 0;
-
-  /** Reads: gets plus listed entries. */
-  get reads(): number {
-    return this.gets + this.entries;
-  }
-
-  reset(): void {
-    this.gets =
-      this.lists =
-      this.entries =
-      this.commits =
-        0;
-  }
-
-  protected counted(call: "get" | "list"): void {
-    if (call === "get") this.gets += 1;
-    else this.lists += 1;
-  }
-
-  protected committing(): Settled {
-    this.commits += 1;
-    return () => {};
-  }
-
-  override list(
-    selector: Parameters<KvLike["list"]>[0],
-    options?: { limit?: number; reverse?: boolean },
-  ): AsyncIterable<{ readonly key: readonly unknown[]; readonly value: unknown }> {
-    const inner = super.list(selector, options);
-    const count = (): void => void (this.entries += 1);
-    return {
-      async *[Symbol.asyncIterator]() {
-        for await (const entry of inner) {
-          count();
-          yield entry;
-        }
-      },
-    };
-  }
-}
 
 /**
  * A what-if, not the store's behaviour: a `KvLike` over `kv` that bounds the store's list of the

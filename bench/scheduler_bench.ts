@@ -29,10 +29,10 @@
 // --idle-seconds=N (default 3), --only=idle,idle-cron,staggered,burst,cron,croner-idle,croner.
 
 import { Cron } from "croner";
-import process from "node:process";
 import { parseArgs } from "node:util";
 import { TaskConfig, Workflow } from "../mod.ts";
 import { Scheduler } from "../scheduler.ts";
+import { cpuMs, Samples } from "./_measure.ts";
 
 const args = parseArgs({
   args: Deno.args,
@@ -75,41 +75,12 @@ function heapUsed(): number {
   return Deno.memoryUsage().heapUsed;
 }
 
-function cpuMs(): number {
-  const usage = process.cpuUsage();
-  return (usage.user + usage.system) / 1_000;
-}
-
 /** CPU used (ms) and wall time (ms) while `body` runs. */
 async function measure(body: () => Promise<void>): Promise<{ cpu: number; wall: number }> {
   const cpu0 = cpuMs();
   const wall0 = performance.now();
   await body();
   return { cpu: cpuMs() - cpu0, wall: performance.now() - wall0 };
-}
-
-class Samples {
-  #values: Float64Array;
-  #length = 0;
-  constructor(capacity: number) {
-    this.#values = new Float64Array(capacity);
-  }
-  push(value: number): void {
-    if (this.#length === this.#values.length) {
-      const grown = new Float64Array(this.#values.length * 2);
-      grown.set(this.#values);
-      this.#values = grown;
-    }
-    this.#values[this.#length++] = value;
-  }
-  get length(): number {
-    return this.#length;
-  }
-  percentile(p: number): number {
-    if (this.#length === 0) return NaN;
-    const sorted = this.#values.slice(0, this.#length).sort();
-    return sorted[Math.min(this.#length - 1, Math.floor((p / 100) * this.#length))]!;
-  }
 }
 
 interface Row {
@@ -158,8 +129,8 @@ async function canoIdle(kind: "every" | "cron"): Promise<void> {
 type ActiveKind = "every-staggered" | "every-burst" | "cron";
 
 async function canoActive(kind: ActiveKind): Promise<void> {
-  const lateness = new Samples(FLOWS * (SECONDS + 2));
-  const steady = new Samples(FLOWS * (SECONDS + 2));
+  const lateness = new Samples({ capacity: FLOWS * (SECONDS + 2) });
+  const steady = new Samples({ capacity: FLOWS * (SECONDS + 2) });
   const workflow = noop();
   const scheduler = new Scheduler();
   for (let i = 0; i < FLOWS; i++) {
@@ -222,8 +193,8 @@ async function cronerIdle(): Promise<void> {
 }
 
 async function cronerActive(): Promise<void> {
-  const lateness = new Samples(FLOWS * (SECONDS + 2));
-  const steady = new Samples(FLOWS * (SECONDS + 2));
+  const lateness = new Samples({ capacity: FLOWS * (SECONDS + 2) });
+  const steady = new Samples({ capacity: FLOWS * (SECONDS + 2) });
   let dispatches = 0;
   const workflow = noop();
   const jobs: Cron[] = [];

@@ -28,12 +28,12 @@
 // Options: --flows=N (default per row), --seconds=N, --warmup=N, --peer=false (cano only).
 
 import { Cron } from "croner";
-import process from "node:process";
 import { parseArgs } from "node:util";
 import { TaskConfig, Workflow } from "../mod.ts";
 import { Scheduler } from "../scheduler.ts";
 import { runWithExternalResources } from "../src/workflow/workflow.ts";
 import { fmt, table } from "./_format.ts";
+import { cpuMs, Samples } from "./_measure.ts";
 
 const args = parseArgs({
   args: Deno.args,
@@ -81,36 +81,6 @@ function noop(): Workflow<Step> {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-function cpuMs(): number {
-  const usage = process.cpuUsage();
-  return (usage.user + usage.system) / 1_000;
-}
-
-/** Lateness samples of the measured window, in ms. */
-class Samples {
-  #values = new Float64Array(1 << 16);
-  #length = 0;
-  /** Whether the measured window is open. */
-  open = false;
-  push(value: number): void {
-    if (!this.open) return;
-    if (this.#length === this.#values.length) {
-      const grown = new Float64Array(this.#values.length * 2);
-      grown.set(this.#values);
-      this.#values = grown;
-    }
-    this.#values[this.#length++] = value;
-  }
-  get length(): number {
-    return this.#length;
-  }
-  percentile(p: number): number {
-    if (this.#length === 0) return NaN;
-    const sorted = this.#values.slice(0, this.#length).sort();
-    return sorted[Math.min(this.#length - 1, Math.floor((p / 100) * this.#length))]!;
-  }
-}
 
 interface Row {
   name: string;
@@ -161,14 +131,14 @@ async function phase(
     taskP99: taskLateness?.percentile(99) ?? NaN,
     timers,
   });
-  if (taskLateness !== undefined) taskLateness = new Samples();
+  if (taskLateness !== undefined) taskLateness = new Samples({ open: false });
   gc?.();
   await sleep(500); // let the phase's garbage and timers settle
 }
 
 /** cano: FLOWS `every(1 s)` flows staggered over the first second, or per-second cron flows. */
 function cano(kind: "every" | "cron", listener: boolean): Promise<void> {
-  const lateness = listener ? new Samples() : undefined;
+  const lateness = listener ? new Samples({ open: false }) : undefined;
   const workflow = noop();
   let stop = (): Promise<void> => Promise.resolve();
   const label = kind === "every" ? "every 1 s, staggered" : "cron * * * * * *";
@@ -199,7 +169,7 @@ function cano(kind: "every" | "cron", listener: boolean): Promise<void> {
 
 /** The floor: a `setTimeout` per flow, re-armed 1 s after each run ends (cano's fixed delay). */
 function floor(): Promise<void> {
-  const lateness = new Samples();
+  const lateness = new Samples({ open: false });
   const workflow = noop();
   let stopped = false;
   const handles = new Set<ReturnType<typeof setTimeout>>();
@@ -240,7 +210,7 @@ function floor(): Promise<void> {
  * machine's timer and GC leave to anyone.
  */
 function cronFloor(): Promise<void> {
-  const lateness = new Samples();
+  const lateness = new Samples({ open: false });
   const workflow = noop();
   let stopped = false;
   let handle: ReturnType<typeof setTimeout> | undefined;
@@ -277,7 +247,7 @@ function cronFloor(): Promise<void> {
 
 /** croner's own scheduling: a job per flow, running the workflow with `orchestrate`. */
 function croner(): Promise<void> {
-  const lateness = new Samples();
+  const lateness = new Samples({ open: false });
   const workflow = noop();
   const jobs: Cron[] = [];
   return phase(
@@ -315,7 +285,7 @@ if (ROW === "dispatch") {
   await cano("every", true);
   if (PEER) await floor();
 } else {
-  taskLateness = new Samples();
+  taskLateness = new Samples({ open: false });
   await cano("cron", true);
   if (PEER) await cronFloor();
   if (PEER) await croner();

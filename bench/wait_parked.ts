@@ -37,9 +37,9 @@
 
 import process from "node:process";
 import { parseArgs } from "node:util";
-import { KvCheckpointStore, type KvLike } from "../kv.ts";
+import { KvCheckpointStore } from "../kv.ts";
 import { TaskConfig, Workflow } from "../mod.ts";
-import { CountingKvBase, type Settled } from "./_kv_counting.ts";
+import { CountingKv } from "./_kv_counting.ts";
 import { fmt, table } from "./_format.ts";
 
 type Kind = "idle" | "return" | "wait" | "running";
@@ -127,48 +127,6 @@ function countTimers(): void {
     if (timers.counting) timers.created += 1;
     return realInterval(...args);
   }) as typeof setInterval;
-}
-
-/** KV operations through the store: gets, list calls, entries the lists yielded, commits. */
-class CountingKv extends CountingKvBase {
-  gets = 0;
-  lists = 0;
-  entries = 0;
-  commits = 0;
-
-  reset(): void {
-    this.gets =
-      this.lists =
-      this.entries =
-      this.commits =
-        0;
-  }
-
-  protected counted(call: "get" | "list"): void {
-    if (call === "get") this.gets += 1;
-    else this.lists += 1;
-  }
-
-  protected committing(): Settled {
-    this.commits += 1;
-    return () => {};
-  }
-
-  override list(
-    selector: Parameters<KvLike["list"]>[0],
-    options?: { limit?: number; reverse?: boolean },
-  ): AsyncIterable<{ readonly key: readonly unknown[]; readonly value: unknown }> {
-    const inner = super.list(selector, options);
-    const count = (): void => void (this.entries += 1);
-    return {
-      async *[Symbol.asyncIterator]() {
-        for await (const entry of inner) {
-          count();
-          yield entry;
-        }
-      },
-    };
-  }
 }
 
 /** A store that counts the runs it parked (to know when N `onWait: "wait"` runs are parked). */
